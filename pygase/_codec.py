@@ -1,0 +1,103 @@
+"""The one msgpack codec PyGaSe uses for everything it puts on the wire.
+
+Values are None, bool, int, float, str, bytes and lists, tuples and dicts of those (dicts may have int
+keys; tuples arrive as lists). `Replace` is a dict that travels as a msgpack extension type so a combined
+state update can say "replace this dict" instead of "merge into this dict".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+__all__ = ["Replace", "pack", "unpack", "DecodeError", "MAX_DEPTH"]
+
+_REPLACE_EXT = 1
+#: Deepest nesting of lists and maps a decoded value may have.
+MAX_DEPTH = 32
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a valid PyGaSe msgpack value."""
+
+
+class Replace(dict):
+    """A dict that replaces the value at its key when an update is applied, instead of merging into it."""
+
+    def __repr__(self) -> str:
+        return f"Replace({dict.__repr__(self)})"
+
+
+def _default(obj: Any) -> Any:
+    # strict_types=True sends every non-exact type here, so int and dict subclasses are handled explicitly.
+    if isinstance(obj, Replace):
+        return msgpack.ExtType(_REPLACE_EXT, pack(dict(obj)))
+    if isinstance(obj, bool):
+        return bool(obj)
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    if isinstance(obj, str):
+        return str(obj)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return bytes(obj)
+    if isinstance(obj, (tuple, list)):
+        return list(obj)
+    if isinstance(obj, dict):
+        return dict(obj)
+    raise TypeError(
+        f"{type(obj).__name__} cannot be sent: use None, bool, int, float, str, bytes, list, tuple or dict"
+    )
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == _REPLACE_EXT:
+        value = unpack(data)
+        if not isinstance(value, dict):
+            raise DecodeError("a replace marker must hold a map")
+        return Replace(value)
+    raise DecodeError(f"unknown msgpack extension type {code}")
+
+
+_packer_double = msgpack.Packer(use_bin_type=True, strict_types=True, default=_default, autoreset=True)
+_packer_single = msgpack.Packer(
+    use_bin_type=True, strict_types=True, default=_default, autoreset=True, use_single_float=True
+)
+
+
+def pack(value: Any, single_float: bool = False) -> bytes:
+    """Serialize a value; `single_float` sends floats with 32-bit precision to save space."""
+    packer = _packer_single if single_float else _packer_double
+    try:
+        return packer.pack(value)
+    except ValueError as error:  # msgpack's own limits, e.g. an int too large
+        raise TypeError(f"value cannot be sent: {error}") from error
+
+
+def _check_depth(value: Any, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"value is nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, (list, dict)):
+                _check_depth(item, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int, bytes)) or isinstance(key, bool):
+                raise DecodeError(f"map keys must be str, int or bytes, not {type(key).__name__}")
+            if isinstance(item, (list, dict)):
+                _check_depth(item, depth + 1)
+
+
+def unpack(data: bytes) -> Any:
+    """Deserialize one value, raising `DecodeError` for anything that is not a valid value."""
+    try:
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True)
+    except DecodeError:
+        raise
+    except Exception as error:  # msgpack raises a variety of exceptions for malformed input
+        raise DecodeError(f"malformed msgpack data: {error}") from None
+    _check_depth(value)
+    return value

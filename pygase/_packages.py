@@ -1,0 +1,384 @@
+"""The PyGaSe wire format: headers and packages, bytes in and bytes out, nothing else.
+
+A datagram is a 12-byte header (4-byte protocol id, 2-byte sequence, 2-byte ack, 32-bit ack bitfield)
+followed by a msgpack array:
+
+- `Package`:       [ack_delay, events]
+- `ClientPackage`: [ack_delay, events, time_order]
+- `ServerPackage`: [ack_delay, events, game_state_update or nil, full_state]
+
+`ack_delay` is how long, in units of 100 microseconds, the sender held the newest package it acknowledges
+before sending this one, so the other side can measure the round trip time exactly. Each event is
+[type, args, kwargs, id]; the id lets the receiver drop a resent event it has already handled.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Optional
+
+from pygase import _codec
+from pygase.event import Event
+from pygase.gamestate import GameStateUpdate
+from pygase.utils import Sqn
+
+__all__ = [
+    "PROTOCOL_ID",
+    "ProtocolIDMismatchError",
+    "DuplicateSequenceError",
+    "Header",
+    "Package",
+    "ClientPackage",
+    "ServerPackage",
+]
+
+#: Unique 4-byte identifier for the PyGaSe package protocol.
+PROTOCOL_ID: bytes = bytes.fromhex("ffd0fab9")
+
+_BITFIELD_BITS = 32
+
+
+class ProtocolIDMismatchError(ValueError):
+    """Bytestring could not be identified as a valid PyGaSe package."""
+
+
+class DuplicateSequenceError(ConnectionError):
+    """Received a package with a sequence number that was already received before."""
+
+
+def _bits_from_str(ack_bitfield: str) -> int:
+    if (
+        not isinstance(ack_bitfield, str)
+        or len(ack_bitfield) != _BITFIELD_BITS
+        or set(ack_bitfield) - {"0", "1"}
+    ):
+        raise ValueError("ack_bitfield must be a string of 32 '0' and '1' characters")
+    # The first character stands for the package directly before `ack`: bit 0 of the int.
+    return int(ack_bitfield[::-1], 2)
+
+
+def _bits_to_str(bits: int) -> str:
+    return format(bits, "032b")[::-1]
+
+
+class Header:
+    """Create a PyGaSe package header.
+
+    Arguments:
+        sequence: package sequence number
+        ack: sequence number of the last received package
+        ack_bitfield: a 32 character string representing the 32 sequence numbers prior to the last one
+            received, with the first character corresponding to the package directly preceding it and so
+            forth. '1' means that package has been received, '0' means it hasn't.
+
+    Attributes:
+        sequence (Sqn): see corresponding constructor argument
+        ack (Sqn): see corresponding constructor argument
+        ack_bitfield (str): see corresponding constructor argument
+
+    Sequence numbers: a sequence of 0 means no packages have been sent or received.
+    After 65535 sequence numbers wrap around to 1, so they can be stored in 2 bytes.
+    """
+
+    __slots__ = ("sequence", "ack", "_bits")
+
+    def __init__(self, sequence: int, ack: int, ack_bitfield: str) -> None:
+        self.sequence = Sqn(sequence)
+        self.ack = Sqn(ack)
+        self._bits = _bits_from_str(ack_bitfield)
+
+    @classmethod
+    def _from_ints(cls, sequence: int, ack: int, bits: int) -> Header:
+        header = cls.__new__(cls)
+        header.sequence = Sqn(sequence)
+        header.ack = Sqn(ack)
+        header._bits = bits
+        return header
+
+    @property
+    def ack_bitfield(self) -> str:
+        return _bits_to_str(self._bits)
+
+    @ack_bitfield.setter
+    def ack_bitfield(self, value: str) -> None:
+        self._bits = _bits_from_str(value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Header):
+            return NotImplemented
+        return self.destructure() == other.destructure()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Header(sequence={int(self.sequence)}, ack={int(self.ack)}, ack_bitfield={self.ack_bitfield!r})"
+        )
+
+    def to_bytearray(self) -> bytearray:
+        """Return 12 bytes representing the header (4-byte protocol id included)."""
+        return bytearray(
+            PROTOCOL_ID
+            + self.sequence.to_sqn_bytes()
+            + self.ack.to_sqn_bytes()
+            + struct.pack("!I", self._bits)
+        )
+
+    def destructure(self) -> tuple:
+        """Return the tuple (sequence, ack, ack_bitfield)."""
+        return (self.sequence, self.ack, self.ack_bitfield)
+
+    @staticmethod
+    def _size() -> int:
+        return len(PROTOCOL_ID) + 2 * Sqn._bytesize + 4
+
+    @staticmethod
+    def deconstruct_datagram(datagram: bytes) -> tuple:
+        """Return a tuple containing the header and the rest of the datagram.
+
+        Arguments:
+            datagram: serialized PyGaSe package to deconstruct
+
+        Returns:
+            (header, payload) with payload being a bytestring of the rest of the datagram
+
+        Raises:
+            ProtocolIDMismatchError: if the first four bytes don't match the PyGaSe protocol ID
+            ValueError: if the datagram is too short to hold a header
+        """
+        if datagram[: len(PROTOCOL_ID)] != PROTOCOL_ID:
+            raise ProtocolIDMismatchError("the datagram does not start with the PyGaSe protocol id")
+        size = Header._size()
+        if len(datagram) < size:
+            raise ValueError(f"a PyGaSe datagram has at least {size} bytes, got {len(datagram)}")
+        width = Sqn._bytesize
+        start = len(PROTOCOL_ID)
+        sequence = int.from_bytes(datagram[start : start + width], "big")
+        ack = int.from_bytes(datagram[start + width : start + 2 * width], "big")
+        (bits,) = struct.unpack("!I", datagram[start + 2 * width : size])
+        return Header._from_ints(sequence, ack, bits), bytes(datagram[size:])
+
+
+def _events_from_wire(data: Any) -> list:
+    if not isinstance(data, list):
+        raise ValueError("package events must be a list")
+    entries = []
+    for item in data:
+        if not isinstance(item, list) or len(item) != 4:
+            raise ValueError("a package event is [type, args, kwargs, id]")
+        event_id = item[3]
+        if not isinstance(event_id, int) or isinstance(event_id, bool) or event_id < 0:
+            raise ValueError("an event id is a non-negative int")
+        entries.append((Event._from_wire(item[:3]), event_id))
+    return entries
+
+
+class Package:
+    """Create a UDP package implementing the PyGaSe protocol.
+
+    Arguments:
+        header: package header
+        events: list of events to attach to this package
+
+    Attributes:
+        header (Header): package header
+
+    PyGaSe servers and clients use the subclasses `ServerPackage` and `ClientPackage` respectively.
+    The Package class would also work on its own (it's not an 'abstract' class), in which case you would
+    have all features of PyGaSe except for a synchronized game state.
+    """
+
+    _max_size = 2048
+    _body_fields = 2
+
+    def __init__(self, header: Header, events: Optional[list] = None) -> None:
+        self.header = header
+        self._entries: list[tuple[Event, int]] = [(event, 0) for event in (events or [])]
+        self.ack_delay = 0
+        self._datagram: Optional[bytes] = None
+
+    @property
+    def events(self) -> list:
+        """Get a list of the events in the package."""
+        return [event for event, _ in self._entries]
+
+    def add_event(self, event: Event) -> None:
+        """Add a PyGaSe event to the package.
+
+        Arguments:
+            event: the event to be attached to this package
+
+        Raises:
+            OverflowError: if the package has previously been converted to a datagram and its size with
+                the added event would exceed `Package._max_size` (2048 bytes)
+        """
+        self._add_entry(event, 0)
+
+    def _add_entry(self, event: Event, event_id: int) -> None:
+        if self._datagram is not None:
+            extra = len(_codec.pack([*event._to_wire(), event_id]))
+            if len(self._datagram) + extra + 2 > self._max_size:
+                raise OverflowError(f"the package would exceed {self._max_size} bytes with this event")
+        self._entries.append((event, event_id))
+        self._datagram = None
+
+    def get_bytesize(self) -> int:
+        """Return the size in bytes the package has as a datagram."""
+        return len(self.to_datagram())
+
+    def _events_bytes(self) -> bytes:
+        return _codec.pack([[*event._to_wire(), event_id] for event, event_id in self._entries])
+
+    def _tail_bytes(self) -> bytes:
+        """The msgpack fields that follow the events; subclasses add theirs."""
+        return b""
+
+    def to_datagram(self) -> bytes:
+        """Return package compactly serialized to bytes.
+
+        Raises:
+            OverflowError: if the resulting datagram would exceed `Package._max_size`
+        """
+        body = bytes([0x90 | self._body_fields]) + _codec.pack(self.ack_delay) + self._events_bytes()
+        datagram = bytes(self.header.to_bytearray()) + body + self._tail_bytes()
+        if len(datagram) > self._max_size:
+            raise OverflowError(f"the package has {len(datagram)} bytes, more than {self._max_size}")
+        self._datagram = datagram
+        return datagram
+
+    @classmethod
+    def _parse(cls, datagram: bytes) -> tuple[Header, list]:
+        """Split a datagram into its header and body fields, checking the common ones."""
+        if len(datagram) > cls._max_size:
+            raise ValueError(f"a PyGaSe datagram has at most {cls._max_size} bytes")
+        header, payload = Header.deconstruct_datagram(datagram)
+        body = _codec.unpack(payload)
+        if not isinstance(body, list) or len(body) != cls._body_fields:
+            raise ValueError(f"a {cls.__name__} body is a list of {cls._body_fields} fields")
+        ack_delay = body[0]
+        if not isinstance(ack_delay, int) or isinstance(ack_delay, bool) or ack_delay < 0:
+            raise ValueError("ack_delay must be a non-negative int")
+        return header, body
+
+    def _fill(self, body: list) -> None:
+        self.ack_delay = body[0]
+        self._entries = _events_from_wire(body[1])
+
+    @classmethod
+    def from_datagram(cls, datagram: bytes) -> Package:
+        """Deserialize datagram to Package.
+
+        Arguments:
+            datagram: bytestring to deserialize, typically received via network
+
+        Returns:
+            the deserialized package
+
+        Raises:
+            ProtocolIDMismatchError: if the first four bytes don't match the PyGaSe protocol ID
+            ValueError: if the rest of the datagram is not a valid package of this class
+        """
+        header, body = cls._parse(datagram)
+        package = cls.__new__(cls)
+        package.header = header
+        package._datagram = None
+        package._fill(body)
+        return package
+
+
+class ClientPackage(Package):
+    """Subclass of `Package` for packages sent by PyGaSe clients.
+
+    Arguments:
+        header: package header
+        time_order: the client's last known time order of the game state
+        events: list of events to attach to this package
+
+    Attributes:
+        time_order (Sqn): see corresponding constructor argument
+    """
+
+    _body_fields = 3
+
+    def __init__(self, header: Header, time_order: int, events: Optional[list] = None) -> None:
+        super().__init__(header, events)
+        self.time_order = Sqn(time_order)
+
+    def _tail_bytes(self) -> bytes:
+        return _codec.pack(int(self.time_order))
+
+    def to_datagram(self) -> bytes:
+        """Override `Package.to_datagram` to include time_order."""
+        return super().to_datagram()
+
+    def _fill(self, body: list) -> None:
+        super()._fill(body)
+        time_order = body[2]
+        if not isinstance(time_order, int) or isinstance(time_order, bool):
+            raise ValueError("a client package's time_order must be an int")
+        try:
+            self.time_order = Sqn(time_order)
+        except ValueError as error:
+            raise ValueError(f"invalid time_order: {error}") from None
+
+    @classmethod
+    def from_datagram(cls, datagram: bytes) -> ClientPackage:
+        """Override `Package.from_datagram` to include time_order."""
+        package = super().from_datagram(datagram)
+        assert isinstance(package, ClientPackage)
+        return package
+
+
+class ServerPackage(Package):
+    """Subclass of `Package` for packages sent by PyGaSe servers.
+
+    Arguments:
+        header: package header
+        game_state_update: the server's most recent minimal update for the client (or None)
+        events: list of events to attach to this package
+        full_state: True if the update holds the whole game state, which replaces the client's copy
+
+    Attributes:
+        game_state_update (GameStateUpdate): see corresponding constructor argument
+        full_state (bool): see corresponding constructor argument
+    """
+
+    _body_fields = 4
+
+    def __init__(
+        self,
+        header: Header,
+        game_state_update: Optional[GameStateUpdate],
+        events: Optional[list] = None,
+        full_state: bool = False,
+    ) -> None:
+        super().__init__(header, events)
+        self.game_state_update = game_state_update
+        self.full_state = full_state
+        self._update_bytes: Optional[bytes] = None
+
+    def _tail_bytes(self) -> bytes:
+        update = self._update_bytes
+        if update is None:
+            update = b"\xc0" if self.game_state_update is None else self.game_state_update.to_bytes()
+        return update + (b"\xc3" if self.full_state else b"\xc2")
+
+    def to_datagram(self) -> bytes:
+        """Override `Package.to_datagram` to include game_state_update."""
+        return super().to_datagram()
+
+    def _fill(self, body: list) -> None:
+        super()._fill(body)
+        update, full_state = body[2], body[3]
+        if not isinstance(full_state, bool):
+            raise ValueError("a server package's full_state flag must be a bool")
+        self.game_state_update = None if update is None else GameStateUpdate._from_dict(update)
+        self.full_state = full_state
+        self._update_bytes = None
+
+    @classmethod
+    def from_datagram(cls, datagram: bytes) -> ServerPackage:
+        """Override `Package.from_datagram` to include game_state_update."""
+        package = super().from_datagram(datagram)
+        assert isinstance(package, ServerPackage)
+        return package

@@ -1,0 +1,335 @@
+"""The asyncio layer: one `DatagramProtocol` per socket and one timer drive a protocol core.
+
+Everything here forwards datagrams to the core, sends what it returns, runs the callbacks it asks for and
+re-arms a single `loop.call_at` timer. A malformed or unexpected datagram is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import socket
+import threading
+from typing import Any, Callable, Optional
+
+from pygase._packages import DuplicateSequenceError
+from pygase.connection import ClientConnection, ConnectionStatus
+
+logger = logging.getLogger("pygase")
+
+_DISCONNECTED = ConnectionStatus.get("Disconnected")
+_background_tasks: set = set()
+
+
+def _describe(function: Callable[..., Any]) -> str:
+    return getattr(function, "__qualname__", None) or repr(function)
+
+
+async def _await_logged(awaitable: Any, name: str) -> Any:
+    try:
+        return await awaitable
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("error in %s", name)
+        return None
+
+
+def call_user_function(function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run a handler or callback of the user's: log what it raises, run what it returns if awaitable.
+
+    Must be called in the thread of a running event loop if the function may be a coroutine function.
+    """
+    try:
+        result = function(*args, **kwargs)
+    except Exception:
+        logger.exception("error in %s", _describe(function))
+        return
+    if inspect.isawaitable(result):
+        task = asyncio.get_running_loop().create_task(_await_logged(result, _describe(function)))
+        _background_tasks.add(task)
+        task.add_done_callback(_background_tasks.discard)
+
+
+class _Timer:
+    """One re-armable `loop.call_at` timer."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        self._loop = loop
+        self._callback = callback
+        self._handle: Optional[asyncio.TimerHandle] = None
+        self.when: Optional[float] = None
+
+    def arm(self, when: Optional[float]) -> None:
+        if when == self.when:
+            return
+        self.cancel()
+        if when is not None:
+            self.when = when
+            self._handle = self._loop.call_at(when, self._fire)
+
+    def arm_earlier(self, when: Optional[float]) -> None:
+        if when is not None and (self.when is None or when < self.when):
+            self.arm(when)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self.when = None
+        self._callback()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = None
+        self.when = None
+
+
+class ClientProtocol(asyncio.DatagramProtocol):
+    """Drive a `ClientConnection` on a connected UDP socket."""
+
+    def __init__(self, connection: ClientConnection, closed: asyncio.Future) -> None:
+        self.connection = connection
+        self.loop = asyncio.get_running_loop()
+        self.transport: Optional[asyncio.DatagramTransport] = None
+        self._closed = closed
+        self._timer = _Timer(self.loop, self._on_timer)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        try:
+            events = self.connection.receive_datagram(data, self.loop.time())
+        except DuplicateSequenceError as error:
+            logger.debug("dropped a package from %s: %s", addr, error)
+            return
+        except ValueError as error:
+            logger.debug("dropped a malformed datagram from %s: %s", addr, error)
+            return
+        except Exception:
+            logger.exception("dropped a datagram from %s that could not be handled", addr)
+            return
+        for event in events:
+            call_user_function(self.connection.event_handler.handle, event)
+        self.flush()
+
+    def error_received(self, exc: Exception) -> None:
+        # e.g. ICMP port unreachable while the server is not up yet: keep trying until the timeout
+        logger.debug("socket error on connection to %s: %s", self.connection.remote_address, exc)
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._timer.cancel()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def _on_timer(self) -> None:
+        self.connection.handle_timer(self.loop.time())
+        self.flush()
+
+    def flush(self) -> None:
+        """Send what is due, run the callbacks the core asks for and re-arm the timer."""
+        connection = self.connection
+        if self.transport is not None and not self.transport.is_closing():
+            for datagram in connection.datagrams_to_send(self.loop.time()):
+                self.transport.sendto(datagram)
+        for function, args in connection.take_calls():
+            call_user_function(function, *args)
+        if connection.status == _DISCONNECTED:
+            self._timer.cancel()
+            if not self._closed.done():
+                self._closed.set_result(None)
+        else:
+            self._timer.arm(connection.get_timer())
+
+    def run_soon(self, function: Callable[..., Any], *args: Any) -> None:
+        """Run `function(*args)` in the loop's thread, then flush; callable from any thread."""
+
+        def run() -> None:
+            function(*args)
+            self.flush()
+
+        if _in_loop_thread(self.loop):
+            run()
+        else:
+            self.loop.call_soon_threadsafe(run)
+
+
+def _in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+async def run_client_connection(
+    connection: ClientConnection, on_ready: Optional[Callable[[ClientProtocol], None]] = None
+) -> None:
+    """Operate a client connection on the running loop until it is closed."""
+    loop = asyncio.get_running_loop()
+    closed: asyncio.Future = loop.create_future()
+    hostname, port = connection.remote_address[:2]
+    transport, protocol = await loop.create_datagram_endpoint(
+        lambda: ClientProtocol(connection, closed), remote_addr=(hostname, port), family=socket.AF_INET
+    )
+    assert isinstance(protocol, ClientProtocol)
+    if on_ready is not None:
+        on_ready(protocol)
+    logger.info("connecting to %s:%s", hostname, port)
+    try:
+        protocol.flush()
+        await closed
+    finally:
+        protocol._timer.cancel()
+        transport.close()
+        if connection.status != _DISCONNECTED:
+            connection._close()
+        logger.info("connection to %s:%s closed", hostname, port)
+
+
+class ServerProtocol(asyncio.DatagramProtocol):
+    """Drive a `ServerCore` on one UDP socket for all clients."""
+
+    def __init__(
+        self,
+        core: Any,
+        on_event: Callable[[Any, tuple], None],
+        on_shutdown_request: Callable[[], None],
+    ) -> None:
+        self.core = core
+        self.loop = asyncio.get_running_loop()
+        self.transport: Optional[asyncio.DatagramTransport] = None
+        self._on_event = on_event
+        self._on_shutdown_request = on_shutdown_request
+        self._timer = _Timer(self.loop, self.sweep)
+        self._sweep_scheduled = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._timer.cancel()
+
+    def error_received(self, exc: Exception) -> None:
+        logger.debug("server socket error: %s", exc)
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        now = self.loop.time()
+        core = self.core
+        try:
+            events = core.receive_datagram(data, addr, now)
+        except DuplicateSequenceError as error:
+            logger.debug("dropped a package from %s: %s", addr, error)
+            return
+        except ValueError as error:
+            logger.debug("dropped a malformed datagram from %s: %s", addr, error)
+            return
+        except Exception:
+            logger.exception("dropped a datagram from %s that could not be handled", addr)
+            return
+        for event in events:
+            self._on_event(event, addr)
+        self._send_to(addr, now)
+        if core.shutdown_requested:
+            self._on_shutdown_request()
+
+    def _send_to(self, address: tuple, now: float) -> None:
+        core = self.core
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        for datagram in core.datagrams_for(address, now):
+            transport.sendto(datagram, address)
+        for function, args in core.take_calls(address):
+            call_user_function(function, *args)
+        connection = core.connections.get(address)
+        if connection is not None:
+            self._timer.arm_earlier(connection.get_timer())
+
+    def request_sweep(self) -> None:
+        """Ask for a sweep over all connections soon; callable from any thread, cheap to repeat."""
+        if self._sweep_scheduled:
+            return
+        self._sweep_scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self.sweep)
+        except RuntimeError:  # the loop is closed: the server is gone
+            self._sweep_scheduled = False
+
+    def sweep(self) -> None:
+        """Run all timers, send everything due (new state first of all) and re-arm the timer."""
+        self._sweep_scheduled = False
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        now = self.loop.time()
+        for datagram, address in self.core.datagrams_to_send(now):
+            transport.sendto(datagram, address)
+        for function, args in self.core.take_calls():
+            call_user_function(function, *args)
+        self._timer.arm(self.core.get_timer())
+
+    def send_shutdown_notices(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        for datagram, address in self.core.shutdown_datagrams(self.loop.time()):
+            transport.sendto(datagram, address)
+
+
+class NetworkThread:
+    """The one background thread and event loop that all `Client`s of a process share.
+
+    It starts when the first client needs it and stops when the last one is done, so no thread is left
+    behind.
+    """
+
+    _lock = threading.Lock()
+    _users = 0
+    _loop: Optional[asyncio.AbstractEventLoop] = None
+    _thread: Optional[threading.Thread] = None
+
+    @classmethod
+    def acquire(cls) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+        """Register one more user; start the thread if needed; return its loop and thread."""
+        with cls._lock:
+            if cls._loop is None or cls._thread is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    try:
+                        loop.run_forever()
+                    finally:
+                        _cancel_remaining(loop)
+                        loop.close()
+
+                thread = threading.Thread(target=run, name="pygase-network", daemon=True)
+                thread.start()
+                ready.wait()
+                cls._loop, cls._thread = loop, thread
+            cls._users += 1
+            return cls._loop, cls._thread
+
+    @classmethod
+    def release(cls) -> None:
+        """Unregister a user; the last one stops the loop (and joins the thread unless it is the caller)."""
+        with cls._lock:
+            cls._users -= 1
+            if cls._users > 0 or cls._loop is None:
+                return
+            loop, thread = cls._loop, cls._thread
+            cls._loop = cls._thread = None
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+
+def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))

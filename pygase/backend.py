@@ -1,0 +1,786 @@
+"""Serve PyGaSe clients.
+
+Provides the `Server` class and all PyGaSe components that deal with progression and syncing of game
+states.
+
+Contents:
+- `GameStateStore`: main API class for game state repositories
+- `Server`: main API class for PyGaSe servers
+- `GameStateMachine`: main API class for game logic components
+- `Backend`: main API class for a fully integrated PyGaSe backend
+
+Every blocking method has a coroutine twin for asyncio programs that run without threads:
+`Server.run_async` / `Server.shutdown_async`, `GameStateMachine.run_game_loop_async` /
+`GameStateMachine.stop_async` and `Backend.run_async` / `Backend.shutdown_async`::
+
+    async def main():
+        backend = Backend(GameState(foo=0), time_step)
+        task = asyncio.create_task(backend.run_async("localhost", 8080))
+        ...
+        await backend.shutdown_async()
+        await task
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import inspect
+import logging
+import socket
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from pygase import _codec
+from pygase._server_core import ServerCore
+from pygase._transport import ServerProtocol, call_user_function
+from pygase.event import Event, UniversalEventHandler
+from pygase.gamestate import GameState, GameStateUpdate, GameStatus
+from pygase.utils import Sqn, get_available_ip_addresses
+
+__all__ = ["GameStateStore", "Server", "GameStateMachine", "Backend"]
+
+logger = logging.getLogger(__name__)
+
+_ACTIVE = GameStatus.get("Active")
+_PAUSED = GameStatus.get("Paused")
+
+
+class GameStateStore:
+    """Provide access to a game state and manage state updates.
+
+    Arguments:
+        initial_game_state: state of the game before the simulation begins
+
+    The store keeps the latest updates so that it can send each client exactly what it lacks; a client
+    that fell further behind than the cache reaches gets the whole state.
+    """
+
+    _update_cache_size = 100
+
+    def __init__(self, initial_game_state: Optional[GameState] = None) -> None:
+        self._game_state = initial_game_state if initial_game_state is not None else GameState()
+        self._game_state_update_cache: list[GameStateUpdate] = []
+        self._lock = threading.RLock()
+        self._encoded: dict[int, tuple] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def get_update_cache(self) -> list:
+        """Return the latest state updates."""
+        with self._lock:
+            return list(self._game_state_update_cache)
+
+    def get_game_state(self) -> GameState:
+        """Return the current game state."""
+        return self._game_state
+
+    get_gamestate = get_game_state
+
+    def push_update(self, update: GameStateUpdate) -> None:
+        """Push a new state update to the update cache.
+
+        This method will usually be called by whatever is progressing the game state, usually a
+        `GameStateMachine`. An update that is not newer than the state is ignored.
+
+        Raises:
+            TypeError: if the update holds a value that cannot be sent
+        """
+        encoded = update.to_bytes()  # checks every value can be sent before anything changes
+        with self._lock:
+            state = self._game_state
+            if not update.time_order > state.time_order:
+                logger.debug("ignoring update %d: the state is at %d", update.time_order, state.time_order)
+                return
+            previous = state.time_order
+            update._apply_to(state)
+            cache = self._game_state_update_cache
+            cache.append(update)
+            if len(cache) > self._update_cache_size:
+                del cache[: len(cache) - self._update_cache_size]
+            self._encoded = {int(previous): (update.time_order, encoded, False)}
+        for listener in list(self._listeners):
+            listener()
+
+    def _time_order(self) -> Sqn:
+        return self._game_state.time_order
+
+    def _encoded_update_since(self, time_order: Sqn) -> tuple:
+        """Return (current time order, bytes of what a client at `time_order` lacks, full state flag).
+
+        The bytes are None if the client is up to date. Results are cached until the next update, so
+        clients at the same time order share one encoding.
+        """
+        with self._lock:
+            current = self._game_state.time_order
+            if time_order == current:
+                return current, None, False
+            cached = self._encoded.get(int(time_order))
+            if cached is not None:
+                return cached
+            delta = self._delta_since(time_order)
+            if delta is None:
+                result = (current, _codec.pack(self._public_state()), True)
+            else:
+                result = (current, delta.to_bytes(), False)
+            self._encoded[int(time_order)] = result
+            return result
+
+    def _delta_since(self, time_order: Sqn) -> Optional[GameStateUpdate]:
+        if int(time_order) == 0:
+            return None
+        cache = self._game_state_update_cache
+        for index in range(len(cache) - 1, -1, -1):
+            if cache[index].time_order == time_order:
+                newer = cache[index + 1 :]
+                if not newer:
+                    return None
+                combined = newer[0]
+                for update in newer[1:]:
+                    combined = combined + update
+                return combined
+        return None
+
+    def _public_state(self) -> dict:
+        return {k: v for k, v in self._game_state.__dict__.items() if not k.startswith("_")}
+
+    def _add_listener(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _remove_listener(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+
+def _wire_accepts_context(event_wire: Any) -> bool:
+    try:
+        parameters = inspect.signature(event_wire._push_event).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is p.VAR_KEYWORD or p.name == "client_address" for p in parameters)
+
+
+def _in_thread_of(loop: Optional[asyncio.AbstractEventLoop]) -> bool:
+    try:
+        return loop is not None and asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+class Server:
+    """Listen to clients and orchestrate the flow of events and state updates.
+
+    The Server instance does not contain game logic or state, it is only responsible for connections to
+    clients. The state is provided by a `GameStateStore` and game logic by a `GameStateMachine`.
+
+    Arguments:
+        game_state_store: part of the backend that provides an interface to the `pygase.GameState`
+
+    Attributes:
+        connections (dict): contains each client's address as a key leading to the corresponding
+            `pygase.connection.ServerConnection` instance
+        host_client (tuple): address of the host client (who has permission to shutdown the server), if
+            there is any
+        game_state_store (GameStateStore): game state repository
+
+    Received events go to the handler registered here for their type if there is one, and otherwise to
+    the event wire (usually a `GameStateMachine`).
+    """
+
+    def __init__(self, game_state_store: GameStateStore) -> None:
+        self.game_state_store = game_state_store
+        self._event_handler = UniversalEventHandler()
+        self._core = ServerCore(game_state_store, self._event_handler)
+        self._hostname: Optional[str] = None
+        self._port: Optional[int] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._protocol: Optional[ServerProtocol] = None
+        self._stop: Optional[asyncio.Event] = None
+        self._bound = threading.Event()
+        self._finished = threading.Event()
+        self._finished.set()
+
+    @property
+    def connections(self) -> dict:
+        return self._core.connections
+
+    @property
+    def host_client(self) -> Optional[tuple]:
+        return self._core.host_client
+
+    @host_client.setter
+    def host_client(self, address: Optional[tuple]) -> None:
+        self._core.host_client = address
+
+    @property
+    def hostname(self) -> Optional[str]:
+        """Get the hostname or IP address on which the server listens.
+
+        Returns None when the server is not running.
+        """
+        return self._hostname
+
+    @property
+    def port(self) -> Optional[int]:
+        """Get the port number on which the server listens.
+
+        Returns None when the server is not running.
+        """
+        return self._port
+
+    def run(self, port: int = 0, hostname: str = "localhost", event_wire: Any = None) -> None:
+        """Start the server under a specified address.
+
+        This is a blocking function; use `Server.run_in_thread()` to run it in a thread, or await
+        `Server.run_async()` in an asyncio program.
+
+        Arguments:
+            port: port number the server will be bound to, default will be an available port chosen by
+                the computer's network controller
+            hostname: hostname or IP address the server will be bound to. Defaults to `'localhost'`.
+            event_wire: object to which events are to be repeated (has to implement a `_push_event(event)`
+                method and is typically a `GameStateMachine`)
+
+        Raises:
+            OSError: if the address cannot be bound (for example, the port is in use)
+        """
+        asyncio.run(self.run_async(port, hostname, event_wire))
+
+    def run_in_thread(
+        self, port: int = 0, hostname: str = "localhost", event_wire: Any = None, daemon: bool = True
+    ) -> threading.Thread:
+        """Start the server in a separate thread.
+
+        See `Server.run()`. Returns once the server listens, so `Server.port` is set.
+
+        Returns:
+            the thread the server loop runs in
+
+        Raises:
+            OSError: if the address cannot be bound
+        """
+        errors: list[BaseException] = []
+        self._bound.clear()
+
+        def run() -> None:
+            try:
+                self.run(port, hostname, event_wire)
+            except BaseException as error:
+                errors.append(error)
+                self._bound.set()
+                if not isinstance(error, OSError):
+                    logger.exception("the server stopped with an error")
+
+        thread = threading.Thread(target=run, name="pygase-server", daemon=daemon)
+        thread.start()
+        self._bound.wait()
+        if errors:
+            thread.join()
+            raise errors[0]
+        return thread
+
+    async def run_async(self, port: int = 0, hostname: str = "localhost", event_wire: Any = None) -> None:
+        """Run the server on the running event loop until it is shut down (see `Server.run()`)."""
+        if not self._finished.is_set():
+            raise RuntimeError("the server is already running")
+        self._finished.clear()
+        loop = asyncio.get_running_loop()
+        core = self._core
+        core.event_wire = event_wire
+        core.shutdown_requested = False
+        wire_context = event_wire is not None and _wire_accepts_context(event_wire)
+        for connection in core.connections.values():
+            connection.event_wire = event_wire
+        stop = asyncio.Event()
+
+        def on_event(event: Event, address: tuple) -> None:
+            if event_wire is None or self._event_handler.has_event_type(event.type):
+                call_user_function(self._event_handler.handle, event, client_address=address)
+            elif wire_context:
+                event_wire._push_event(event, client_address=address)
+            else:
+                event_wire._push_event(event)
+
+        try:
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: ServerProtocol(core, on_event, stop.set),
+                local_addr=(hostname, port),
+                family=socket.AF_INET,
+            )
+        except BaseException:
+            self._finished.set()
+            raise
+        assert isinstance(protocol, ServerProtocol)
+
+        def on_state_update() -> None:
+            if core.connections:
+                protocol.request_sweep()
+
+        self._loop, self._stop, self._protocol = loop, stop, protocol
+        self._hostname = hostname
+        self._port = transport.get_extra_info("sockname")[1]
+        self.game_state_store._add_listener(on_state_update)
+        self._bound.set()
+        _log_start(hostname, self._port)
+        try:
+            await stop.wait()
+        finally:
+            protocol.send_shutdown_notices()
+            self.game_state_store._remove_listener(on_state_update)
+            transport.close()
+            self._hostname = self._port = None
+            self._loop = self._stop = self._protocol = None
+            self._finished.set()
+            logger.info("server shut down")
+
+    def shutdown(self) -> None:
+        """Shut down the server.
+
+        The server can be restarted via `Server.run()` in which case it will remember previous
+        connections. Blocks until the server has stopped, unless called from the server's own thread
+        (for example from an event handler). `Server.shutdown_async()` is the coroutine version.
+        """
+        loop, stop = self._loop, self._stop
+        if loop is None or stop is None:
+            return
+        if _in_thread_of(loop):
+            stop.set()
+            return
+        try:
+            loop.call_soon_threadsafe(stop.set)
+        except RuntimeError:
+            return  # the loop already closed
+        self._finished.wait(timeout=5.0)
+
+    async def shutdown_async(self) -> None:
+        """Shut down the server and wait until it has stopped, without blocking the event loop."""
+        loop, stop = self._loop, self._stop
+        if loop is None or stop is None:
+            return
+        if _in_thread_of(loop):
+            stop.set()
+            while not self._finished.is_set():
+                await asyncio.sleep(0.005)
+            return
+        await asyncio.get_running_loop().run_in_executor(None, self.shutdown)
+
+    def dispatch_event(
+        self,
+        event_type: str,
+        *args: Any,
+        target_client: Any = "all",
+        retries: int = 0,
+        ack_callback: Optional[Callable[..., Any]] = None,
+        **kwargs: Any,
+    ) -> None:
+        """Send an event to one or all clients.
+
+        Callable from any thread.
+
+        Arguments:
+            event_type: identifies the event and links it to a handler
+            target_client: either `'all'` for an event broadcast, or a client's address as a tuple
+            retries: number of times the event is to be resent in case it is lost
+            ack_callback: will be executed after the event was received and be passed a reference to the
+                corresponding `pygase.connection.ServerConnection` instance
+            *args, **kwargs: event data passed to the client's handler function
+
+        Raises:
+            TypeError: if the event data cannot be sent
+        """
+        event = Event(event_type, *args, **kwargs)
+        event.to_bytes()  # fail here, in the caller, if the data cannot be sent
+        loop, protocol = self._loop, self._protocol
+        if loop is None or protocol is None:
+            logger.warning("the server is not running: event %r not sent", event_type)
+            return
+
+        def send() -> None:
+            self._core.dispatch_event(event, target_client, retries, ack_callback)
+            protocol.sweep()
+
+        if _in_thread_of(loop):
+            send()
+        else:
+            loop.call_soon_threadsafe(send)
+
+    def register_event_handler(self, event_type: str, event_handler_function: Callable[..., Any]) -> None:
+        """Register an event handler for a specific event type.
+
+        Arguments:
+            event_type: event type to link the handler function to
+            event_handler_function: function or coroutine function called for received events of the
+                given type with the event's data (and `client_address`, if it takes that argument)
+        """
+        self._event_handler.register_event_handler(event_type, event_handler_function)
+
+
+def _log_start(hostname: str, port: int) -> None:
+    if hostname in ("localhost", "127.0.0.1"):
+        logger.info("PyGaSe server listening on %s:%d (this machine only)", hostname, port)
+        return
+    addresses = [a for a in get_available_ip_addresses() if not a.startswith("127.")]
+    if hostname in ("", "0.0.0.0"):
+        joins = ", ".join(f"{a}:{port}" for a in addresses) or f"this machine's address, port {port}"
+        logger.info("PyGaSe server listening on all interfaces, port %d; join at %s", port, joins)
+    else:
+        logger.info(
+            "PyGaSe server listening on %s:%d (LAN addresses of this machine: %s)",
+            hostname,
+            port,
+            ", ".join(addresses) or "none",
+        )
+
+
+class GameStateMachine:
+    """Run a simulation that propagates the game state.
+
+    A GameStateMachine progresses a game state through time, applying all game simulation logic. This
+    class is meant either as a base class from which you inherit and implement the
+    `GameStateMachine.time_step()` method, or you assign an implementation after instantiation.
+
+    Events from clients are handled as soon as they arrive, between time steps, in the order they
+    arrive; their handlers get `dt`, the time since the last time step.
+
+    Arguments:
+        game_state_store: part of the PyGaSe backend that provides the state
+
+    Attributes:
+        game_time (float): duration the game has been running in seconds
+        game_status (int): `GameStatus.get('Active')` while the game loop runs, else `'Paused'`
+    """
+
+    def __init__(self, game_state_store: GameStateStore) -> None:
+        self._game_state_store = game_state_store
+        self._universal_event_handler = UniversalEventHandler()
+        self.game_time = 0.0
+        self.game_status = _PAUSED
+        self._event_queue: collections.deque = collections.deque()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._wake: Optional[asyncio.Event] = None
+        self._thread: Optional[threading.Thread] = None
+        self._stop_requested = False
+        self._started = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
+        self._last_error_log = 0.0
+
+    def register_event_handler(self, event_type: str, event_handler_function: Callable[..., Any]) -> None:
+        """Register an event handler for a specific event type.
+
+        For event handlers to have any effect, the events have to be wired from a `Server` to the
+        `GameStateMachine` via the `event_wire` argument of the `Server.run()` method.
+
+        Arguments:
+            event_type: which type of event to link the handler function to
+            event_handler_function: function or coroutine function to be invoked for events of the given
+                type; gets the event's data and, if it declares them (or takes `**kwargs`), the keyword
+                arguments `game_state`, `dt` and `client_address`; returns an update dict (or None)
+        """
+        self._universal_event_handler.register_event_handler(event_type, event_handler_function)
+
+    def _push_event(self, event: Event, client_address: Optional[tuple] = None) -> None:
+        """Queue an event for handling; callable from any thread."""
+        self._event_queue.append((event, client_address))
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop just closed
+            loop.call_soon_threadsafe(wake.set)
+
+    def time_step(self, game_state: GameState, dt: float) -> dict:
+        """Calculate a game state update.
+
+        This method should be implemented to return a dict with all the updated state attributes.
+
+        Arguments:
+            game_state: the state of the game prior to the time step
+            dt: time in seconds since the last time step, use it to simulate at a consistent speed
+
+        Returns:
+            updated game state attributes
+        """
+        raise NotImplementedError("implement GameStateMachine.time_step or assign a function to it")
+
+    def run_game_loop(self, interval: float = 0.02) -> None:
+        """Simulate the game world.
+
+        This function blocks as it continuously progresses the game state through time; use
+        `run_game_loop_in_thread()` for a thread or await `run_game_loop_async()` in an asyncio program.
+        As long as the simulation is running, the game state's `game_status` is
+        `GameStatus.get('Active')`. Between time steps the loop sleeps (it is not a busy loop).
+
+        Arguments:
+            interval: (minimum) duration in seconds between consecutive time steps
+        """
+        asyncio.run(self.run_game_loop_async(interval))
+
+    def run_game_loop_in_thread(self, interval: float = 0.02) -> threading.Thread:
+        """Simulate the game in a separate thread.
+
+        See `GameStateMachine.run_game_loop()`. Returns once the loop runs.
+
+        Returns:
+            the thread the game loop runs in
+        """
+        self._started.clear()
+        thread = threading.Thread(
+            target=self.run_game_loop, args=(interval,), name="pygase-game-loop", daemon=True
+        )
+        thread.start()
+        self._started.wait(timeout=5.0)
+        return thread
+
+    async def run_game_loop_async(self, interval: float = 0.02) -> None:
+        """Run the game loop on the running event loop until stopped (see `run_game_loop()`)."""
+        if interval <= 0:
+            raise ValueError("the interval must be positive")
+        if not self._stopped.is_set():
+            raise RuntimeError("the game loop is already running")
+        loop = asyncio.get_running_loop()
+        self._stopped.clear()
+        self._loop, self._wake = loop, asyncio.Event()
+        self._thread = threading.current_thread()
+        wake = self._wake
+        try:
+            self.game_status = _ACTIVE
+            self._push({"game_status": _ACTIVE})
+            self._started.set()
+            last_step = loop.time()
+            next_step = last_step + interval
+            while not self._stop_requested:
+                if self._event_queue:
+                    await self._handle_events(loop.time() - last_step)
+                    continue
+                now = loop.time()
+                if now < next_step:
+                    wake.clear()
+                    if self._event_queue or self._stop_requested:
+                        continue
+                    timer = loop.call_at(next_step, wake.set)
+                    await wake.wait()
+                    timer.cancel()
+                    continue
+                dt = now - last_step
+                last_step = now
+                self.game_time += dt
+                await self._step(dt)
+                next_step += interval
+                if next_step <= now:  # fell behind: skip the missed steps instead of bursting
+                    next_step = now + interval
+        finally:
+            self.game_status = _PAUSED
+            self._push({"game_status": _PAUSED})
+            self._loop = self._wake = None
+            self._thread = None
+            self._stop_requested = False
+            self._started.set()
+            self._stopped.set()
+
+    async def _handle_events(self, dt: float) -> None:
+        handler = self._universal_event_handler
+        while self._event_queue and not self._stop_requested:
+            event, client_address = self._event_queue.popleft()
+            try:
+                result = handler.handle(
+                    event,
+                    game_state=self._game_state_store.get_game_state(),
+                    dt=dt,
+                    client_address=client_address,
+                )
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception:
+                logger.exception("error in the handler for event %r", event.type)
+                continue
+            self._push(result, f"the handler for event {event.type!r}")
+
+    async def _step(self, dt: float) -> None:
+        try:
+            result = self.time_step(self._game_state_store.get_game_state(), dt)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            # A time step that raises would log 50 times a second: log at most once a second.
+            now = time.monotonic()
+            if now - self._last_error_log >= 1.0:
+                self._last_error_log = now
+                logger.exception("error in time_step (the game loop goes on)")
+            return
+        self._push(result, "time_step")
+
+    def _push(self, changes: Any, source: str = "the game loop") -> None:
+        if not changes:
+            return
+        if not isinstance(changes, dict):
+            logger.error("%s returned %s instead of an update dict: ignored", source, type(changes).__name__)
+            return
+        for key in changes:
+            if (
+                not isinstance(key, str)
+                or not key.isidentifier()
+                or key.startswith("_")
+                or key == "time_order"
+            ):
+                logger.error("%s returned an update with the invalid attribute name %r: ignored", source, key)
+                return
+        store = self._game_state_store
+        update = GameStateUpdate(store.get_game_state().time_order + 1, **changes)
+        try:
+            store.push_update(update)
+        except TypeError as error:
+            logger.error("%s returned an update that cannot be sent (%s): ignored", source, error)
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Pause the game simulation.
+
+        This sets `game_status` to `GameStatus.get('Paused')`. A subsequent call of `run_game_loop()`
+        resumes the simulation at the point where it was stopped. `stop_async()` is the coroutine version.
+
+        Arguments:
+            timeout: time in seconds to wait for the simulation to stop
+
+        Returns:
+            whether or not the simulation was successfully stopped (False if called from within the game
+            loop, which stops once the running handler or time step returns)
+        """
+        if self._stopped.is_set():
+            return True
+        self._stop_requested = True
+        self._wake_up()
+        if threading.current_thread() is self._thread:
+            return False
+        return self._stopped.wait(timeout)
+
+    async def stop_async(self, timeout: float = 1.0) -> bool:
+        """Pause the game simulation without blocking the event loop (see `stop()`)."""
+        if self._stopped.is_set():
+            return True
+        self._stop_requested = True
+        self._wake_up()
+        deadline = time.monotonic() + timeout
+        while not self._stopped.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        return self._stopped.is_set()
+
+
+class Backend:
+    """Easily create a fully integrated PyGaSe backend.
+
+    Arguments:
+        initial_game_state: state of the game before the simulation begins (`initial_gamestate` is
+            accepted too)
+        time_step_function: function that takes a game state and a time difference and returns a dict of
+            updated game state attributes (see `GameStateMachine.time_step()`)
+        event_handlers: a dict with event types as keys and event handler functions as values
+
+    Attributes:
+        game_state_store (GameStateStore): the backend's game state repository
+        game_state_machine (GameStateMachine): logic component that runs the game loop
+        server (Server): handles connections to PyGaSe clients
+
+    Example:
+        # Run a game loop that continuously increments `foo` with velocity `bar`.
+        Backend(
+            initial_game_state=GameState(foo=0.0, bar=0.5),
+            time_step_function=lambda game_state, dt: {"foo": game_state.foo + game_state.bar * dt},
+            # Handle client events to reset `foo` and set a new `bar` value.
+            event_handlers={
+                "RESET_FOO": lambda game_state, dt: {"foo": 0.0},
+                "SET_BAR": lambda new_bar, game_state, dt: {"bar": new_bar},
+            },
+        ).run(hostname="localhost", port=8080)
+    """
+
+    def __init__(
+        self,
+        initial_game_state: Optional[GameState] = None,
+        time_step_function: Optional[Callable[..., Any]] = None,
+        event_handlers: Optional[dict] = None,
+        **kwargs: Any,
+    ) -> None:
+        if "initial_gamestate" in kwargs:
+            if initial_game_state is not None:
+                raise TypeError("pass initial_game_state or initial_gamestate, not both")
+            initial_game_state = kwargs.pop("initial_gamestate")
+        if kwargs:
+            raise TypeError(f"Backend() got unexpected keyword arguments: {', '.join(kwargs)}")
+        if time_step_function is None:
+            raise TypeError("Backend() needs a time_step_function")
+        self.game_state_store = GameStateStore(initial_game_state)
+        self.game_state_machine = GameStateMachine(self.game_state_store)
+        self.game_state_machine.time_step = time_step_function  # type: ignore[method-assign]
+        for event_type, handler in (event_handlers or {}).items():
+            self.game_state_machine.register_event_handler(event_type, handler)
+        self.server = Server(self.game_state_store)
+
+    def run(self, hostname: str, port: int, interval: float = 0.02) -> None:
+        """Run state machine and server and bind the server to a given address.
+
+        Blocks until the backend is shut down (by `shutdown()` or the host client).
+
+        Arguments:
+            hostname: hostname or IPv4 address the server will be bound to
+            port: port number the server will be bound to (0 picks a free one)
+            interval: duration in seconds between consecutive time steps of the game loop
+        """
+        game_loop = self.game_state_machine.run_game_loop_in_thread(interval)
+        try:
+            self.server.run(port, hostname, event_wire=self.game_state_machine)
+        finally:
+            self.game_state_machine.stop()
+            game_loop.join(timeout=2.0)
+
+    def run_in_thread(
+        self, hostname: str = "localhost", port: int = 0, interval: float = 0.02, daemon: bool = True
+    ) -> threading.Thread:
+        """Run the backend in a separate thread; return the thread once the server listens.
+
+        `server.port` then tells the port (useful with `port=0`).
+
+        Raises:
+            OSError: if the address cannot be bound
+        """
+        errors: list[BaseException] = []
+        self.server._bound.clear()
+
+        def run() -> None:
+            try:
+                self.run(hostname, port, interval)
+            except BaseException as error:
+                errors.append(error)
+                self.server._bound.set()
+                if not isinstance(error, OSError):
+                    logger.exception("the backend stopped with an error")
+
+        thread = threading.Thread(target=run, name="pygase-backend", daemon=daemon)
+        thread.start()
+        self.server._bound.wait()
+        if errors:
+            thread.join()
+            raise errors[0]
+        return thread
+
+    async def run_async(self, hostname: str, port: int, interval: float = 0.02) -> None:
+        """Run state machine and server on the running event loop until shut down (see `run()`)."""
+        game_loop = asyncio.ensure_future(self.game_state_machine.run_game_loop_async(interval))
+        try:
+            await self.server.run_async(port, hostname, event_wire=self.game_state_machine)
+        finally:
+            self.game_state_machine._stop_requested = True
+            self.game_state_machine._wake_up()
+            await game_loop
+
+    def shutdown(self) -> None:
+        """Shut down server and stop the game loop."""
+        self.server.shutdown()
+        self.game_state_machine.stop()
+
+    async def shutdown_async(self) -> None:
+        """Shut down server and stop the game loop without blocking the event loop."""
+        await self.server.shutdown_async()
+        await self.game_state_machine.stop_async()

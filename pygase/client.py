@@ -1,0 +1,305 @@
+"""Connect to PyGaSe servers.
+
+Contents:
+- `Client`: main API class for PyGaSe clients
+
+All clients of a process share one background network thread, so a process can run many clients
+(bots, tests, benchmarks) cheaply. In an asyncio program, `await client.connect_async(port, hostname)`
+runs the client on your own event loop instead, and `await client.disconnect_async()` ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from typing import Any, Callable, ContextManager, Optional
+
+from pygase._transport import ClientProtocol, NetworkThread, run_client_connection
+from pygase.connection import ClientConnection, ConnectionStatus
+from pygase.event import Event, UniversalEventHandler
+
+__all__ = ["Client"]
+
+logger = logging.getLogger(__name__)
+
+_DISCONNECTED = ConnectionStatus.get("Disconnected")
+
+
+class Client:
+    """Exchange events with a PyGaSe server and access a synchronized game state.
+
+    Attributes:
+        connection (pygase.connection.ClientConnection): object that contains all networking
+            information (None before the first `connect`)
+
+    Example:
+        from time import sleep
+        # Connect a client to the server from the Backend code example
+        client = Client()
+        client.connect_in_thread(hostname="localhost", port=8080)
+        # Increase `bar` five times, then reset `foo`
+        for i in range(5):
+            client.dispatch_event("SET_BAR", new_bar=i)
+            sleep(1)
+        client.dispatch_event("RESET_FOO")
+    """
+
+    def __init__(self) -> None:
+        self.connection: Optional[ClientConnection] = None
+        self._event_handler = UniversalEventHandler()
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._protocol: Optional[ClientProtocol] = None
+        self._network_thread: Optional[threading.Thread] = None
+        self._done = threading.Event()
+        self._done.set()
+        self._state_changed = threading.Condition()
+        self._state_version = 0
+
+    # ---- connecting ---------------------------------------------------------------------------------
+
+    def _new_connection(self, port: int, hostname: str) -> ClientConnection:
+        if not self._done.is_set():
+            raise RuntimeError("the client is already connected; disconnect it first")
+        connection = ClientConnection((hostname, port), self._event_handler)
+        connection._on_state_change = self._notify_state_change
+        self.connection = connection
+        self._done.clear()
+        return connection
+
+    async def _operate(self, connection: ClientConnection) -> None:
+        def ready(protocol: ClientProtocol) -> None:
+            self._protocol = protocol
+
+        try:
+            await run_client_connection(connection, ready)
+        except OSError as error:
+            logger.error("cannot connect to %s:%s: %s", *connection.remote_address[:2], error)
+            connection._close()
+        finally:
+            self._protocol = None
+            self._done.set()
+            self._notify_state_change()
+
+    def connect(self, port: int, hostname: str = "localhost") -> None:
+        """Open a connection to a PyGaSe server.
+
+        This is a blocking function: it returns when the connection ends (by `disconnect()`, a server
+        shutdown or a timeout). Use `Client.connect_in_thread()` to connect in the background, or await
+        `Client.connect_async()` in an asyncio program.
+
+        Arguments:
+            port: port number of the server to which to connect
+            hostname: hostname or IPv4 address of the server to which to connect
+        """
+        self.connect_in_thread(port, hostname)
+        self._done.wait()
+        self._leave_network_thread()
+
+    def connect_in_thread(self, port: int, hostname: str = "localhost") -> threading.Thread:
+        """Open a connection in a separate thread.
+
+        See `Client.connect()`. The thread is the network thread all clients of this process share; it
+        ends when the last of them disconnects.
+
+        Returns:
+            the thread the client loop runs in
+        """
+        connection = self._new_connection(port, hostname)
+        loop, thread = NetworkThread.acquire()
+        self._loop, self._network_thread = loop, thread
+        future = asyncio.run_coroutine_threadsafe(self._operate(connection), loop)
+        future.add_done_callback(lambda _: NetworkThread.release())
+        return thread
+
+    async def connect_async(self, port: int, hostname: str = "localhost") -> None:
+        """Run a connection on the running event loop until it ends (see `Client.connect()`)."""
+        connection = self._new_connection(port, hostname)
+        self._loop, self._network_thread = asyncio.get_running_loop(), None
+        await self._operate(connection)
+
+    def _leave_network_thread(self) -> None:
+        # If this client was the last user of the shared network thread, wait for it to finish.
+        thread = self._network_thread
+        if thread is None or thread is threading.current_thread():
+            return
+        if NetworkThread._thread is not thread:
+            thread.join(timeout=5.0)
+
+    def disconnect(self, shutdown_server: bool = False) -> None:
+        """Close the client connection.
+
+        Blocks until the server confirmed it (or a short timeout passed), unless called from the
+        network thread (for example from an event handler). `disconnect_async()` is the coroutine
+        version.
+
+        Arguments:
+            shutdown_server: whether or not the server should be shut down (only has an effect if the
+                client has host permissions)
+        """
+        if not self._request_disconnect(shutdown_server):
+            return
+        if self._in_loop_thread():
+            return
+        self._done.wait(timeout=3.0)
+        self._leave_network_thread()
+
+    async def disconnect_async(self, shutdown_server: bool = False) -> None:
+        """Close the client connection without blocking the event loop (see `disconnect()`)."""
+        if not self._request_disconnect(shutdown_server):
+            return
+        deadline = time.monotonic() + 3.0
+        while not self._done.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
+    def _request_disconnect(self, shutdown_server: bool) -> bool:
+        connection = self.connection
+        if connection is None or self._done.is_set():
+            return False
+        self._run_in_loop(lambda: connection.shutdown(shutdown_server))
+        return True
+
+    # ---- running code in the network loop -------------------------------------------------------------
+
+    def _in_loop_thread(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _run_in_loop(self, function: Callable[[], None]) -> None:
+        def run() -> None:
+            function()
+            if self._protocol is not None:
+                self._protocol.flush()
+
+        loop = self._loop
+        if loop is None:
+            return
+        if self._in_loop_thread():
+            run()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the connection is over anyway
+                loop.call_soon_threadsafe(run)
+
+    # ---- game state -----------------------------------------------------------------------------------
+
+    def _notify_state_change(self) -> None:
+        with self._state_changed:
+            self._state_version += 1
+            self._state_changed.notify_all()
+
+    def access_game_state(self) -> ContextManager[Any]:
+        """Return a context manager to access the shared game state.
+
+        Can be used in a with block to lock the synchronized game_state while working with it.
+
+        Example:
+            with client.access_game_state() as game_state:
+                do_stuff(game_state)
+
+        Raises:
+            RuntimeError: if the client never connected
+        """
+        if self.connection is None:
+            raise RuntimeError("the client has no game state yet: call connect() first")
+        return self.connection.game_state_context()
+
+    def _poll(self, function: Callable[[Any], Any], timeout: float, accept: Callable[[Any], bool]) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._state_changed:
+                version = self._state_version
+            with self.access_game_state() as game_state:
+                try:
+                    result = function(game_state)
+                except (KeyError, AttributeError, IndexError):
+                    pass  # the state has not arrived yet, or not all of it
+                else:
+                    if accept(result):
+                        return result
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"not met within {timeout} s")
+            with self._state_changed:
+                if self._state_version == version:
+                    self._state_changed.wait(remaining)
+
+    def wait_until(self, game_state_condition: Callable[[Any], bool], timeout: float = 1.0) -> None:
+        """Block until a condition on the game state is satisfied.
+
+        Attributes or keys missing from the state (it has not arrived yet) count as "not yet".
+
+        Arguments:
+            game_state_condition: function that takes a `pygase.GameState` instance and returns a bool
+            timeout: time in seconds after which to raise a `TimeoutError`
+
+        Raises:
+            TimeoutError: if the condition is not met after `timeout` seconds
+        """
+        self._poll(game_state_condition, timeout, bool)
+
+    def try_to(self, function: Callable[[Any], Any], timeout: float = 1.0) -> Any:
+        """Execute a function using game state attributes that might not yet exist.
+
+        This method repeatedly tries to execute `function(game_state)`, ignoring `KeyError` and
+        `AttributeError` exceptions, until it either works or times out.
+
+        Arguments:
+            function: function that takes a `pygase.GameState` instance and returns anything
+            timeout: time in seconds after which to raise a `TimeoutError`
+
+        Returns:
+            whatever `function(game_state)` returns
+
+        Raises:
+            TimeoutError: if the function doesn't run through after `timeout` seconds
+        """
+        return self._poll(function, timeout, lambda _: True)
+
+    # ---- events ---------------------------------------------------------------------------------------
+
+    def dispatch_event(
+        self,
+        event_type: str,
+        *args: Any,
+        retries: int = 0,
+        ack_callback: Optional[Callable[..., Any]] = None,
+        **kwargs: Any,
+    ) -> None:
+        """Send an event to the server.
+
+        Callable from any thread; the event goes out at once.
+
+        Arguments:
+            event_type: event type identifier that links to a handler
+            retries: number of times the event is to be resent in case it is lost
+            ack_callback: function or coroutine function invoked (without arguments) after the event was
+                received; it should not block, as it runs in the network thread
+            *args, **kwargs: event data passed to the handler function
+
+        Raises:
+            RuntimeError: if the client never connected
+            TypeError: if the event data cannot be sent
+        """
+        connection = self.connection
+        if connection is None:
+            raise RuntimeError("the client is not connected: call connect() or connect_in_thread() first")
+        event = Event(event_type, *args, **kwargs)
+        event.to_bytes()  # fail here, in the caller, if the data cannot be sent
+        if self._done.is_set():
+            logger.warning("the client is disconnected: event %r not sent", event_type)
+            return
+        self._run_in_loop(lambda: connection.dispatch_event(event, ack_callback, None, retries))
+
+    def register_event_handler(self, event_type: str, event_handler_function: Callable[..., Any]) -> None:
+        """Register an event handler for a specific event type.
+
+        Arguments:
+            event_type: event type to link the handler function to
+            event_handler_function: function or coroutine function called with the event's data for
+                received events of the given type (it runs in the network thread)
+        """
+        self._event_handler.register_event_handler(event_type, event_handler_function)

@@ -1,0 +1,156 @@
+"""Handle events in PyGaSe clients, servers and state machines.
+
+Contains the basic components of the PyGaSe event framework.
+
+Contents:
+- `Event`: class for serializable event objects with event type and data
+- `UniversalEventHandler`: class for components that can handle various event types
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any, Callable
+
+from pygase import _codec
+from pygase.utils import Comparable, Sendable
+
+__all__ = ["Event", "UniversalEventHandler", "RESERVED_PREFIX"]
+
+logger = logging.getLogger(__name__)
+
+#: Event types that start with this prefix are PyGaSe's own control messages.
+RESERVED_PREFIX = "pygase:"
+
+
+class Event(Sendable, Comparable):
+    """Send PyGaSe events and attached data via UDP packages.
+
+    Arguments:
+        event_type: string that identifies the event and links it to a handler
+        *args: event data passed as positional arguments to the handler on the other side
+        **kwargs: event data passed as keyword arguments to the handler on the other side
+
+    Attributes:
+        type (str): the event type
+        handler_args (list): positional event data
+        handler_kwargs (dict): keyword event data
+    """
+
+    def __init__(self, event_type: str, *args: Any, **kwargs: Any) -> None:
+        if not isinstance(event_type, str):
+            raise TypeError(f"event types are strings, got {type(event_type).__name__}")
+        self.type = event_type
+        self.handler_args = list(args)
+        self.handler_kwargs = kwargs
+
+    def __repr__(self) -> str:
+        return f"Event({self.type!r}, args={self.handler_args!r}, kwargs={self.handler_kwargs!r})"
+
+    def _to_wire(self) -> list:
+        return [self.type, self.handler_args, self.handler_kwargs]
+
+    @classmethod
+    def _from_wire(cls, data: Any) -> Event:
+        """Build an event from its decoded wire form, raising `ValueError` for any other shape."""
+        if not isinstance(data, list) or len(data) != 3:
+            raise ValueError("an event is a list of type, args and kwargs")
+        event_type, args, kwargs = data
+        if not isinstance(event_type, str):
+            raise ValueError("an event type must be a str")
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise ValueError("event data must be a list of args and a map of kwargs")
+        if not all(isinstance(key, str) and key.isidentifier() for key in kwargs):
+            raise ValueError("event kwargs must have identifier keys")
+        event = cls.__new__(cls)
+        event.type = event_type
+        event.handler_args = args
+        event.handler_kwargs = kwargs
+        return event
+
+    def to_bytes(self) -> bytes:
+        """Serialize the event to a compact bytestring."""
+        return _codec.pack(self._to_wire())
+
+    @classmethod
+    def from_bytes(cls, bytepack: bytes) -> Event:
+        """Deserialize an event.
+
+        Raises:
+            ValueError: if the bytes do not hold an event
+        """
+        return cls._from_wire(_codec.unpack(bytepack))
+
+
+def _accepted_keywords(function: Callable[..., Any]) -> Any:
+    """Return the set of keyword names `function` accepts, or None if it accepts any (**kwargs)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # builtins without a signature, e.g. print: pass nothing extra
+        return frozenset()
+    names = set()
+    for parameter in signature.parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            return None
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            names.add(parameter.name)
+    return frozenset(names)
+
+
+class UniversalEventHandler:
+    """Handle PyGaSe events with callback functions."""
+
+    def __init__(self) -> None:
+        self._event_handlers: dict[str, Callable[..., Any]] = {}
+        self._accepted: dict[str, Any] = {}
+        self._unknown_logged: set[str] = set()
+
+    def register_event_handler(self, event_type: str, event_handler_function: Callable[..., Any]) -> None:
+        """Register an event handler for a specific event type.
+
+        Arguments:
+            event_type: string that identifies the events to be handled by this function
+            event_handler_function: callback function or coroutine function that will be invoked with the
+                handler args and kwargs with which the incoming event has been dispatched
+        """
+        if not isinstance(event_type, str):
+            raise TypeError("event types are strings")
+        if event_type.startswith(RESERVED_PREFIX):
+            raise ValueError(f"event types starting with {RESERVED_PREFIX!r} are reserved for PyGaSe")
+        if not callable(event_handler_function):
+            raise TypeError("an event handler must be callable")
+        self._event_handlers[event_type] = event_handler_function
+        self._accepted[event_type] = _accepted_keywords(event_handler_function)
+
+    def handle(self, event: Event, **kwargs: Any) -> Any:
+        """Invoke the appropriate handler function.
+
+        Arguments:
+            event: the event to be handled
+            **kwargs: context passed to the handler in addition to the event's own data (for example
+                `game_state`, `dt` and `client_address`); only the names the handler declares are passed,
+                unless it takes `**kwargs`
+
+        Returns:
+            whatever the handler returns (an awaitable if the handler is a coroutine function), or None if
+            no handler is registered for the event type (which is logged once per type)
+        """
+        handler = self._event_handlers.get(event.type)
+        if handler is None:
+            if event.type not in self._unknown_logged:
+                self._unknown_logged.add(event.type)
+                logger.warning("no handler for event type %r: such events are ignored", event.type)
+            return None
+        data = event.handler_kwargs
+        if kwargs:
+            # Context replaces event data of the same name, so a sender cannot forge `client_address`.
+            data = {name: value for name, value in data.items() if name not in kwargs}
+            accepted = self._accepted[event.type]
+            if accepted is not None:
+                kwargs = {name: value for name, value in kwargs.items() if name in accepted}
+        return handler(*event.handler_args, **data, **kwargs)
+
+    def has_event_type(self, event_type: str) -> bool:
+        """Check if a handler was registered for `event_type`."""
+        return event_type in self._event_handlers

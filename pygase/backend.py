@@ -62,6 +62,9 @@ class GameStateStore:
 
     def __init__(self, initial_game_state: Optional[GameState] = None) -> None:
         self._game_state = initial_game_state if initial_game_state is not None else GameState()
+        if int(self._game_state.time_order) == 0:
+            # Time order 0 means "no state yet" to a client, so the first state the store has is 1.
+            self._game_state.time_order = Sqn(1)
         self._game_state_update_cache: list[GameStateUpdate] = []
         self._lock = threading.RLock()
         self._encoded: dict[int, tuple] = {}

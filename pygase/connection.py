@@ -255,13 +255,12 @@ class Connection:
         if self.status == _DISCONNECTED:
             return
         loss_deadline = self._retransmission_timeout()
-        newest = self.local_sequence
-        for sequence in [s for s, sent in self._sent.items() if now - sent.time > loss_deadline]:
-            self._lose(sequence)
-        for sequence in [s for s in self._sent if Sqn(newest) - Sqn(s) > _WINDOW]:
+        for sequence in [
+            s for s, sent in self._sent.items() if sent.records and now >= sent.time + loss_deadline
+        ]:
             self._lose(sequence)
         silent_since = self._last_received if self._last_received is not None else self._started_at
-        if silent_since is not None and now - silent_since > self.timeout:
+        if silent_since is not None and now >= silent_since + self.timeout:
             logger.info(
                 "connection to %s timed out after %.1f s of silence", self.remote_address, self.timeout
             )
@@ -455,7 +454,7 @@ class Connection:
             return True
         if self._ack_due_at is not None and now >= self._ack_due_at:
             return True
-        return self._last_sent is None or now - self._last_sent >= self.heartbeat_interval
+        return self._last_sent is None or now >= self._last_sent + self.heartbeat_interval
 
     def _new_header(self, now: float) -> Header:
         self.local_sequence = self.local_sequence + 1
@@ -491,6 +490,10 @@ class Connection:
                 datagram = package.to_datagram()
                 continue
             records.append(self._outbox.pop(0))
+        # A package that falls out of the ack window can no longer be acknowledged: it is lost.
+        oldest = int(self.local_sequence + -(_WINDOW + 1))
+        if oldest in self._sent:
+            self._lose(oldest)
         self._sent[int(self.local_sequence)] = _SentPackage(now, records)
         self._last_sent = now
         self._ack_due_at = None

@@ -1,0 +1,244 @@
+"""Test PyGaSe protocol code deterministically, without sockets, threads or a real clock.
+
+- `LinkConditions`: latency, jitter, loss and duplication of a simulated link (validated).
+- `SimulatedNetwork`: an in-memory network with a virtual clock that delivers datagrams between
+  addresses under those conditions, seeded so every run is the same.
+- `SimulatedSession`: one `ServerCore` and any number of `ClientConnection`s on a `SimulatedNetwork`,
+  driven exactly as the asyncio layer drives them: `session.run(seconds)` advances the clock.
+
+Example:
+    session = SimulatedSession(GameStateStore(GameState(hp=100)), LinkConditions(latency=0.05, loss=0.1))
+    client = session.add_client()
+    session.run(1.0)
+    assert client.game_state_context.ressource.hp == 100
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from pygase._packages import DuplicateSequenceError
+from pygase._server_core import ServerCore
+from pygase.connection import ClientConnection, ConnectionStatus
+from pygase.event import Event, UniversalEventHandler
+
+__all__ = ["LinkConditions", "SimulatedNetwork", "SimulatedSession"]
+
+_DISCONNECTED = ConnectionStatus.get("Disconnected")
+
+
+@dataclass(frozen=True)
+class LinkConditions:
+    """How a simulated link treats each datagram.
+
+    Attributes:
+        latency: one-way delay in seconds
+        jitter: each datagram's delay varies uniformly by up to this many seconds either way, which also
+            reorders datagrams
+        loss: probability that a datagram is dropped (0 to 1)
+        duplication: probability that a datagram arrives twice (0 to 1)
+    """
+
+    latency: float = 0.0
+    jitter: float = 0.0
+    loss: float = 0.0
+    duplication: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.latency < 0 or self.jitter < 0:
+            raise ValueError("latency and jitter must not be negative")
+        if self.jitter > self.latency:
+            raise ValueError("jitter must not exceed latency (a datagram cannot arrive before it is sent)")
+        for name in ("loss", "duplication"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a probability between 0 and 1")
+
+
+class SimulatedNetwork:
+    """An in-memory datagram network with a virtual clock.
+
+    Arguments:
+        conditions: how the links treat datagrams (the same in both directions)
+        seed: seed of the random choices, so a run can be repeated exactly
+
+    Attributes:
+        now (float): the virtual time in seconds
+        sent (int): datagrams handed to the network
+        delivered (int): datagrams delivered (duplicates count twice)
+    """
+
+    def __init__(self, conditions: Optional[LinkConditions] = None, seed: int = 0) -> None:
+        self.conditions = conditions or LinkConditions()
+        self.now = 0.0
+        self.sent = 0
+        self.delivered = 0
+        self._random = random.Random(seed)
+        self._queue: list[tuple[float, int, Any, Any, bytes]] = []
+        self._counter = 0
+        #: optional hook deciding per datagram: return False to drop it (source, destination, data)
+        self.route: Optional[Callable[[Any, Any, bytes], bool]] = None
+
+    def send(self, datagram: bytes, source: Any, destination: Any) -> None:
+        """Hand a datagram to the network."""
+        self.sent += 1
+        if self.route is not None and not self.route(source, destination, datagram):
+            return
+        conditions = self.conditions
+        if self._random.random() < conditions.loss:
+            return
+        copies = 2 if self._random.random() < conditions.duplication else 1
+        for _ in range(copies):
+            delay = conditions.latency + self._random.uniform(-conditions.jitter, conditions.jitter)
+            self._counter += 1
+            heapq.heappush(self._queue, (self.now + delay, self._counter, source, destination, datagram))
+
+    def next_delivery(self) -> Optional[float]:
+        """Return the time of the next delivery, or None."""
+        return self._queue[0][0] if self._queue else None
+
+    def pop_due(self) -> list:
+        """Remove and return the (source, destination, datagram) deliveries due at `now`."""
+        due = []
+        while self._queue and self._queue[0][0] <= self.now:
+            _, _, source, destination, datagram = heapq.heappop(self._queue)
+            due.append((source, destination, datagram))
+        self.delivered += len(due)
+        return due
+
+
+class SimulatedSession:
+    """A server core and client connections talking over a `SimulatedNetwork`.
+
+    Arguments:
+        game_state_store: the server's `pygase.GameStateStore`
+        conditions: link conditions between the server and every client
+        seed: seed for the network's random choices
+
+    Attributes:
+        network (SimulatedNetwork): the network, with its virtual clock `network.now`
+        server (ServerCore): the server side protocol core
+        server_events (list): (event, client address) of every user event the server received
+        client_events (dict): for each client address, the list of user events it received
+    """
+
+    SERVER_ADDRESS = ("server", 1)
+
+    def __init__(
+        self,
+        game_state_store: Any,
+        conditions: Optional[LinkConditions] = None,
+        seed: int = 0,
+        server_handler: Optional[UniversalEventHandler] = None,
+    ) -> None:
+        self.network = SimulatedNetwork(conditions, seed)
+        self.server = ServerCore(game_state_store, server_handler or UniversalEventHandler())
+        self.clients: dict[tuple, ClientConnection] = {}
+        self.server_events: list[tuple[Event, tuple]] = []
+        self.client_events: dict[tuple, list[Event]] = {}
+        self._state_changed = False
+        game_state_store._add_listener(self._on_state_update)
+
+    def _on_state_update(self) -> None:
+        self._state_changed = True
+
+    def add_client(self, name: Optional[str] = None) -> ClientConnection:
+        """Create a client connection to the server; it starts talking on the next `run`."""
+        address = ("client", len(self.clients) + 1) if name is None else (name, len(self.clients) + 1)
+        connection = ClientConnection(self.SERVER_ADDRESS, UniversalEventHandler())
+        self.clients[address] = connection
+        self.client_events[address] = []
+        return connection
+
+    def address_of(self, connection: ClientConnection) -> tuple:
+        """Return the simulated address of a client connection."""
+        for address, candidate in self.clients.items():
+            if candidate is connection:
+                return address
+        raise KeyError("not a client of this session")
+
+    def _run_calls(self, calls: list) -> None:
+        for function, args in calls:
+            function(*args)
+
+    def _flush_client(self, address: tuple, connection: ClientConnection) -> None:
+        for datagram in connection.datagrams_to_send(self.network.now):
+            self.network.send(datagram, address, self.SERVER_ADDRESS)
+        self._run_calls(connection.take_calls())
+
+    def _sweep_server(self) -> None:
+        for datagram, address in self.server.datagrams_to_send(self.network.now):
+            self.network.send(datagram, self.SERVER_ADDRESS, address)
+        self._run_calls(self.server.take_calls())
+
+    def _deliver(self, source: tuple, destination: tuple, datagram: bytes) -> None:
+        now = self.network.now
+        if destination == self.SERVER_ADDRESS:
+            try:
+                events = self.server.receive_datagram(datagram, source, now)
+            except (ValueError, DuplicateSequenceError):
+                return
+            self.server_events.extend((event, source) for event in events)
+            for outgoing in self.server.datagrams_for(source, now):
+                self.network.send(outgoing, self.SERVER_ADDRESS, source)
+            self._run_calls(self.server.take_calls(source))
+            return
+        connection = self.clients.get(destination)
+        if connection is None or connection.status == _DISCONNECTED:
+            return
+        try:
+            events = connection.receive_datagram(datagram, now)
+        except (ValueError, DuplicateSequenceError):
+            return
+        self.client_events[destination].extend(events)
+        self._flush_client(destination, connection)
+
+    def _next_timer(self) -> Optional[float]:
+        timers = [self.network.next_delivery(), self.server.get_timer()]
+        timers.extend(c.get_timer() for c in self.clients.values())
+        pending = [t for t in timers if t is not None]
+        return min(pending) if pending else None
+
+    def step(self, until: float) -> None:
+        """Process everything that happens up to the virtual time `until` (or the next event before it)."""
+        network = self.network
+        if self._state_changed:
+            self._state_changed = False
+            self._sweep_server()
+        next_time = self._next_timer()
+        network.now = until if next_time is None else max(network.now, min(next_time, until))
+        for source, destination, datagram in network.pop_due():
+            self._deliver(source, destination, datagram)
+        for address, connection in self.clients.items():
+            if connection.status == _DISCONNECTED:
+                continue
+            timer = connection.get_timer()
+            if timer is not None and timer <= network.now:
+                connection.handle_timer(network.now)
+            self._flush_client(address, connection)
+        timer = self.server.get_timer()
+        if timer is not None and timer <= network.now:
+            self._sweep_server()
+
+    def run(
+        self, seconds: float, on_tick: Optional[Callable[[float], None]] = None, tick: float = 0.02
+    ) -> None:
+        """Advance the virtual clock by `seconds`, calling `on_tick(now)` every `tick` seconds if given.
+
+        `on_tick` plays the game loop: it may push state updates to the store.
+        """
+        end = self.network.now + seconds
+        next_tick = self.network.now
+        stalled = 0
+        while self.network.now < end:
+            if on_tick is not None and self.network.now >= next_tick:
+                on_tick(self.network.now)
+                next_tick += tick
+            target = min(end, next_tick) if on_tick is not None else end
+            before = self.network.now
+            self.step(target)
+            stalled = stalled + 1 if self.network.now == before else 0
+            if stalled > 10000:
+                raise RuntimeError(f"the protocol cores make no progress at t={before}: a timer never clears")

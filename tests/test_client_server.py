@@ -1,0 +1,331 @@
+"""Client, Server, GameStateMachine and Backend over real UDP sockets on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+
+import pytest
+
+from pygase import Backend, Client, GameState, GameStateMachine, GameStateStore, GameStatus, Server
+from pygase.connection import PROTOCOL_ID, ConnectionStatus
+
+pytestmark = pytest.mark.timeout(30)
+
+DISCONNECTED = ConnectionStatus.get("Disconnected")
+
+
+@pytest.fixture
+def backend_factory():
+    """Start backends on 127.0.0.1 with a free port; shut all of them down after the test."""
+    started: list[tuple[Backend, threading.Thread]] = []
+
+    def start(initial_game_state, time_step_function, event_handlers=None, interval=0.02) -> Backend:
+        backend = Backend(initial_game_state, time_step_function, event_handlers)
+        thread = backend.run_in_thread("127.0.0.1", 0, interval)
+        started.append((backend, thread))
+        return backend
+
+    yield start
+    for backend, thread in started:
+        backend.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def client_factory():
+    """Create clients; disconnect all of them after the test."""
+    clients: list[Client] = []
+
+    def connect(port: int) -> Client:
+        client = Client()
+        client.connect_in_thread(port, "127.0.0.1")
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        client.disconnect()
+
+
+def test_seed_backend_example_sets_bar_and_resets_foo(backend_factory, client_factory):
+    backend = backend_factory(
+        GameState(foo=0.0, bar=0.5),
+        lambda game_state, dt: {"foo": game_state.foo + game_state.bar * dt},
+        {
+            "RESET_FOO": lambda game_state, dt: {"foo": 0.0},
+            "SET_BAR": lambda new_bar, game_state, dt: {"bar": new_bar},
+        },
+    )
+    client = client_factory(backend.server.port)
+    client.wait_until(lambda state: state.foo > 0.01, timeout=3)
+    client.dispatch_event("SET_BAR", new_bar=4.0)
+    client.wait_until(lambda state: state.bar == 4.0)
+    client.wait_until(lambda state: state.foo > 0.1)
+    client.dispatch_event("RESET_FOO")
+    client.wait_until(lambda state: state.foo < 0.1)
+
+
+def test_tutorial_attack_events_get_feedback_and_change_hp(backend_factory, client_factory):
+    backend = backend_factory(GameState(position=0.0, hp=100), lambda game_state, dt: {})
+
+    def on_attack(attack_position, client_address, game_state, **kwargs):
+        if abs(attack_position - game_state.position) < 0.1:
+            backend.server.dispatch_event("ATTACK_FEEDBACK", "Hit!", target_client=client_address)
+            return {"hp": game_state.hp - 10}
+        backend.server.dispatch_event("ATTACK_FEEDBACK", "Missed.", target_client=client_address)
+        return {}
+
+    backend.game_state_machine.register_event_handler("ATTACK", on_attack)
+    client = client_factory(backend.server.port)
+    feedback: list[str] = []
+    client.register_event_handler("ATTACK_FEEDBACK", feedback.append)
+    client.wait_until(lambda state: state.hp == 100, timeout=3)
+    client.dispatch_event("ATTACK", attack_position=0.5)
+    client.dispatch_event("ATTACK", attack_position=0.05)
+    client.wait_until(lambda state: state.hp == 90)
+    deadline = time.monotonic() + 2
+    while len(feedback) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert feedback == ["Missed.", "Hit!"]
+
+
+def test_host_can_shut_the_server_down_and_a_guest_cannot(backend_factory):
+    backend = backend_factory(GameState(x=0), lambda game_state, dt: {"x": game_state.x + 1})
+    port = backend.server.port
+    host, guest = Client(), Client()
+    host.connect_in_thread(port, "127.0.0.1")
+    host.wait_until(lambda state: state.x > 0, timeout=3)
+    guest.connect_in_thread(port, "127.0.0.1")
+    guest.wait_until(lambda state: state.x > 0, timeout=3)
+    guest.disconnect(shutdown_server=True)
+    time.sleep(0.2)
+    assert backend.server.port == port
+    host.wait_until(lambda state: state.x > 0)
+    host.disconnect(shutdown_server=True)
+    deadline = time.monotonic() + 3
+    while backend.server.port is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert backend.server.port is None
+    assert backend.game_state_machine.game_status == GameStatus.get("Paused")
+
+
+def test_clients_learn_at_once_that_the_server_shut_down(backend_factory, client_factory):
+    backend = backend_factory(GameState(x=0), lambda game_state, dt: {})
+    client = client_factory(backend.server.port)
+    client.wait_until(lambda state: state.x == 0, timeout=3)
+    backend.shutdown()
+    deadline = time.monotonic() + 1.0
+    while client.connection.status != DISCONNECTED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.connection.status == DISCONNECTED
+
+
+def test_server_address_is_none_while_not_running_and_it_can_run_again_with_its_connections():
+    store = GameStateStore(GameState(x=1))
+    server = Server(store)
+    assert server.hostname is None and server.port is None
+    thread = server.run_in_thread(0, "127.0.0.1")
+    port = server.port
+    assert port and server.hostname == "127.0.0.1"
+    client = Client()
+    client.connect_in_thread(port, "127.0.0.1")
+    try:
+        client.wait_until(lambda state: state.x == 1, timeout=3)
+        assert len(server.connections) == 1
+        server.shutdown()
+        thread.join(timeout=5)
+        assert server.hostname is None and server.port is None
+        assert len(server.connections) == 1  # remembered
+        thread = server.run_in_thread(port, "127.0.0.1")
+        assert server.port == port
+    finally:
+        client.disconnect()
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def test_run_in_thread_raises_when_the_port_is_taken():
+    store = GameStateStore(GameState())
+    first, second = Server(store), Server(store)
+    thread = first.run_in_thread(0, "127.0.0.1")
+    try:
+        with pytest.raises(OSError):
+            second.run_in_thread(first.port, "127.0.0.1")
+    finally:
+        first.shutdown()
+        thread.join(timeout=5)
+
+
+def test_game_loop_waits_between_steps_passes_real_dt_and_pauses_and_resumes():
+    store = GameStateStore(GameState(steps=0))
+    machine = GameStateMachine(store)
+    dts: list[float] = []
+
+    def time_step(game_state, dt):
+        dts.append(dt)
+        return {"steps": game_state.steps + 1}
+
+    machine.time_step = time_step
+    started = time.perf_counter()
+    thread = machine.run_game_loop_in_thread(interval=0.02)
+    assert machine.game_status == GameStatus.get("Active")
+    time.sleep(0.5)
+    assert machine.stop(timeout=1.0) is True
+    thread.join(timeout=2)
+    elapsed = time.perf_counter() - started
+    assert store.get_game_state().is_paused()
+    assert 20 <= len(dts) <= 27  # 50 Hz for half a second, no busy stepping
+    assert sum(dts) == pytest.approx(machine.game_time)
+    assert machine.game_time == pytest.approx(elapsed, abs=0.05)
+    assert all(0.015 < dt < 0.04 for dt in dts[1:])
+    game_time = machine.game_time
+    steps = store.get_game_state().steps
+    thread = machine.run_game_loop_in_thread(interval=0.02)
+    time.sleep(0.1)
+    machine.stop()
+    thread.join(timeout=2)
+    assert store.get_game_state().steps > steps
+    assert machine.game_time > game_time
+
+
+def test_idle_game_loop_uses_almost_no_cpu():
+    store = GameStateStore(GameState())
+    machine = GameStateMachine(store)
+    machine.time_step = lambda game_state, dt: {}
+    thread = machine.run_game_loop_in_thread(interval=0.02)
+    cpu_before, wall_before = time.process_time(), time.perf_counter()
+    time.sleep(1.0)
+    cpu = time.process_time() - cpu_before
+    wall = time.perf_counter() - wall_before
+    machine.stop()
+    thread.join(timeout=2)
+    assert cpu / wall < 0.2  # a busy loop would use a whole core
+
+
+def test_coroutine_handlers_and_ack_callbacks_work(backend_factory, client_factory):
+    async def set_value(value, game_state, dt):
+        await asyncio.sleep(0)
+        return {"value": value}
+
+    backend = backend_factory(GameState(value=0), lambda game_state, dt: {}, {"SET": set_value})
+    client = client_factory(backend.server.port)
+    acked = threading.Event()
+
+    async def on_ack():
+        await asyncio.sleep(0)
+        acked.set()
+
+    client.wait_until(lambda state: state.value == 0, timeout=3)
+    client.dispatch_event("SET", 7, ack_callback=on_ack)
+    client.wait_until(lambda state: state.value == 7)
+    assert acked.wait(2)
+
+
+def test_wait_until_and_try_to_tolerate_state_that_has_not_arrived(backend_factory, client_factory):
+    backend = backend_factory(GameState(players={}), lambda game_state, dt: {})
+    backend.game_state_machine.register_event_handler(
+        "JOIN", lambda name, game_state, **kwargs: {"players": {1: {"name": name}}}
+    )
+    client = client_factory(backend.server.port)
+    client.dispatch_event("JOIN", "ann")
+    client.wait_until(lambda state: state.players[1]["name"] == "ann", timeout=3)
+    assert client.try_to(lambda state: state.players[1]["name"].upper()) == "ANN"
+    with pytest.raises(TimeoutError):
+        client.try_to(lambda state: state.players[2], timeout=0.2)
+    with pytest.raises(TimeoutError):
+        client.wait_until(lambda state: state.missing_attribute, timeout=0.2)
+
+
+def test_stray_and_malformed_datagrams_do_not_disturb_the_server(backend_factory, client_factory, caplog):
+    backend = backend_factory(GameState(x=0), lambda game_state, dt: {"x": game_state.x + 1})
+    port = backend.server.port
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stray:
+        for payload in (
+            b"",
+            b"hello",
+            b"shutdown",
+            PROTOCOL_ID,
+            PROTOCOL_ID + b"\x00" * 8,
+            PROTOCOL_ID + b"\xff" * 40,
+        ):
+            stray.sendto(payload, ("127.0.0.1", port))
+    client = client_factory(port)
+    client.wait_until(lambda state: state.x > 5, timeout=3)
+    assert backend.server.port == port
+    assert ("127.0.0.1", port) != backend.server.host_client
+
+
+def test_handler_that_raises_is_logged_with_its_traceback_and_the_session_goes_on(
+    backend_factory, client_factory, caplog
+):
+    def broken(game_state, dt):
+        raise ZeroDivisionError("boom")
+
+    backend = backend_factory(
+        GameState(v=0), lambda game_state, dt: {}, {"BROKEN": broken, "SET": lambda v, **kwargs: {"v": v}}
+    )
+    client = client_factory(backend.server.port)
+    with caplog.at_level(logging.ERROR, logger="pygase"):
+        client.dispatch_event("BROKEN")
+        client.dispatch_event("SET", 3)
+        client.wait_until(lambda state: state.v == 3, timeout=3)
+    records = [r for r in caplog.records if "BROKEN" in r.getMessage()]
+    assert records and records[0].exc_info and records[0].exc_info[0] is ZeroDivisionError
+
+
+def test_twenty_clients_in_one_process_all_follow_the_state(backend_factory):
+    backend = backend_factory(GameState(t=0), lambda game_state, dt: {"t": game_state.t + 1})
+    clients = [Client() for _ in range(20)]
+    for client in clients:
+        client.connect_in_thread(backend.server.port, "127.0.0.1")
+    try:
+        for client in clients:
+            client.wait_until(lambda state: state.t > 10, timeout=5)
+        assert len({client._network_thread for client in clients}) == 1
+    finally:
+        for client in clients:
+            client.disconnect()
+
+
+def test_dispatch_event_errors_are_clear():
+    client = Client()
+    with pytest.raises(RuntimeError, match="connect"):
+        client.dispatch_event("X")
+    with pytest.raises(RuntimeError, match="connect"):
+        client.access_game_state()
+
+
+def test_unsendable_event_data_raises_type_error_in_the_caller(backend_factory, client_factory):
+    backend = backend_factory(GameState(), lambda game_state, dt: {})
+    client = client_factory(backend.server.port)
+    with pytest.raises(TypeError):
+        client.dispatch_event("X", object())
+
+
+def test_asyncio_program_runs_backend_and_client_without_threads():
+    async def main() -> int:
+        backend = Backend(GameState(n=0), lambda game_state, dt: {"n": game_state.n + 1})
+        backend_task = asyncio.ensure_future(backend.run_async("127.0.0.1", 0))
+        while backend.server.port is None:
+            await asyncio.sleep(0.01)
+        client = Client()
+        client_task = asyncio.ensure_future(client.connect_async(backend.server.port, "127.0.0.1"))
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            with client.access_game_state() as state:
+                if getattr(state, "n", 0) > 5:
+                    break
+        with client.access_game_state() as state:
+            seen = state.n
+        await client.disconnect_async(shutdown_server=True)
+        await asyncio.wait_for(client_task, 2)
+        await asyncio.wait_for(backend_task, 2)
+        return seen
+
+    threads_before = threading.active_count()
+    assert asyncio.run(main()) > 5
+    assert threading.active_count() == threads_before

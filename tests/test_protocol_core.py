@@ -1,0 +1,274 @@
+"""The protocol core over a simulated in-memory link with a virtual clock: no sockets, no threads."""
+
+from __future__ import annotations
+
+import pytest
+
+from pygase.backend import GameStateStore
+from pygase.connection import ConnectionStatus
+from pygase.event import Event
+from pygase.gamestate import TO_DELETE, GameState, GameStateUpdate
+from pygase.testing import LinkConditions, SimulatedSession
+from pygase.utils import Sqn
+
+CONNECTED = ConnectionStatus.get("Connected")
+DISCONNECTED = ConnectionStatus.get("Disconnected")
+
+
+def push(store: GameStateStore, **changes) -> None:
+    store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, **changes))
+
+
+def client_state(connection) -> dict:
+    with connection.game_state_context() as state:
+        return dict(state.__dict__)
+
+
+def server_state(store: GameStateStore) -> dict:
+    return dict(store.get_game_state().__dict__)
+
+
+def moving_ticks(store: GameStateStore):
+    def tick(now: float) -> None:
+        push(store, players={1: {"x": now}})
+
+    return tick
+
+
+def test_new_client_receives_the_full_state():
+    store = GameStateStore(GameState(hp=100, players={1: {"x": 0.0, "name": "ann"}}))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.3)
+    assert client.status == CONNECTED
+    assert client_state(client) == server_state(store)
+
+
+def test_update_changes_one_field_and_keeps_its_siblings_on_the_client():
+    store = GameStateStore(GameState(players={3: {"x": 1.0, "y": 2.0}, 4: {"x": 0.0}}))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.2)
+    push(store, players={3: {"x": 5.5}})
+    session.run(0.2)
+    assert client_state(client)["players"] == {3: {"x": 5.5, "y": 2.0}, 4: {"x": 0.0}}
+
+
+def test_one_off_change_arrives_although_the_package_carrying_it_was_lost():
+    store = GameStateStore(GameState(marker=0))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.3)
+    dropped = []
+
+    def drop_first_state_package(source, destination, datagram):
+        if source == session.SERVER_ADDRESS and not dropped and len(datagram) > 30:
+            dropped.append(datagram)
+            return False
+        return True
+
+    session.network.route = drop_first_state_package
+    push(store, marker=1)  # one change, and the game then stays idle
+    session.run(0.5)
+    assert dropped, "the test meant to drop the package with the change"
+    assert client_state(client)["marker"] == 1
+
+
+def test_client_behind_the_update_cache_gets_the_exact_state_including_deletions():
+    store = GameStateStore(GameState(players={1: {"x": 0}, 2: {"x": 0}}, gone=True))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.3)
+    session.network.route = lambda source, destination, datagram: source != session.SERVER_ADDRESS
+    push(store, gone=TO_DELETE, players={2: TO_DELETE})
+    for i in range(GameStateStore._update_cache_size + 20):
+        push(store, players={1: {"x": i}})
+        session.run(0.01)
+    assert client_state(client) != server_state(store)
+    session.network.route = None
+    session.run(0.5)
+    assert client_state(client) == server_state(store)
+    assert "gone" not in client_state(client)
+
+
+def test_state_converges_on_a_lossy_reordering_link():
+    store = GameStateStore(GameState(players={1: {"x": 0.0}}, score=0))
+    conditions = LinkConditions(latency=0.05, jitter=0.03, loss=0.3, duplication=0.2)
+    session = SimulatedSession(store, conditions, seed=11)
+    client = session.add_client()
+    changes = iter(range(1, 31))
+
+    def tick(now: float) -> None:
+        change = next(changes, None)
+        if change is not None:
+            push(store, score=change, players={change: {"x": now}})
+
+    session.run(3.0, tick)
+    assert client_state(client) == server_state(store)
+    assert client_state(client)["score"] == 30
+
+
+def test_events_with_retries_are_handled_exactly_once_and_acked_once_on_a_bad_link():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(
+        store, LinkConditions(latency=0.03, jitter=0.02, loss=0.3, duplication=0.3), seed=5
+    )
+    client = session.add_client()
+    acks: list[int] = []
+    for i in range(40):
+        client.dispatch_event(Event("HIT", i), ack_callback=lambda i=i: acks.append(i), retries=10)
+    session.run(6.0, moving_ticks(store))
+    handled = sorted(event.handler_args[0] for event, _ in session.server_events)
+    assert handled == list(range(40))
+    assert sorted(acks) == list(range(40))
+
+
+def test_server_events_reach_the_client_exactly_once():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store, LinkConditions(latency=0.02, loss=0.25, duplication=0.3), seed=2)
+    client = session.add_client()
+    session.run(0.5)
+    address = session.address_of(client)
+    acked = []
+    for i in range(20):
+        session.server.dispatch_event(Event("NEWS", i), address, retries=10, ack_callback=acked.append)
+    session.run(4.0, moving_ticks(store))
+    assert sorted(event.handler_args[0] for event in session.client_events[address]) == list(range(20))
+    assert len(acked) == 20
+    assert all(connection is session.server.connections[address] for connection in acked)
+
+
+def test_event_without_retries_that_is_lost_calls_its_timeout_callback():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.3)
+    session.network.route = lambda source, destination, datagram: source == session.SERVER_ADDRESS
+    timeouts, acks = [], []
+    client.dispatch_event(
+        Event("LOST"), ack_callback=lambda: acks.append(1), timeout_callback=lambda: timeouts.append(1)
+    )
+    session.run(1.0)
+    assert timeouts == [1]
+    assert acks == []
+    assert session.server_events == []
+
+
+def test_round_trip_time_is_measured_without_the_time_acks_wait():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store, LinkConditions(latency=0.04))
+    client = session.add_client()
+    session.run(2.0, moving_ticks(store))
+    server_side = session.server.connections[session.address_of(client)]
+    assert client.latency == pytest.approx(0.08, abs=0.005)
+    assert server_side.latency == pytest.approx(0.08, abs=0.005)
+
+
+def test_high_latency_throttles_sending_and_recovery_restores_it():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store, LinkConditions(latency=0.2))
+    client = session.add_client()
+    session.run(3.0, moving_ticks(store))
+    server_side = session.server.connections[session.address_of(client)]
+    assert server_side.quality == "bad"
+    assert client.quality == "bad"
+    sent_before = server_side.packages_sent
+    session.run(2.0, moving_ticks(store))
+    assert server_side.packages_sent - sent_before <= 2.0 / server_side.congested_interval + 1
+    session.network.conditions = LinkConditions(latency=0.01)
+    session.run(8.0, moving_ticks(store))
+    assert server_side.quality == "good"
+    assert client.quality == "good"
+    sent_before = server_side.packages_sent
+    session.run(1.0, moving_ticks(store))
+    assert server_side.packages_sent - sent_before >= 45  # one package per 50 Hz tick again
+
+
+def test_silent_server_makes_the_client_report_disconnected_after_the_timeout():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.5)
+    session.network.route = lambda source, destination, datagram: False
+    session.run(client.timeout - 0.5)
+    assert client.status == CONNECTED
+    session.run(1.0)
+    assert client.status == DISCONNECTED
+    assert session.server.connections == {}
+
+
+def test_client_that_never_reaches_a_server_gives_up_after_the_timeout():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store)
+    session.network.route = lambda source, destination, datagram: False
+    client = session.add_client()
+    session.run(client.timeout + 0.5)
+    assert client.status == DISCONNECTED
+
+
+def test_first_client_is_host_and_only_the_host_can_shut_the_server_down():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store)
+    host = session.add_client()
+    session.run(0.2)
+    guest = session.add_client()
+    session.run(0.2)
+    assert session.server.host_client == session.address_of(host)
+    guest.shutdown(shutdown_server=True)
+    session.run(0.5)
+    assert not session.server.shutdown_requested
+    host.shutdown(shutdown_server=True)
+    session.run(0.5)
+    assert session.server.shutdown_requested
+    assert host.status == DISCONNECTED
+
+
+def test_disconnecting_client_is_forgotten_by_the_server_at_once():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.3)
+    assert session.address_of(client) in session.server.connections
+    client.shutdown()
+    session.run(0.1)
+    assert client.status == DISCONNECTED
+    assert session.server.connections == {}
+
+
+def test_many_clients_at_the_same_time_order_share_one_encoded_update():
+    store = GameStateStore(GameState(x=0))
+    push(store, x=1)
+    first = store._encoded_update_since(Sqn(1))
+    second = store._encoded_update_since(Sqn(1))
+    assert first[1] is second[1]
+    assert store._encoded_update_since(Sqn(2)) == (Sqn(2), None, False)
+
+
+@pytest.fixture
+def one_byte_sequences():
+    Sqn.set_bytesize(1)
+    try:
+        yield
+    finally:
+        Sqn.set_bytesize(2)
+
+
+def test_long_session_past_sequence_wrap_around_keeps_state_and_events_exact(one_byte_sequences):
+    store = GameStateStore(GameState(players={1: {"x": 0.0}}, counter=0))
+    session = SimulatedSession(store, LinkConditions(latency=0.01, jitter=0.005, loss=0.1), seed=9)
+    client = session.add_client()
+    handled_before = 0
+    for round_number in range(4):  # 4 x 300 ticks: time orders and sequences wrap past 255 several times
+        for i in range(10):
+            client.dispatch_event(Event("E", round_number * 10 + i), retries=10)
+        session.run(
+            6.0, lambda now: push(store, counter=store.get_game_state().counter + 1, players={1: {"x": now}})
+        )
+        handled = sorted(e.handler_args[0] for e, _ in session.server_events)
+        assert handled == list(range(round_number * 10 + 10))
+        assert len(handled) > handled_before
+        handled_before = len(handled)
+    assert int(client.local_sequence) < 255
+    session.run(0.5)
+    assert client_state(client) == server_state(store)
+    assert client_state(client)["counter"] > 1000

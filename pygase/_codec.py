@@ -32,7 +32,9 @@ class Replace(dict):
 def _default(obj: Any) -> Any:
     # strict_types=True sends every non-exact type here, so int and dict subclasses are handled explicitly.
     if isinstance(obj, Replace):
-        return msgpack.ExtType(_REPLACE_EXT, pack(dict(obj)))
+        # A fresh packer: the shared ones are in the middle of packing the value that holds this one.
+        inner = msgpack.packb(dict(obj), use_bin_type=True, strict_types=True, default=_default)
+        return msgpack.ExtType(_REPLACE_EXT, inner)
     if isinstance(obj, bool):
         return bool(obj)
     if isinstance(obj, int):
@@ -76,19 +78,26 @@ def pack(value: Any, single_float: bool = False) -> bytes:
         raise TypeError(f"value cannot be sent: {error}") from error
 
 
-def _check_depth(value: Any, depth: int = 0) -> None:
+def _check(value: Any, depth: int = 0) -> None:
+    """Reject values nested too deeply, odd map keys and msgpack's built-in Timestamp extension."""
     if depth > MAX_DEPTH:
         raise DecodeError(f"value is nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, list):
         for item in value:
             if isinstance(item, (list, dict)):
-                _check_depth(item, depth + 1)
+                _check(item, depth + 1)
+            elif type(item) is msgpack.Timestamp:
+                raise DecodeError("timestamps are not PyGaSe values")
     elif isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, (str, int, bytes)) or isinstance(key, bool):
                 raise DecodeError(f"map keys must be str, int or bytes, not {type(key).__name__}")
             if isinstance(item, (list, dict)):
-                _check_depth(item, depth + 1)
+                _check(item, depth + 1)
+            elif type(item) is msgpack.Timestamp:
+                raise DecodeError("timestamps are not PyGaSe values")
+    elif type(value) is msgpack.Timestamp:
+        raise DecodeError("timestamps are not PyGaSe values")
 
 
 def unpack(data: bytes) -> Any:
@@ -99,5 +108,5 @@ def unpack(data: bytes) -> Any:
         raise
     except Exception as error:  # msgpack raises a variety of exceptions for malformed input
         raise DecodeError(f"malformed msgpack data: {error}") from None
-    _check_depth(value)
+    _check(value)
     return value

@@ -13,9 +13,9 @@ replaces what was there; `TO_DELETE` removes a key at any depth.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from pygase import _codec
 from pygase._codec import Replace
 from pygase.utils import Comparable, NamedEnum, Sendable, Sqn
 
@@ -96,6 +96,14 @@ def _combine(earlier: dict, later: dict) -> dict:
 _MISSING = object()
 
 
+def _combined(earlier: GameStateUpdate, later: GameStateUpdate) -> GameStateUpdate:
+    """Combine two updates cheaply; the result may share values with its operands (internal use)."""
+    combined = GameStateUpdate.__new__(GameStateUpdate)
+    combined.__dict__.update(_combine(earlier._changes(), later._changes()))
+    combined.time_order = Sqn(later.time_order)
+    return combined
+
+
 class GameState(Sendable, Comparable):
     """Customize a serializable game state model.
 
@@ -141,9 +149,8 @@ class GameState(Sendable, Comparable):
         if not isinstance(other, GameStateUpdate):
             return NotImplemented
         result = GameState.__new__(GameState)
-        result.__dict__.update(_codec.unpack(_codec.pack(self.__dict__)))
-        result.time_order = Sqn(self.time_order)
-        other._apply_to(result)
+        result.__dict__.update(copy.deepcopy(self.__dict__))
+        copy.deepcopy(other)._apply_to(result)  # the result shares nothing with either operand
         return result
 
     @classmethod
@@ -239,10 +246,7 @@ class GameStateUpdate(Sendable, Comparable):
         if isinstance(other, GameStateUpdate):
             # On a tie of time orders `other` counts as the later one.
             earlier, later = (other, self) if self.time_order > other.time_order else (self, other)
-            combined = GameStateUpdate.__new__(GameStateUpdate)
-            combined.__dict__.update(_combine(earlier._changes(), later._changes()))
-            combined.time_order = Sqn(later.time_order)
-            return combined
+            return copy.deepcopy(_combined(earlier, later))  # shares nothing with its operands
         if isinstance(other, GameState):
             return other + self
         return NotImplemented

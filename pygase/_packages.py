@@ -3,13 +3,17 @@
 A datagram is a 12-byte header (4-byte protocol id, 2-byte sequence, 2-byte ack, 32-bit ack bitfield)
 followed by a msgpack array:
 
-- `Package`:       [ack_delay, events]
-- `ClientPackage`: [ack_delay, events, time_order]
-- `ServerPackage`: [ack_delay, events, game_state_update or nil, full_state]
+- `Package`:       [ack_delay, events, event_floor]
+- `ClientPackage`: [ack_delay, events, event_floor, time_order]
+- `ServerPackage`: [ack_delay, events, event_floor, game_state_update or nil, full_state, session]
 
 `ack_delay` is how long, in units of 100 microseconds, the sender held the newest package it acknowledges
 before sending this one, so the other side can measure the round trip time exactly. Each event is
-[type, args, kwargs, id]; the id lets the receiver drop a resent event it has already handled.
+[type, args, kwargs, id]. Ids count up from 1 per sender and let the receiver handle each event once and
+in order; `event_floor` is the lowest id the sender may still send (everything below it was delivered or
+given up), so the receiver knows when to stop waiting for a gap. Id 0 marks an entry outside that order
+(parts of a large game state). `session` identifies the server's side of the connection: a client that
+sees it change knows the server restarted and starts afresh.
 """
 
 from __future__ import annotations
@@ -189,13 +193,15 @@ class Package:
     """
 
     _max_size = 2048
-    _body_fields = 2
+    _body_fields = 3
 
     def __init__(self, header: Header, events: Optional[list] = None) -> None:
         self.header = header
         self._entries: list[tuple[Event, int]] = [(event, 0) for event in (events or [])]
         self.ack_delay = 0
+        self.event_floor = 0
         self._datagram: Optional[bytes] = None
+        self._serialized = False  # to_datagram was called: add_event checks the size from then on
 
     @property
     def events(self) -> list:
@@ -212,13 +218,18 @@ class Package:
             OverflowError: if the package has previously been converted to a datagram and its size with
                 the added event would exceed `Package._max_size` (2048 bytes)
         """
-        self._add_entry(event, 0)
+        self._entries.append((event, 0))
+        self._datagram = None
+        if self._serialized:
+            try:
+                self.to_datagram()
+            except OverflowError:
+                self._entries.pop()
+                raise OverflowError(
+                    f"the package would exceed {self._max_size} bytes with this event"
+                ) from None
 
     def _add_entry(self, event: Event, event_id: int) -> None:
-        if self._datagram is not None:
-            extra = len(_codec.pack([*event._to_wire(), event_id]))
-            if len(self._datagram) + extra + 2 > self._max_size:
-                raise OverflowError(f"the package would exceed {self._max_size} bytes with this event")
         self._entries.append((event, event_id))
         self._datagram = None
 
@@ -239,8 +250,14 @@ class Package:
         Raises:
             OverflowError: if the resulting datagram would exceed `Package._max_size`
         """
-        body = bytes([0x90 | self._body_fields]) + _codec.pack(self.ack_delay) + self._events_bytes()
+        body = (
+            bytes([0x90 | self._body_fields])
+            + _codec.pack(self.ack_delay)
+            + self._events_bytes()
+            + _codec.pack(self.event_floor)
+        )
         datagram = bytes(self.header.to_bytearray()) + body + self._tail_bytes()
+        self._serialized = True
         if len(datagram) > self._max_size:
             raise OverflowError(f"the package has {len(datagram)} bytes, more than {self._max_size}")
         self._datagram = datagram
@@ -255,14 +272,15 @@ class Package:
         body = _codec.unpack(payload)
         if not isinstance(body, list) or len(body) != cls._body_fields:
             raise ValueError(f"a {cls.__name__} body is a list of {cls._body_fields} fields")
-        ack_delay = body[0]
-        if not isinstance(ack_delay, int) or isinstance(ack_delay, bool) or ack_delay < 0:
-            raise ValueError("ack_delay must be a non-negative int")
+        for name, value in (("ack_delay", body[0]), ("event_floor", body[2])):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+                raise ValueError(f"{name} must be a non-negative int")
         return header, body
 
     def _fill(self, body: list) -> None:
         self.ack_delay = body[0]
         self._entries = _events_from_wire(body[1])
+        self.event_floor = body[2]
 
     @classmethod
     def from_datagram(cls, datagram: bytes) -> Package:
@@ -282,6 +300,7 @@ class Package:
         package = cls.__new__(cls)
         package.header = header
         package._datagram = None
+        package._serialized = False
         package._fill(body)
         return package
 
@@ -298,7 +317,7 @@ class ClientPackage(Package):
         time_order (Sqn): see corresponding constructor argument
     """
 
-    _body_fields = 3
+    _body_fields = 4
 
     def __init__(self, header: Header, time_order: int, events: Optional[list] = None) -> None:
         super().__init__(header, events)
@@ -313,7 +332,7 @@ class ClientPackage(Package):
 
     def _fill(self, body: list) -> None:
         super()._fill(body)
-        time_order = body[2]
+        time_order = body[3]
         if not isinstance(time_order, int) or isinstance(time_order, bool):
             raise ValueError("a client package's time_order must be an int")
         try:
@@ -343,7 +362,7 @@ class ServerPackage(Package):
         full_state (bool): see corresponding constructor argument
     """
 
-    _body_fields = 4
+    _body_fields = 6
 
     def __init__(
         self,
@@ -355,13 +374,14 @@ class ServerPackage(Package):
         super().__init__(header, events)
         self.game_state_update = game_state_update
         self.full_state = full_state
+        self.session = 0
         self._update_bytes: Optional[bytes] = None
 
     def _tail_bytes(self) -> bytes:
         update = self._update_bytes
         if update is None:
             update = b"\xc0" if self.game_state_update is None else self.game_state_update.to_bytes()
-        return update + (b"\xc3" if self.full_state else b"\xc2")
+        return update + (b"\xc3" if self.full_state else b"\xc2") + _codec.pack(self.session)
 
     def to_datagram(self) -> bytes:
         """Override `Package.to_datagram` to include game_state_update."""
@@ -369,9 +389,12 @@ class ServerPackage(Package):
 
     def _fill(self, body: list) -> None:
         super()._fill(body)
-        update, full_state = body[2], body[3]
+        update, full_state, session = body[3], body[4], body[5]
         if not isinstance(full_state, bool):
             raise ValueError("a server package's full_state flag must be a bool")
+        if not isinstance(session, int) or isinstance(session, bool) or not 0 <= session < 2**32:
+            raise ValueError("a server package's session must be a 32-bit unsigned int")
+        self.session = session
         self.game_state_update = None if update is None else GameStateUpdate._from_dict(update)
         self.full_state = full_state
         self._update_bytes = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import random
 import socket
 import threading
 from typing import Any, Callable, Optional
@@ -52,6 +53,28 @@ def call_user_function(function: Callable[..., Any], *args: Any, **kwargs: Any) 
         task.add_done_callback(_background_tasks.discard)
 
 
+class LinkSimulator:
+    """Delay, drop and duplicate datagrams on a real socket as `pygase.testing.LinkConditions` say."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, conditions: Any, seed: Optional[int] = None) -> None:
+        self._loop = loop
+        self.conditions = conditions
+        self._random = random.Random(seed)
+
+    def pass_on(self, function: Callable[..., None], *args: Any) -> None:
+        """Call `function(*args)` after the link's delay, maybe twice, maybe never."""
+        conditions = self.conditions
+        if self._random.random() < conditions.loss:
+            return
+        copies = 2 if self._random.random() < conditions.duplication else 1
+        for _ in range(copies):
+            delay = conditions.latency + self._random.uniform(-conditions.jitter, conditions.jitter)
+            if delay <= 0:
+                function(*args)
+            else:
+                self._loop.call_later(delay, function, *args)
+
+
 class _Timer:
     """One re-armable `loop.call_at` timer."""
 
@@ -88,17 +111,31 @@ class _Timer:
 class ClientProtocol(asyncio.DatagramProtocol):
     """Drive a `ClientConnection` on a connected UDP socket."""
 
-    def __init__(self, connection: ClientConnection, closed: asyncio.Future) -> None:
+    def __init__(self, connection: ClientConnection, closed: asyncio.Future, simulate: Any = None) -> None:
         self.connection = connection
         self.loop = asyncio.get_running_loop()
         self.transport: Optional[asyncio.DatagramTransport] = None
         self._closed = closed
         self._timer = _Timer(self.loop, self._on_timer)
+        self._link = LinkSimulator(self.loop, simulate) if simulate is not None else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if self._link is not None:
+            self._link.pass_on(self._receive, data, addr)
+        else:
+            self._receive(data, addr)
+
+    def _send(self, datagram: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.sendto(datagram)
+
+    def _receive(self, data: bytes, addr: tuple) -> None:
+        if self._closed.done():
+            return
         try:
             events = self.connection.receive_datagram(data, self.loop.time())
         except DuplicateSequenceError as error:
@@ -132,7 +169,10 @@ class ClientProtocol(asyncio.DatagramProtocol):
         connection = self.connection
         if self.transport is not None and not self.transport.is_closing():
             for datagram in connection.datagrams_to_send(self.loop.time()):
-                self.transport.sendto(datagram)
+                if self._link is not None:
+                    self._link.pass_on(self._send, datagram)
+                else:
+                    self.transport.sendto(datagram)
         for function, args in connection.take_calls():
             call_user_function(function, *args)
         if connection.status == _DISCONNECTED:
@@ -163,15 +203,24 @@ def _in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 async def run_client_connection(
-    connection: ClientConnection, on_ready: Optional[Callable[[ClientProtocol], None]] = None
+    connection: ClientConnection,
+    on_ready: Optional[Callable[[ClientProtocol], None]] = None,
+    simulate: Any = None,
 ) -> None:
-    """Operate a client connection on the running loop until it is closed."""
+    """Operate a client connection on the running loop until it is closed.
+
+    `simulate` (a `pygase.testing.LinkConditions`) puts a simulated bad link in front of the socket.
+    """
     loop = asyncio.get_running_loop()
     closed: asyncio.Future = loop.create_future()
     hostname, port = connection.remote_address[:2]
     transport, protocol = await loop.create_datagram_endpoint(
-        lambda: ClientProtocol(connection, closed), remote_addr=(hostname, port), family=socket.AF_INET
+        lambda: ClientProtocol(connection, closed, simulate),
+        remote_addr=(hostname, port),
+        family=socket.AF_INET,
     )
+    if simulate is not None:
+        logger.info("simulating a bad link to %s:%s: %s", hostname, port, simulate)
     assert isinstance(protocol, ClientProtocol)
     if on_ready is not None:
         on_ready(protocol)
@@ -195,6 +244,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
         core: Any,
         on_event: Callable[[Any, tuple], None],
         on_shutdown_request: Callable[[], None],
+        simulate: Any = None,
     ) -> None:
         self.core = core
         self.loop = asyncio.get_running_loop()
@@ -203,6 +253,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
         self._on_shutdown_request = on_shutdown_request
         self._timer = _Timer(self.loop, self.sweep)
         self._sweep_scheduled = False
+        self._link = LinkSimulator(self.loop, simulate) if simulate is not None else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -214,6 +265,28 @@ class ServerProtocol(asyncio.DatagramProtocol):
         logger.debug("server socket error: %s", exc)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if self._link is not None:
+            self._link.pass_on(self._receive, data, addr)
+        else:
+            self._receive(data, addr)
+
+    def _send(self, datagram: bytes, address: tuple) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._link is not None:
+            self._link.pass_on(self._send_now, datagram, address)
+        else:
+            transport.sendto(datagram, address)
+
+    def _send_now(self, datagram: bytes, address: tuple) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.sendto(datagram, address)
+
+    def _receive(self, data: bytes, addr: tuple) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
         now = self.loop.time()
         core = self.core
         try:
@@ -239,7 +312,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
         if transport is None or transport.is_closing():
             return
         for datagram in core.datagrams_for(address, now):
-            transport.sendto(datagram, address)
+            self._send(datagram, address)
         for function, args in core.take_calls(address):
             call_user_function(function, *args)
         connection = core.connections.get(address)
@@ -264,7 +337,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
             return
         now = self.loop.time()
         for datagram, address in self.core.datagrams_to_send(now):
-            transport.sendto(datagram, address)
+            self._send(datagram, address)
         for function, args in self.core.take_calls():
             call_user_function(function, *args)
         self._timer.arm(self.core.get_timer())

@@ -37,7 +37,7 @@ from pygase import _codec
 from pygase._server_core import ServerCore
 from pygase._transport import ServerProtocol, call_user_function
 from pygase.event import Event, UniversalEventHandler
-from pygase.gamestate import GameState, GameStateUpdate, GameStatus
+from pygase.gamestate import GameState, GameStateUpdate, GameStatus, _combined
 from pygase.utils import Sqn, get_available_ip_addresses
 
 __all__ = ["GameStateStore", "Server", "GameStateMachine", "Backend"]
@@ -69,6 +69,7 @@ class GameStateStore:
         self._lock = threading.RLock()
         self._encoded: dict[int, tuple] = {}
         self._listeners: list[Callable[[], None]] = []
+        self._pins: dict[object, Sqn] = {}
 
     def get_update_cache(self) -> list:
         """Return the latest state updates."""
@@ -100,11 +101,29 @@ class GameStateStore:
             update._apply_to(state)
             cache = self._game_state_update_cache
             cache.append(update)
-            if len(cache) > self._update_cache_size:
-                del cache[: len(cache) - self._update_cache_size]
+            excess = len(cache) - self._update_cache_size
+            if excess > 0 and self._pins:
+                # Keep what pinned time orders need: clients receiving a large state build on it.
+                oldest = min(self._pins.values(), key=lambda t: int(t - update.time_order))
+                while excess > 0 and cache[0].time_order < oldest:
+                    del cache[0]
+                    excess -= 1
+            elif excess > 0:
+                del cache[:excess]
             self._encoded = {int(previous): (update.time_order, encoded, False)}
         for listener in list(self._listeners):
             listener()
+
+    def _pin(self, time_order: Sqn) -> object:
+        """Keep the updates since `time_order` in the cache until `_unpin`; return the pin's token."""
+        token = object()
+        with self._lock:
+            self._pins[token] = Sqn(time_order)
+        return token
+
+    def _unpin(self, token: object) -> None:
+        with self._lock:
+            self._pins.pop(token, None)
 
     def _time_order(self) -> Sqn:
         return self._game_state.time_order
@@ -141,7 +160,7 @@ class GameStateStore:
                     return None
                 combined = newer[0]
                 for update in newer[1:]:
-                    combined = combined + update
+                    combined = _combined(combined, update)
                 return combined
         return None
 
@@ -179,6 +198,8 @@ class Server:
 
     Arguments:
         game_state_store: part of the backend that provides an interface to the `pygase.GameState`
+        simulate: put a simulated bad link (`pygase.testing.LinkConditions`) between the server and
+            all its clients, for testing
 
     Attributes:
         connections (dict): contains each client's address as a key leading to the corresponding
@@ -191,8 +212,9 @@ class Server:
     the event wire (usually a `GameStateMachine`).
     """
 
-    def __init__(self, game_state_store: GameStateStore) -> None:
+    def __init__(self, game_state_store: GameStateStore, simulate: Any = None) -> None:
         self.game_state_store = game_state_store
+        self.simulate = simulate
         self._event_handler = UniversalEventHandler()
         self._core = ServerCore(game_state_store, self._event_handler)
         self._hostname: Optional[str] = None
@@ -307,7 +329,7 @@ class Server:
 
         try:
             transport, protocol = await loop.create_datagram_endpoint(
-                lambda: ServerProtocol(core, on_event, stop.set),
+                lambda: ServerProtocol(core, on_event, stop.set, self.simulate),
                 local_addr=(hostname, port),
                 family=socket.AF_INET,
             )

@@ -17,9 +17,10 @@ import threading
 import time
 from typing import Any, Callable, ContextManager, Optional
 
-from pygase._transport import ClientProtocol, NetworkThread, run_client_connection
+from pygase._transport import ClientProtocol, NetworkThread, call_user_function, run_client_connection
 from pygase.connection import ClientConnection, ConnectionStatus
 from pygase.event import Event, UniversalEventHandler
+from pygase.testing import LinkConditions
 
 __all__ = ["Client"]
 
@@ -30,6 +31,11 @@ _DISCONNECTED = ConnectionStatus.get("Disconnected")
 
 class Client:
     """Exchange events with a PyGaSe server and access a synchronized game state.
+
+    Arguments:
+        simulate: put a simulated bad link (`pygase.testing.LinkConditions`: latency, jitter, loss,
+            duplication) between this client and the network, to feel how the game plays on one; by
+            default taken from the environment variable `PYGASE_SIMULATE` (e.g. "latency=0.075,loss=0.1")
 
     Attributes:
         connection (pygase.connection.ClientConnection): object that contains all networking
@@ -47,7 +53,8 @@ class Client:
         client.dispatch_event("RESET_FOO")
     """
 
-    def __init__(self) -> None:
+    def __init__(self, simulate: Optional[LinkConditions] = None) -> None:
+        self.simulate = simulate if simulate is not None else LinkConditions.from_environment()
         self.connection: Optional[ClientConnection] = None
         self._event_handler = UniversalEventHandler()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -57,6 +64,7 @@ class Client:
         self._done.set()
         self._state_changed = threading.Condition()
         self._state_version = 0
+        self._disconnect_handlers: list[Callable[[], Any]] = []
 
     # ---- connecting ---------------------------------------------------------------------------------
 
@@ -74,7 +82,7 @@ class Client:
             self._protocol = protocol
 
         try:
-            await run_client_connection(connection, ready)
+            await run_client_connection(connection, ready, self.simulate)
         except OSError as error:
             logger.error("cannot connect to %s:%s: %s", *connection.remote_address[:2], error)
             connection._close()
@@ -82,6 +90,8 @@ class Client:
             self._protocol = None
             self._done.set()
             self._notify_state_change()
+            for handler in self._disconnect_handlers:
+                call_user_function(handler)
 
     def connect(self, port: int, hostname: str = "localhost") -> None:
         """Open a connection to a PyGaSe server.
@@ -280,19 +290,38 @@ class Client:
                 received; it should not block, as it runs in the network thread
             *args, **kwargs: event data passed to the handler function
 
+        Events of any size up to `connection.max_event_size` (4 MiB) can be sent: large ones travel in
+        parts. Events are handled on the server exactly once and in the order they were sent (one that
+        is lost for good is skipped).
+
         Raises:
             RuntimeError: if the client never connected
             TypeError: if the event data cannot be sent
+            ValueError: if the event is larger than `connection.max_event_size`
         """
         connection = self.connection
         if connection is None:
             raise RuntimeError("the client is not connected: call connect() or connect_in_thread() first")
         event = Event(event_type, *args, **kwargs)
-        event.to_bytes()  # fail here, in the caller, if the data cannot be sent
+        size = len(event.to_bytes())  # fail here, in the caller, if the data cannot be sent
+        if size > connection.max_event_size:
+            raise ValueError(
+                f"event {event_type!r} has {size} bytes, "
+                f"more than max_event_size ({connection.max_event_size})"
+            )
         if self._done.is_set():
             logger.warning("the client is disconnected: event %r not sent", event_type)
             return
         self._run_in_loop(lambda: connection.dispatch_event(event, ack_callback, None, retries))
+
+    def register_disconnect_handler(self, handler: Callable[[], Any]) -> None:
+        """Register a function (or coroutine function) called without arguments when the connection ends.
+
+        It ends after `disconnect()`, or when the server stayed silent for `connection.timeout` seconds
+        (after a server shutdown, a server that never answered, or a link that broke). The handler runs in
+        the network thread.
+        """
+        self._disconnect_handlers.append(handler)
 
     def register_event_handler(self, event_type: str, event_handler_function: Callable[..., Any]) -> None:
         """Register an event handler for a specific event type.

@@ -23,9 +23,13 @@ Contents:
 
 from __future__ import annotations
 
+import collections
 import logging
+import secrets
 from typing import Any, Callable, Optional
 
+from pygase import _codec
+from pygase._event_order import PART_EVENT, PART_SIZE, InboundEvents, check_event_args, split_event
 from pygase._packages import (
     PROTOCOL_ID,
     ClientPackage,
@@ -36,7 +40,7 @@ from pygase._packages import (
     ServerPackage,
 )
 from pygase.event import RESERVED_PREFIX, Event
-from pygase.gamestate import GameState
+from pygase.gamestate import GameState, GameStateUpdate
 from pygase.utils import LockedRessource, NamedEnum, Sqn
 
 __all__ = [
@@ -59,10 +63,11 @@ logger = logging.getLogger(__name__)
 DISCONNECT_EVENT = RESERVED_PREFIX + "disconnect"
 #: Control event a host client sends to shut the server down, and the server sends when it shuts down.
 SHUTDOWN_EVENT = RESERVED_PREFIX + "shutdown"
+#: Internal event carrying one part of a large state update: args [transfer id, index, count, full, bytes].
+STATE_PART_EVENT = RESERVED_PREFIX + "state"
 
 _WINDOW = 32  # packages the ack bitfield covers
-_EVENT_ID_WINDOW = 4096  # how far back event ids are remembered for deduplication
-_MAX_EVENT_ID = 2**31
+_MAX_BACKOFF = 2.0  # longest wait in seconds before an unacknowledged event is resent
 
 
 class ConnectionStatus(NamedEnum):
@@ -86,30 +91,44 @@ _CONNECTED = ConnectionStatus.get("Connected")
 class _OutgoingEvent:
     """An event on its way to the other side, with what to do when it arrives or is lost."""
 
-    __slots__ = ("event", "event_id", "ack_callback", "timeout_callback", "retries", "done")
+    __slots__ = ("event", "event_id", "group", "retries", "attempts", "done")
 
-    def __init__(
-        self,
-        event: Event,
-        event_id: int,
-        ack_callback: Optional[Callable[..., Any]],
-        timeout_callback: Optional[Callable[..., Any]],
-        retries: int,
-    ) -> None:
+    def __init__(self, event: Event, event_id: int, group: _Dispatch, retries: int) -> None:
         self.event = event
         self.event_id = event_id
-        self.ack_callback = ack_callback
-        self.timeout_callback = timeout_callback
+        self.group = group
         self.retries = retries
+        self.attempts = 0
         self.done = False
 
 
+class _Dispatch:
+    """One dispatched event: its callbacks fire once, when all its parts arrived or one was given up."""
+
+    __slots__ = ("ack_callback", "timeout_callback", "internal", "remaining", "finished", "records")
+
+    def __init__(
+        self,
+        ack_callback: Optional[Callable[..., Any]],
+        timeout_callback: Optional[Callable[..., Any]],
+        internal: bool = False,
+    ) -> None:
+        self.ack_callback = ack_callback
+        self.timeout_callback = timeout_callback
+        self.internal = internal  # PyGaSe's own callbacks run at once, not through the driver
+        self.remaining = 0
+        self.finished = False
+        self.records: list[_OutgoingEvent] = []
+
+
 class _SentPackage:
-    __slots__ = ("time", "records")
+    __slots__ = ("time", "records", "backoff")
 
     def __init__(self, time: float, records: list) -> None:
         self.time = time
         self.records = records
+        # Each resend of the same event waits twice as long, so a silent link does not use up retries.
+        self.backoff = 2 ** min(max((r.attempts for r in records), default=0), 6)
 
 
 class Connection:
@@ -151,6 +170,14 @@ class Connection:
     congested_interval = 0.1
     #: Longest time in seconds a received event waits for an outgoing package to carry its ack.
     ack_delay = 0.004
+    #: Most packages with events that may be unacknowledged at once (flow control for large transfers).
+    max_packages_in_flight = 24
+    #: Size in bytes up to which events are packed into one package (parts of large ones are smaller).
+    mtu = 1200
+    #: Largest event in bytes that may be sent or received; events over about 1 KB travel in parts.
+    max_event_size = 4 * 1024 * 1024
+    #: Largest game state in bytes a client accepts.
+    max_state_size = 64 * 1024 * 1024
 
     _incoming_package: type[Package] = Package
 
@@ -175,10 +202,12 @@ class Connection:
         self._last_sent: Optional[float] = None
         self._ack_due_at: Optional[float] = None
         self._sent: dict[int, _SentPackage] = {}
-        self._outbox: list[_OutgoingEvent] = []
+        self._in_flight = 0  # packages in `_sent` that carry events
+        self._outbox: collections.deque[_OutgoingEvent] = collections.deque()
+        self._bulk: collections.deque[_OutgoingEvent] = collections.deque()  # parts of large states
         self._next_event_id = 1
-        self._received_event_ids: set[int] = set()
-        self._max_received_event_id = 0
+        self._unresolved: dict[int, _OutgoingEvent] = {}  # by id, oldest first
+        self._inbound = InboundEvents(self.max_event_size)
         self._calls: list[tuple[Callable[..., Any], tuple]] = []
         # statistics
         self.packages_sent = 0
@@ -213,9 +242,30 @@ class Connection:
         """
         if retries < 0:
             raise ValueError("retries must not be negative")
-        event_id = self._next_event_id
-        self._next_event_id = event_id % _MAX_EVENT_ID + 1
-        self._outbox.append(_OutgoingEvent(event, event_id, ack_callback, timeout_callback, retries))
+        encoded_size = len(event.to_bytes())
+        if encoded_size > self.max_event_size:
+            raise ValueError(
+                f"event {event.type!r} has {encoded_size} bytes, "
+                f"more than max_event_size ({self.max_event_size})"
+            )
+        group = _Dispatch(ack_callback, timeout_callback)
+        for piece in split_event(event):
+            record = _OutgoingEvent(piece, self._next_event_id, group, retries)
+            self._unresolved[self._next_event_id] = record
+            self._next_event_id += 1
+            group.records.append(record)
+            self._outbox.append(record)
+        group.remaining = len(group.records)
+
+    def _send_bulk(
+        self, event: Event, on_ack: Callable[[], None], on_give_up: Optional[Callable[[], None]] = None
+    ) -> None:
+        """Queue an internal event outside the event order, resent until it arrives (parts of a state)."""
+        group = _Dispatch(on_ack, on_give_up, internal=True)
+        record = _OutgoingEvent(event, 0, group, retries=2**31)
+        group.records.append(record)
+        group.remaining = 1
+        self._bulk.append(record)
 
     # ---- protocol core: inputs ----------------------------------------------------------------------
 
@@ -240,14 +290,9 @@ class Connection:
         if self.status == _CONNECTING:
             self.status = _CONNECTED
         self._process_acks(header.ack, header._bits, package.ack_delay, now)
-        events = []
-        for event, event_id in package._entries:
-            if event_id and not self._first_time_seen(event_id):
-                continue
-            events.append(event)
         if package._entries and self._ack_due_at is None:
             self._ack_due_at = now + self.ack_delay
-        return events
+        return self._inbound.receive(package._entries, package.event_floor)
 
     def handle_timer(self, now: float) -> None:
         """Detect lost packages and a lost connection; call when `get_timer()` says."""
@@ -256,7 +301,9 @@ class Connection:
             return
         loss_deadline = self._retransmission_timeout()
         for sequence in [
-            s for s, sent in self._sent.items() if sent.records and now >= sent.time + loss_deadline
+            s
+            for s, sent in self._sent.items()
+            if sent.records and now >= sent.time + min(loss_deadline * sent.backoff, _MAX_BACKOFF)
         ]:
             self._lose(sequence)
         silent_since = self._last_received if self._last_received is not None else self._started_at
@@ -282,14 +329,16 @@ class Connection:
             return None
         deadlines = []
         earliest_send = self._earliest_send()
-        if self._outbox or self._ack_due_at is not None:
+        if self._ack_due_at is not None or (self._window_open() and (self._outbox or self._bulk)):
             deadlines.append(max(earliest_send, self._ack_due_at or earliest_send))
         if self._last_sent is not None:
             deadlines.append(max(earliest_send, self._last_sent + self.heartbeat_interval))
         else:
             deadlines.append(earliest_send)
         rto = self._retransmission_timeout()
-        deadlines.extend(sent.time + rto for sent in self._sent.values() if sent.records)
+        deadlines.extend(
+            sent.time + min(rto * sent.backoff, _MAX_BACKOFF) for sent in self._sent.values() if sent.records
+        )
         silent_since = self._last_received if self._last_received is not None else self._started_at
         if silent_since is not None:
             deadlines.append(silent_since + self.timeout)
@@ -312,10 +361,12 @@ class Connection:
         for sent in self._sent.values():
             for record in sent.records:
                 self._give_up(record)
-        for record in self._outbox:
+        for record in [*self._outbox, *self._bulk]:
             self._give_up(record)
         self._sent.clear()
+        self._in_flight = 0
         self._outbox.clear()
+        self._bulk.clear()
 
     def _register_sequence(self, sequence: Sqn, now: float) -> None:
         if int(sequence) == 0:
@@ -341,35 +392,59 @@ class Connection:
     def _process_acks(self, ack: Sqn, bits: int, ack_delay: int, now: float) -> None:
         if int(ack) == 0 or not self._sent:
             return
-        newest = self._sent.pop(int(ack), None)
+        newest = self._pop_sent(int(ack))
         if newest is not None:
             self._on_delivered(newest)
             self._add_rtt_sample(max(0.0, now - newest.time - ack_delay / 10000), now)
-        for distance in range(1, _WINDOW + 1):
-            if bits >> (distance - 1) & 1:
-                sent = self._sent.pop(int(ack + -distance), None)
-                if sent is not None:
-                    self._on_delivered(sent)
+        while bits:
+            distance = (bits & -bits).bit_length()  # lowest set bit
+            bits &= bits - 1
+            sent = self._pop_sent(int(ack + -distance))
+            if sent is not None:
+                self._on_delivered(sent)
+
+    def _pop_sent(self, sequence: int) -> Optional[_SentPackage]:
+        sent = self._sent.pop(sequence, None)
+        if sent is not None and sent.records:
+            self._in_flight -= 1
+        return sent
+
+    def _resolve(self, record: _OutgoingEvent) -> None:
+        record.done = True
+        if record.event_id:
+            self._unresolved.pop(record.event_id, None)
 
     def _on_delivered(self, sent: _SentPackage) -> None:
         for record in sent.records:
-            if not record.done:
-                record.done = True
-                if record.ack_callback is not None:
-                    self._calls.append((record.ack_callback, self._ack_callback_args()))
+            if record.done:
+                continue
+            self._resolve(record)
+            group = record.group
+            group.remaining -= 1
+            if group.remaining == 0 and not group.finished:
+                group.finished = True
+                if group.ack_callback is not None:
+                    if group.internal:
+                        group.ack_callback()
+                    else:
+                        self._calls.append((group.ack_callback, self._ack_callback_args()))
 
     def _ack_callback_args(self) -> tuple:
         return ()
 
     def _lose(self, sequence: int) -> None:
-        sent = self._sent.pop(sequence)
+        sent = self._pop_sent(sequence)
+        if sent is None:
+            return
         self.packages_lost += 1
         for record in sent.records:
             if record.done:
                 continue
             if record.retries > 0:
                 record.retries -= 1
-                self._outbox.append(record)
+                record.attempts += 1
+                # Resent events go first, so the receiver's wait for a gap is short.
+                (self._outbox if record.event_id else self._bulk).appendleft(record)
                 logger.debug("resending event %r to %s", record.event.type, self.remote_address)
             else:
                 self._give_up(record)
@@ -377,27 +452,26 @@ class Connection:
     def _give_up(self, record: _OutgoingEvent) -> None:
         if record.done:
             return
-        record.done = True
-        if record.timeout_callback is not None:
-            self._calls.append((record.timeout_callback, ()))
-        elif not record.event.type.startswith(RESERVED_PREFIX):
-            logger.debug("event %r to %s was lost", record.event.type, self.remote_address)
+        self._resolve(record)
+        group = record.group
+        if group.finished:
+            return
+        group.finished = True
+        for other in group.records:  # the other parts of a large event are useless now
+            if not other.done:
+                self._resolve(other)
+        if group.timeout_callback is not None:
+            if group.internal:
+                group.timeout_callback()
+            else:
+                self._calls.append((group.timeout_callback, ()))
+        elif not record.event.type.startswith(RESERVED_PREFIX) or record.event.type == PART_EVENT:
+            logger.warning("event %r to %s was lost", record.event.type, self.remote_address)
 
-    def _first_time_seen(self, event_id: int) -> bool:
-        if event_id in self._received_event_ids:
-            return False
-        newest = self._max_received_event_id
-        if newest and 0 < newest - event_id < _MAX_EVENT_ID // 2 and newest - event_id > _EVENT_ID_WINDOW:
-            return False  # too old to tell whether it was handled: drop it rather than risk twice
-        self._received_event_ids.add(event_id)
-        if not newest or 0 < event_id - newest < _MAX_EVENT_ID // 2 or newest - event_id > _MAX_EVENT_ID // 2:
-            self._max_received_event_id = event_id
-        if len(self._received_event_ids) > 2 * _EVENT_ID_WINDOW:
-            top = self._max_received_event_id
-            self._received_event_ids = {
-                i for i in self._received_event_ids if (top - i) % _MAX_EVENT_ID <= _EVENT_ID_WINDOW
-            }
-        return True
+    def _event_floor(self) -> int:
+        for event_id in self._unresolved:
+            return event_id  # ids were added in increasing order: the first is the lowest
+        return self._next_event_id
 
     def _add_rtt_sample(self, sample: float, now: float) -> None:
         if not self._has_rtt_sample:
@@ -447,10 +521,13 @@ class Connection:
             return float("-inf")
         return self._last_sent + self.congested_interval
 
+    def _window_open(self) -> bool:
+        return self._in_flight < self.max_packages_in_flight
+
     def _send_due(self, now: float) -> bool:
         if now < self._earliest_send():
             return False
-        if self._outbox:
+        if (self._outbox or self._bulk) and self._window_open():
             return True
         if self._ack_due_at is not None and now >= self._ack_due_at:
             return True
@@ -464,37 +541,46 @@ class Connection:
         """Create the package to send; subclasses add their payload."""
         return Package(header)
 
+    def _fill(self, package: Package, queue: collections.deque, records: list, datagram: bytes) -> bytes:
+        """Move events from `queue` into `package` while it stays within one MTU; return the datagram."""
+        while queue:
+            record = queue[0]
+            if record.done:  # resolved while it waited (a part of a large event that was given up)
+                queue.popleft()
+                continue
+            package._add_entry(record.event, record.event_id)
+            try:
+                candidate = package.to_datagram()
+            except OverflowError:
+                candidate = b""
+            if not candidate or (len(candidate) > self.mtu and records):
+                package._entries.pop()
+                package._datagram = None
+                return package.to_datagram()
+            records.append(queue.popleft())
+            datagram = candidate
+            if len(datagram) >= self.mtu:
+                break
+        return datagram
+
     def _next_datagram(self, now: float) -> bytes:
         package = self._make_package(self._new_header(now), now)
+        package.event_floor = self._event_floor()
         package.ack_delay = (
             min(int((now - self._remote_received_at) * 10000), 2**31) if self._last_received else 0
         )
         datagram = package.to_datagram()
         records: list[_OutgoingEvent] = []
-        while self._outbox:
-            record = self._outbox[0]
-            try:
-                package._add_entry(record.event, record.event_id)
-                datagram = package.to_datagram()
-            except OverflowError:
-                package._entries.pop()
-                if records:
-                    break  # the rest goes in the next package
-                self._outbox.pop(0)
-                logger.error(
-                    "event %r is too large for one package of %d bytes and was dropped",
-                    record.event.type,
-                    package._max_size,
-                )
-                self._give_up(record)
-                datagram = package.to_datagram()
-                continue
-            records.append(self._outbox.pop(0))
+        if self._window_open():
+            for queue in (self._outbox, self._bulk):
+                datagram = self._fill(package, queue, records, datagram)
         # A package that falls out of the ack window can no longer be acknowledged: it is lost.
         oldest = int(self.local_sequence + -(_WINDOW + 1))
         if oldest in self._sent:
             self._lose(oldest)
         self._sent[int(self.local_sequence)] = _SentPackage(now, records)
+        if records:
+            self._in_flight += 1
         self._last_sent = now
         self._ack_due_at = None
         self.packages_sent += 1
@@ -511,6 +597,9 @@ class ClientConnection(Connection):
     Attributes:
         game_state_context (pygase.utils.LockedRessource): provides thread-safe access to a
             `pygase.GameState`
+        server_closed (bool): True after the server said it shuts down; the connection then waits
+            `timeout` seconds for the server to come back before it counts as disconnected
+        updates_received (int): number of state updates applied so far
     """
 
     _incoming_package = ServerPackage
@@ -522,27 +611,67 @@ class ClientConnection(Connection):
         #: called (without arguments) after each change of the game state
         self._on_state_change: Optional[Callable[[], None]] = None
         self.updates_received = 0
+        self.server_closed = False
+        self._session: Optional[int] = None
+        self._state_transfer: Optional[tuple[int, int, dict]] = None  # (id, parts, received parts)
 
     def _receive_package(self, package: Package, now: float) -> list:
         assert isinstance(package, ServerPackage)
+        if self._session is not None and package.session != self._session:
+            self._restart_session()
+        self._session = package.session
         events = super()._receive_package(package, now)
-        update = package.game_state_update
-        if update is not None:
-            self._apply_update(package)
+        self.server_closed = False
+        if package.game_state_update is not None:
+            self._apply_update(package.game_state_update, package.full_state)
         user_events = []
         for event in events:
-            if event.type == SHUTDOWN_EVENT:
-                logger.info("the server at %s shut down", self.remote_address)
-                self._close()
+            if event.type == STATE_PART_EVENT:
+                self._take_state_part(event.handler_args)
+            elif event.type == SHUTDOWN_EVENT:
+                logger.info("the server at %s shut down; waiting for it to come back", self.remote_address)
+                self.server_closed = True
+                self.status = _CONNECTING
             elif not event.type.startswith(RESERVED_PREFIX):
                 user_events.append(event)
         return user_events
 
-    def _apply_update(self, package: ServerPackage) -> None:
-        update = package.game_state_update
-        assert update is not None
+    def _restart_session(self) -> None:
+        """The server restarted: start counting afresh and ask for the whole state."""
+        logger.info("the server at %s restarted; synchronizing again", self.remote_address)
+        self.remote_sequence = Sqn(0)
+        self._ack_bits = 0
+        self._inbound.reset()
+        self._state_transfer = None
+        self._time_order = Sqn(0)
+
+    def _take_state_part(self, args: list) -> None:
+        if not check_event_args(args, (int, int, int, bool, bytes)):
+            logger.debug("dropping a malformed state part")
+            return
+        transfer_id, index, count, full_state, data = args
+        if not 0 <= index < count or count * PART_SIZE > self.max_state_size + PART_SIZE:
+            logger.warning("dropping a state part: the state is larger than max_state_size")
+            return
+        current = self._state_transfer
+        if current is None or transfer_id > current[0]:
+            current = self._state_transfer = (transfer_id, count, {})
+        elif transfer_id < current[0] or count != current[1]:
+            return  # part of an older transfer
+        current[2][index] = data
+        if len(current[2]) < count:
+            return
+        self._state_transfer = None
+        try:
+            update = GameStateUpdate._from_dict(_codec.unpack(b"".join(current[2][i] for i in range(count))))
+        except ValueError as error:
+            logger.warning("dropping a game state that does not decode: %s", error)
+            return
+        self._apply_update(update, full_state)
+
+    def _apply_update(self, update: GameStateUpdate, full_state: bool) -> None:
         with self.game_state_context() as game_state:
-            if package.full_state:
+            if full_state:
                 # The server sends the whole state when it cannot build a delta from what we have.
                 game_state.__dict__.clear()
                 game_state.__dict__.update(update.__dict__)
@@ -570,6 +699,9 @@ class ClientConnection(Connection):
         """
         if self.status == _DISCONNECTED:
             return
+        if self.server_closed or self._last_received is None:
+            self._close()  # nobody there to tell
+            return
         self.dispatch_event(
             Event(SHUTDOWN_EVENT if shutdown_server else DISCONNECT_EVENT),
             ack_callback=self._close,
@@ -581,7 +713,7 @@ class ClientConnection(Connection):
         """Continuously operate the connection.
 
         This coroutine keeps sending and receiving packages and handling events until the connection is
-        closed (by `shutdown`, a server shutdown or a timeout).
+        closed (by `shutdown`, or a server that stays silent for `timeout` seconds).
         """
         from pygase import _transport
 
@@ -599,10 +731,16 @@ class ServerConnection(Connection):
     Attributes:
         game_state_store (pygase.GameStateStore): see corresponding constructor argument
         last_client_time_order (pygase.utils.Sqn): see corresponding constructor argument
+
+    A state update that fits in a datagram goes along with every package; a larger one (the whole state
+    for a new client, say) travels in parts that are resent until they arrive, and the next update
+    waits until it has.
     """
 
     _incoming_package = ClientPackage
     heartbeat_interval = 0.1
+    #: Updates that encode to more bytes than this travel in parts.
+    inline_state_limit = 900
 
     def __init__(
         self,
@@ -615,15 +753,32 @@ class ServerConnection(Connection):
         super().__init__(remote_address, event_handler, event_wire)
         self.game_state_store = game_state_store
         self.last_client_time_order = Sqn(last_client_time_order)
+        self.session = secrets.randbits(32)
         #: time order of the newest state sent to this client
         self._sent_time_order: Optional[Sqn] = None
+        self._transfer_id = 0
+        self._transfer: Optional[list] = None  # [time order, parts not yet acknowledged]
+        self._pin: Optional[tuple[Sqn, object]] = None  # (time order, token) held in the store's cache
 
     def _receive_package(self, package: Package, now: float) -> list:
         assert isinstance(package, ClientPackage)
         events = super()._receive_package(package, now)
         if package.header.sequence == self.remote_sequence:  # the newest package says what the client has
             self.last_client_time_order = package.time_order
+            if self._pin is not None and package.time_order > self._pin[0]:
+                self._release_pin()
         return events
+
+    def _release_pin(self) -> None:
+        if self._pin is not None:
+            unpin = getattr(self.game_state_store, "_unpin", None)
+            if unpin is not None:
+                unpin(self._pin[1])
+            self._pin = None
+
+    def _close(self) -> None:
+        super()._close()
+        self._release_pin()
 
     def _ack_callback_args(self) -> tuple:
         return (self,)
@@ -632,20 +787,57 @@ class ServerConnection(Connection):
         if super()._send_due(now):
             return True
         # A newer state than this client was sent goes out at once (as far as congestion allows).
-        return self._sent_time_order != self.game_state_store._time_order() and now >= self._earliest_send()
+        return (
+            self._transfer is None
+            and self._sent_time_order != self.game_state_store._time_order()
+            and now >= self._earliest_send()
+        )
 
     def _make_package(self, header: Header, now: float) -> Package:
         package = ServerPackage(header, None)
+        package.session = self.session
+        if self._transfer is not None:
+            return package
         # Every package carries what the client lacks, measured from what it says it has, so a lost
         # package costs nothing but the wait for the next one.
         time_order, update_bytes, full_state = self.game_state_store._encoded_update_since(
             self.last_client_time_order
         )
-        if update_bytes is not None:
+        self._sent_time_order = time_order
+        if update_bytes is None:
+            return package
+        if len(update_bytes) <= self.inline_state_limit:
             package._update_bytes = update_bytes
             package.full_state = full_state
-        self._sent_time_order = time_order
+        else:
+            self._start_transfer(time_order, update_bytes, full_state)
         return package
+
+    def _start_transfer(self, time_order: Sqn, update_bytes: bytes, full_state: bool) -> None:
+        self._transfer_id += 1
+        count = (len(update_bytes) + PART_SIZE - 1) // PART_SIZE
+        pin = getattr(self.game_state_store, "_pin", None)
+        if pin is not None:
+            # The next delta builds on this state, however long the transfer takes: keep it cached.
+            self._release_pin()
+            self._pin = (time_order, pin(time_order))
+        transfer = self._transfer = [time_order, count]
+        logger.debug(
+            "sending a state of %d bytes to %s in %d parts", len(update_bytes), self.remote_address, count
+        )
+
+        def part_arrived() -> None:
+            transfer[1] -= 1
+            if transfer[1] == 0 and self._transfer is transfer:
+                self._transfer = None
+                if time_order > self.last_client_time_order:
+                    self.last_client_time_order = time_order
+
+        for index in range(count):
+            chunk = update_bytes[index * PART_SIZE : (index + 1) * PART_SIZE]
+            self._send_bulk(
+                Event(STATE_PART_EVENT, self._transfer_id, index, count, full_state, chunk), part_arrived
+            )
 
     @staticmethod
     async def loop(hostname: str, port: int, server: Any, event_wire: Any) -> None:

@@ -6,6 +6,11 @@
 - `SimulatedSession`: one `ServerCore` and any number of `ClientConnection`s on a `SimulatedNetwork`,
   driven exactly as the asyncio layer drives them: `session.run(seconds)` advances the clock.
 
+The same conditions work on real sockets: `Client(simulate=LinkConditions(latency=0.075, loss=0.1))`,
+`Server(store, simulate=...)`, or the environment variable `PYGASE_SIMULATE="latency=0.075,loss=0.1"`
+for every client of a process. The simulated link then delays, drops and duplicates the datagrams that
+side sends and receives, so switch it on for one side only.
+
 Example:
     session = SimulatedSession(GameStateStore(GameState(hp=100)), LinkConditions(latency=0.05, loss=0.1))
     client = session.add_client()
@@ -16,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import heapq
+import os
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -28,6 +34,10 @@ from pygase.event import Event, UniversalEventHandler
 __all__ = ["LinkConditions", "SimulatedNetwork", "SimulatedSession"]
 
 _DISCONNECTED = ConnectionStatus.get("Disconnected")
+
+#: Environment variable that switches the network simulator on for every `Client` of a process,
+#: e.g. `PYGASE_SIMULATE="latency=0.075,loss=0.1"` (latency is one way: the round trip gets twice that).
+SIMULATE_VARIABLE = "PYGASE_SIMULATE"
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,31 @@ class LinkConditions:
         for name in ("loss", "duplication"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} is a probability between 0 and 1")
+
+    @classmethod
+    def from_string(cls, text: str) -> LinkConditions:
+        """Parse `"latency=0.15,jitter=0.02,loss=0.1,duplication=0"` (any subset, any order).
+
+        Raises:
+            ValueError: for unknown names or values out of range
+        """
+        values: dict[str, float] = {}
+        for item in text.replace(" ", "").split(","):
+            if not item:
+                continue
+            name, _, value = item.partition("=")
+            if name not in ("latency", "jitter", "loss", "duplication") or not value:
+                raise ValueError(
+                    f"expected name=value with latency, jitter, loss or duplication, got {item!r}"
+                )
+            values[name] = float(value)
+        return cls(**values)
+
+    @classmethod
+    def from_environment(cls) -> Optional[LinkConditions]:
+        """Read `PYGASE_SIMULATE` (see `from_string`); None if it is not set or empty."""
+        text = os.environ.get(SIMULATE_VARIABLE, "").strip()
+        return cls.from_string(text) if text else None
 
 
 class SimulatedNetwork:

@@ -10,7 +10,16 @@ import time
 
 import pytest
 
-from pygase import Backend, Client, GameState, GameStateMachine, GameStateStore, GameStatus, Server
+from pygase import (
+    Backend,
+    Client,
+    GameState,
+    GameStateMachine,
+    GameStateStore,
+    GameStateUpdate,
+    GameStatus,
+    Server,
+)
 from pygase.connection import PROTOCOL_ID, ConnectionStatus
 
 pytestmark = pytest.mark.timeout(30)
@@ -106,22 +115,79 @@ def test_host_can_shut_the_server_down_and_a_guest_cannot(backend_factory):
     assert backend.server.port == port
     host.wait_until(lambda state: state.x > 0)
     host.disconnect(shutdown_server=True)
+    paused = GameStatus.get("Paused")
     deadline = time.monotonic() + 3
-    while backend.server.port is not None and time.monotonic() < deadline:
+    while time.monotonic() < deadline and (
+        backend.server.port is not None or backend.game_state_machine.game_status != paused
+    ):
         time.sleep(0.01)
     assert backend.server.port is None
-    assert backend.game_state_machine.game_status == GameStatus.get("Paused")
+    assert backend.game_state_machine.game_status == paused
 
 
-def test_clients_learn_at_once_that_the_server_shut_down(backend_factory, client_factory):
+def wait_for(condition, timeout: float = 3.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_clients_learn_at_once_that_the_server_shut_down_and_give_up_after_the_timeout(
+    backend_factory, client_factory
+):
     backend = backend_factory(GameState(x=0), lambda game_state, dt: {})
     client = client_factory(backend.server.port)
     client.wait_until(lambda state: state.x == 0, timeout=3)
+    client.connection.timeout = 1.0
     backend.shutdown()
-    deadline = time.monotonic() + 1.0
-    while client.connection.status != DISCONNECTED and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert client.connection.status == DISCONNECTED
+    assert wait_for(lambda: client.connection.server_closed, timeout=0.5)
+    assert client.connection.status == ConnectionStatus.get("Connecting")
+    assert wait_for(lambda: client.connection.status == DISCONNECTED, timeout=2.0)
+
+
+def test_client_reconnects_by_itself_when_its_server_runs_again():
+    store = GameStateStore(GameState(x=0))
+    server = Server(store)
+    thread = server.run_in_thread(0, "127.0.0.1")
+    port = server.port
+    client = Client()
+    client.connect_in_thread(port, "127.0.0.1")
+    try:
+        client.wait_until(lambda state: state.x == 0, timeout=3)
+        server.shutdown()
+        thread.join(timeout=5)
+        assert wait_for(lambda: client.connection.server_closed)
+        store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, x=5))
+        thread = server.run_in_thread(port, "127.0.0.1")
+        client.wait_until(lambda state: state.x == 5, timeout=3)
+        assert client.connection.status == ConnectionStatus.get("Connected")
+        assert not client.connection.server_closed
+    finally:
+        client.disconnect()
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def test_client_resynchronizes_with_a_new_server_on_the_same_port():
+    first = Server(GameStateStore(GameState(generation=1)))
+    thread = first.run_in_thread(0, "127.0.0.1")
+    port = first.port
+    client = Client()
+    client.connect_in_thread(port, "127.0.0.1")
+    try:
+        client.wait_until(lambda state: state.generation == 1, timeout=3)
+        first.shutdown()
+        thread.join(timeout=5)
+        second = Server(GameStateStore(GameState(generation=2, extra="yes")))
+        thread = second.run_in_thread(port, "127.0.0.1")
+        client.wait_until(lambda state: state.generation == 2 and state.extra == "yes", timeout=3)
+        assert len(second.connections) == 1
+    finally:
+        client.disconnect()
+        second.shutdown()
+        thread.join(timeout=5)
 
 
 def test_server_address_is_none_while_not_running_and_it_can_run_again_with_its_connections():

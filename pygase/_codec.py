@@ -11,7 +11,7 @@ from typing import Any
 
 import msgpack
 
-__all__ = ["Replace", "pack", "unpack", "DecodeError", "MAX_DEPTH"]
+__all__ = ["Replace", "pack", "unpack", "unpack_trusted", "DecodeError", "MAX_DEPTH"]
 
 _REPLACE_EXT = 1
 #: Deepest nesting of lists and maps a decoded value may have.
@@ -110,3 +110,8 @@ def unpack(data: bytes) -> Any:
         raise DecodeError(f"malformed msgpack data: {error}") from None
     _check(value)
     return value
+
+
+def unpack_trusted(data: bytes) -> Any:
+    """Deserialize bytes this process packed itself, skipping the checks meant for network input."""
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True)

@@ -6,9 +6,12 @@ their destination, the events to handle and the time of its next timer. `pygase.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 from typing import Any, Callable, Optional
 
+from pygase import _handshake as handshake
 from pygase._packages import ClientPackage
 from pygase.connection import (
     DISCONNECT_EVENT,
@@ -24,40 +27,67 @@ logger = logging.getLogger("pygase.backend")
 _DISCONNECTED = ConnectionStatus.get("Disconnected")
 
 
-class ServerCore:
-    """All client connections of one server and the rules between them (host rights, joins, leaves)."""
+class UnknownSenderError(ValueError):
+    """A package came from an address that has not completed the handshake."""
 
-    def __init__(self, game_state_store: Any, event_handler: Any) -> None:
+
+class ServerCore:
+    """All client connections of one server and the rules between them: handshake, host, limits.
+
+    Arguments:
+        game_state_store: the store whose state the clients get
+        event_handler: the server's `UniversalEventHandler` (passed to each connection)
+        password: clients must prove they know it to join (None: anyone may join)
+        max_clients: connections beyond this are refused ("server full")
+        max_events_per_second: events a client may send per second (bursts of twice that); the excess
+            is dropped and logged
+        max_event_size: largest event in bytes a client may send (as parts, if large)
+    """
+
+    def __init__(
+        self,
+        game_state_store: Any,
+        event_handler: Any,
+        password: Optional[str] = None,
+        max_clients: int = 64,
+        max_events_per_second: float = 200.0,
+        max_event_size: int = 1024 * 1024,
+    ) -> None:
         self.game_state_store = game_state_store
         self.event_handler = event_handler
         self.event_wire: Any = None
+        self.password = password
+        self.max_clients = max_clients
+        self.max_events_per_second = max_events_per_second
+        self.max_event_size = max_event_size
         self.connections: dict[tuple, ServerConnection] = {}
         self.host_client: Optional[tuple] = None
+        self.host_token: Optional[bytes] = None
         self.shutdown_requested = False
         self._leaving: set[tuple] = set()
+        self._replies: dict[tuple, list[bytes]] = {}
+        self._secret = secrets.token_bytes(32)
+        self._allowance: dict[tuple, tuple[float, float]] = {}  # address -> (events allowed, at time)
+        self._last_limit_log = float("-inf")
 
     def receive_datagram(self, datagram: bytes, address: tuple, now: float) -> list:
         """Take a datagram from `address`; return the user events it carries.
 
+        Only an address that completed the handshake gets a connection; packages from any other
+        address are refused with `UnknownSenderError`.
+
         Raises:
-            ValueError: for a malformed datagram (`ProtocolIDMismatchError` for a foreign one)
+            ValueError: for a malformed datagram (`ProtocolIDMismatchError` for a foreign one,
+                `UnknownSenderError` for a package from an address without a connection)
             DuplicateSequenceError: for a package received before
         """
-        package = ClientPackage.from_datagram(datagram)
+        if handshake.is_handshake(datagram):
+            self._handshake(handshake.parse(datagram), address, now)
+            return []
         connection = self.connections.get(address)
         if connection is None:
-            connection = ServerConnection(
-                address, self.event_handler, self.game_state_store, Sqn(0), self.event_wire
-            )
-            self.connections[address] = connection
-            if self.host_client is None:
-                self.host_client = address
-            logger.info(
-                "client %s:%s connected%s",
-                address[0],
-                address[1],
-                " (host)" if address == self.host_client else "",
-            )
+            raise UnknownSenderError(f"{address} has not completed the handshake")
+        package = ClientPackage.from_datagram(datagram)
         connection.bytes_received += len(datagram)
         events = connection._receive_package(package, now)
         user_events = []
@@ -65,19 +95,96 @@ class ServerCore:
             if event.type == DISCONNECT_EVENT:
                 self._leave(connection, now)
             elif event.type == SHUTDOWN_EVENT:
-                if address == self.host_client:
-                    logger.info("host client %s:%s asked the server to shut down", *address[:2])
+                token = event.handler_args[0] if event.handler_args else None
+                if (
+                    self.host_token is not None
+                    and isinstance(token, bytes)
+                    and hmac.compare_digest(token, self.host_token)
+                ):
+                    logger.info("the host client %s:%s asked the server to shut down", *address[:2])
                     self.shutdown_requested = True
                     self._leave(connection, now)
                 else:
                     logger.warning(
-                        "client %s:%s is not the host and may not shut the server down", *address[:2]
+                        "client %s:%s asked the server to shut down without the host token: ignored",
+                        *address[:2],
                     )
             elif event.type.startswith(RESERVED_PREFIX):
                 logger.debug("ignoring unknown control event %r from %s", event.type, address)
-            else:
+            elif self._allow_event(address, now):
                 user_events.append(event)
         return user_events
+
+    def _allow_event(self, address: tuple, now: float) -> bool:
+        """Token bucket: `max_events_per_second`, bursts up to twice that."""
+        rate = self.max_events_per_second
+        allowance, then = self._allowance.get(address, (2 * rate, now))
+        allowance = min(2 * rate, allowance + (now - then) * rate)
+        if allowance < 1:
+            self._allowance[address] = (allowance, now)
+            if now - self._last_limit_log > 5.0:
+                self._last_limit_log = now
+                logger.warning(
+                    "client %s:%s sends more than %g events per second: dropping", *address[:2], rate
+                )
+            return False
+        self._allowance[address] = (allowance - 1, now)
+        return True
+
+    def _reply(self, address: tuple, datagram: bytes) -> None:
+        replies = self._replies.setdefault(address, [])
+        if len(replies) < 4:  # a flood of requests gets a few replies, not a queue
+            replies.append(datagram)
+
+    def _handshake(self, message: handshake.HandshakeMessage, address: tuple, now: float) -> None:
+        if message.kind == "hello":
+            if message.version != handshake.VERSION:
+                self._reply(address, handshake.refused(message.nonce, 3))
+                return
+            window = handshake.window_at(now)
+            cookie = handshake.make_cookie(self._secret, address, window, message.nonce)
+            self._reply(address, handshake.challenge(message.nonce, window, cookie))
+        elif message.kind == "response":
+            self._respond(message, address, now)
+        else:
+            logger.debug("ignoring a %s message from %s", message.kind, address)
+
+    def _respond(self, message: handshake.HandshakeMessage, address: tuple, now: float) -> None:
+        window = handshake.window_at(now)
+        if message.window not in (window, window - 1) or not hmac.compare_digest(
+            message.cookie, handshake.make_cookie(self._secret, address, message.window, message.nonce)
+        ):
+            logger.debug("ignoring a handshake response with a bad cookie from %s", address)
+            return
+        if not hmac.compare_digest(message.proof, handshake.password_proof(self.password, message.cookie)):
+            logger.info("refused client %s:%s: wrong password", *address[:2])
+            self._reply(address, handshake.refused(message.nonce, 1))
+            return
+        connection = self.connections.get(address)
+        if connection is None:
+            if len(self.connections) >= self.max_clients:
+                logger.info("refused client %s:%s: server full (%d clients)", *address[:2], self.max_clients)
+                self._reply(address, handshake.refused(message.nonce, 2))
+                return
+            connection = ServerConnection(
+                address, self.event_handler, self.game_state_store, Sqn(0), self.event_wire
+            )
+            connection._inbound.max_event_size = self.max_event_size
+            connection._start(now)
+            connection._last_received = now
+            self.connections[address] = connection
+            if self.host_token is None:
+                self.host_token = secrets.token_bytes(16)
+                self.host_client = address
+            logger.info(
+                "client %s:%s connected%s",
+                address[0],
+                address[1],
+                " (host)" if address == self.host_client else "",
+            )
+        is_host = address == self.host_client and self.host_token is not None
+        token = self.host_token if is_host and self.host_token is not None else bytes(16)
+        self._reply(address, handshake.welcome(message.nonce, connection.session, is_host, token))
 
     def _leave(self, connection: ServerConnection, now: float) -> None:
         # Acknowledge at once so the client can close, then forget the connection.
@@ -85,14 +192,16 @@ class ServerCore:
         self._leaving.add(connection.remote_address)
 
     def datagrams_for(self, address: tuple, now: float) -> list:
-        """Return what is due for one client right now (after it sent something)."""
+        """Return what is due for one address right now (after it sent something): replies first."""
+        datagrams = self._replies.pop(address, [])
         connection = self.connections.get(address)
         if connection is None:
-            return []
-        datagrams = connection.datagrams_to_send(now)
+            return datagrams
+        datagrams.extend(connection.datagrams_to_send(now))
         if address in self._leaving:
             self._leaving.discard(address)
             del self.connections[address]
+            self._allowance.pop(address, None)
             connection.status = _DISCONNECTED
             logger.info("client %s:%s disconnected", *address[:2])
         return datagrams
@@ -104,6 +213,7 @@ class ServerCore:
             connection.handle_timer(now)
             if connection.status == _DISCONNECTED:
                 del self.connections[address]
+                self._allowance.pop(address, None)
                 continue
             for datagram in connection.datagrams_to_send(now):
                 outgoing.append((datagram, address))

@@ -198,8 +198,17 @@ class Server:
 
     Arguments:
         game_state_store: part of the backend that provides an interface to the `pygase.GameState`
+        password: session password clients must know to join (`Client.connect(..., password=...)`)
+        max_clients: clients beyond this many are refused ("server full")
+        max_events_per_second: events one client may send per second (bursts of twice that); more are
+            dropped and logged
+        max_event_size: largest event in bytes a client may send
         simulate: put a simulated bad link (`pygase.testing.LinkConditions`) between the server and
             all its clients, for testing
+
+    A client joins with a handshake (a stateless cookie) before the server keeps any state for it; the
+    first client to join becomes the host and receives a secret token that host-only requests (shutting
+    the server down) must carry.
 
     Attributes:
         connections (dict): contains each client's address as a key leading to the corresponding
@@ -212,11 +221,26 @@ class Server:
     the event wire (usually a `GameStateMachine`).
     """
 
-    def __init__(self, game_state_store: GameStateStore, simulate: Any = None) -> None:
+    def __init__(
+        self,
+        game_state_store: GameStateStore,
+        password: Optional[str] = None,
+        max_clients: int = 64,
+        max_events_per_second: float = 200.0,
+        max_event_size: int = 1024 * 1024,
+        simulate: Any = None,
+    ) -> None:
         self.game_state_store = game_state_store
         self.simulate = simulate
         self._event_handler = UniversalEventHandler()
-        self._core = ServerCore(game_state_store, self._event_handler)
+        self._core = ServerCore(
+            game_state_store,
+            self._event_handler,
+            password,
+            max_clients,
+            max_events_per_second,
+            max_event_size,
+        )
         self._hostname: Optional[str] = None
         self._port: Optional[int] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -702,6 +726,8 @@ class Backend:
         time_step_function: function that takes a game state and a time difference and returns a dict of
             updated game state attributes (see `GameStateMachine.time_step()`)
         event_handlers: a dict with event types as keys and event handler functions as values
+        password: session password clients must know to join
+        max_clients: clients beyond this many are refused ("server full")
 
     Attributes:
         game_state_store (GameStateStore): the backend's game state repository
@@ -726,6 +752,8 @@ class Backend:
         initial_game_state: Optional[GameState] = None,
         time_step_function: Optional[Callable[..., Any]] = None,
         event_handlers: Optional[dict] = None,
+        password: Optional[str] = None,
+        max_clients: int = 64,
         **kwargs: Any,
     ) -> None:
         if "initial_gamestate" in kwargs:
@@ -741,7 +769,7 @@ class Backend:
         self.game_state_machine.time_step = time_step_function  # type: ignore[method-assign]
         for event_type, handler in (event_handlers or {}).items():
             self.game_state_machine.register_event_handler(event_type, handler)
-        self.server = Server(self.game_state_store)
+        self.server = Server(self.game_state_store, password=password, max_clients=max_clients)
 
     def run(self, hostname: str, port: int, interval: float = 0.02) -> None:
         """Run state machine and server and bind the server to a given address.

@@ -20,6 +20,7 @@ from typing import Any, Callable, ContextManager, Optional
 from pygase._transport import ClientProtocol, NetworkThread, call_user_function, run_client_connection
 from pygase.connection import ClientConnection, ConnectionStatus
 from pygase.event import Event, UniversalEventHandler
+from pygase.netstats import ConnectionStatistics, StatisticsMeter
 from pygase.testing import LinkConditions
 
 __all__ = ["Client"]
@@ -65,15 +66,21 @@ class Client:
         self._state_changed = threading.Condition()
         self._state_version = 0
         self._disconnect_handlers: list[Callable[[], Any]] = []
+        self._state_listeners: list[Callable[[Any], Any]] = []
+        self._meter = StatisticsMeter()
+        self._meter_lock = threading.Lock()
 
     # ---- connecting ---------------------------------------------------------------------------------
 
-    def _new_connection(self, port: int, hostname: str) -> ClientConnection:
+    def _new_connection(self, port: int, hostname: str, password: Optional[str]) -> ClientConnection:
         if not self._done.is_set():
             raise RuntimeError("the client is already connected; disconnect it first")
-        connection = ClientConnection((hostname, port), self._event_handler)
+        connection = ClientConnection((hostname, port), self._event_handler, password)
         connection._on_state_change = self._notify_state_change
+        connection._state_listeners = self._state_listeners
         self.connection = connection
+        with self._meter_lock:
+            self._meter.sample(connection)  # the baseline the first rates are measured from
         self._done.clear()
         return connection
 
@@ -93,7 +100,7 @@ class Client:
             for handler in self._disconnect_handlers:
                 call_user_function(handler)
 
-    def connect(self, port: int, hostname: str = "localhost") -> None:
+    def connect(self, port: int, hostname: str = "localhost", password: Optional[str] = None) -> None:
         """Open a connection to a PyGaSe server.
 
         This is a blocking function: it returns when the connection ends (by `disconnect()`, a server
@@ -103,32 +110,57 @@ class Client:
         Arguments:
             port: port number of the server to which to connect
             hostname: hostname or IPv4 address of the server to which to connect
+            password: the session password, if the server has one
+
+        Raises:
+            ConnectionRefusedError: if the server refused this client (wrong password, server full)
         """
-        self.connect_in_thread(port, hostname)
+        self.connect_in_thread(port, hostname, password)
         self._done.wait()
         self._leave_network_thread()
+        self._raise_if_refused()
 
-    def connect_in_thread(self, port: int, hostname: str = "localhost") -> threading.Thread:
+    def _raise_if_refused(self) -> None:
+        reason = self.refused_reason
+        if reason is not None:
+            raise ConnectionRefusedError(f"the server refused the connection: {reason}")
+
+    @property
+    def refused_reason(self) -> Optional[str]:
+        """Why the server refused this client ('wrong password', 'server full' ...), or None."""
+        return self.connection.refused_reason if self.connection is not None else None
+
+    def connect_in_thread(
+        self, port: int, hostname: str = "localhost", password: Optional[str] = None
+    ) -> threading.Thread:
         """Open a connection in a separate thread.
 
         See `Client.connect()`. The thread is the network thread all clients of this process share; it
-        ends when the last of them disconnects.
+        ends when the last of them disconnects. If the server refuses the client, the connection ends and
+        `refused_reason` says why.
 
         Returns:
             the thread the client loop runs in
         """
-        connection = self._new_connection(port, hostname)
+        connection = self._new_connection(port, hostname, password)
         loop, thread = NetworkThread.acquire()
         self._loop, self._network_thread = loop, thread
         future = asyncio.run_coroutine_threadsafe(self._operate(connection), loop)
         future.add_done_callback(lambda _: NetworkThread.release())
         return thread
 
-    async def connect_async(self, port: int, hostname: str = "localhost") -> None:
-        """Run a connection on the running event loop until it ends (see `Client.connect()`)."""
-        connection = self._new_connection(port, hostname)
+    async def connect_async(
+        self, port: int, hostname: str = "localhost", password: Optional[str] = None
+    ) -> None:
+        """Run a connection on the running event loop until it ends (see `Client.connect()`).
+
+        Raises:
+            ConnectionRefusedError: if the server refused this client (wrong password, server full)
+        """
+        connection = self._new_connection(port, hostname, password)
         self._loop, self._network_thread = asyncio.get_running_loop(), None
         await self._operate(connection)
+        self._raise_if_refused()
 
     def _leave_network_thread(self) -> None:
         # If this client was the last user of the shared network thread, wait for it to finish.
@@ -313,6 +345,27 @@ class Client:
             logger.warning("the client is disconnected: event %r not sent", event_type)
             return
         self._run_in_loop(lambda: connection.dispatch_event(event, ack_callback, None, retries))
+
+    def statistics(self) -> ConnectionStatistics:
+        """Return how the connection performs: RTT, update rate, loss and bandwidth over the last seconds.
+
+        Raises:
+            RuntimeError: if the client never connected
+        """
+        if self.connection is None:
+            raise RuntimeError("the client has no statistics yet: call connect() first")
+        with self._meter_lock:
+            return self._meter.sample(self.connection)
+
+    def register_state_listener(self, listener: Callable[[Any], Any]) -> None:
+        """Register a function called with the game state right after each state update arrives.
+
+        It runs in the network thread while the state is locked, so it must be quick: copy what you
+        need (positions for interpolation, say) and return. What it raises is logged.
+        """
+        self._state_listeners.append(listener)
+        if self.connection is not None:
+            self.connection._state_listeners = self._state_listeners
 
     def register_disconnect_handler(self, handler: Callable[[], Any]) -> None:
         """Register a function (or coroutine function) called without arguments when the connection ends.

@@ -29,6 +29,7 @@ import secrets
 from typing import Any, Callable, Optional
 
 from pygase import _codec
+from pygase import _handshake as handshake
 from pygase._event_order import PART_EVENT, PART_SIZE, InboundEvents, check_event_args, split_event
 from pygase._packages import (
     PROTOCOL_ID,
@@ -213,6 +214,7 @@ class Connection:
         self.packages_sent = 0
         self.packages_received = 0
         self.packages_lost = 0
+        self.packages_expected = 0  # packages the other side sent, going by their sequence numbers
         self.bytes_sent = 0
         self.bytes_received = 0
 
@@ -376,6 +378,9 @@ class Connection:
                 shift = sequence - self.remote_sequence
                 bits = (self._ack_bits << shift) | (1 << (shift - 1)) if shift <= _WINDOW else 0
                 self._ack_bits = bits & 0xFFFFFFFF
+                self.packages_expected += shift
+            else:
+                self.packages_expected += 1
             self.remote_sequence = Sqn(sequence)
             self._remote_received_at = now
             return
@@ -603,17 +608,127 @@ class ClientConnection(Connection):
     """
 
     _incoming_package = ServerPackage
+    #: Seconds between handshake messages while joining.
+    handshake_interval = 0.25
+    #: Seconds of silence after which a joined client also tries the handshake again (the server may
+    #: have been replaced by a new one that does not know it).
+    rejoin_after = 1.5
 
-    def __init__(self, remote_address: tuple, event_handler: Any) -> None:
+    def __init__(self, remote_address: tuple, event_handler: Any, password: Optional[str] = None) -> None:
         super().__init__(remote_address, event_handler)
+        self._password = password
+        self._nonce = secrets.token_bytes(8)
+        self._cookie: Optional[tuple[int, bytes]] = None
+        self._joined = False
+        self._rejoining = False
+        self._handshake_sent: Optional[float] = None
+        #: the token that proves host rights, if the server made this client its host
+        self.host_token: Optional[bytes] = None
+        #: why the server refused this client ('wrong password', 'server full' ...), if it did
+        self.refused_reason: Optional[str] = None
         self.game_state_context = LockedRessource(GameState())
         self._time_order = Sqn(0)
         #: called (without arguments) after each change of the game state
         self._on_state_change: Optional[Callable[[], None]] = None
+        #: called with the game state, lock held, right after each change
+        self._state_listeners: list[Callable[[GameState], Any]] = []
         self.updates_received = 0
         self.server_closed = False
         self._session: Optional[int] = None
         self._state_transfer: Optional[tuple[int, int, dict]] = None  # (id, parts, received parts)
+
+    # ---- handshake ----------------------------------------------------------------------------------
+
+    def receive_datagram(self, datagram: bytes, now: float) -> list:
+        """Take a datagram from the server (a handshake message or a package); return its new events."""
+        if handshake.is_handshake(datagram):
+            self._receive_handshake(handshake.parse(datagram), now)
+            return []
+        if not self._joined:
+            raise ValueError("a package before the handshake completed")
+        return super().receive_datagram(datagram, now)
+
+    def _receive_handshake(self, message: handshake.HandshakeMessage, now: float) -> None:
+        if message.nonce != self._nonce:
+            raise ValueError("a handshake reply to no request of ours")
+        if message.kind == "challenge":
+            self._cookie = (message.window, message.cookie)
+            self._handshake_sent = None  # answer at once
+        elif message.kind == "welcome":
+            if self._session is not None and message.session != self._session:
+                self._restart_session()
+            self._session = message.session
+            self._start(now)
+            self._joined, self._rejoining = True, False
+            self._last_received = now
+            self.server_closed = False
+            self.status = _CONNECTED
+            if message.host:
+                self.host_token = message.token
+            logger.info(
+                "joined the server at %s%s", self.remote_address, " as its host" if message.host else ""
+            )
+        elif message.kind == "refused":
+            self.refused_reason = handshake.REFUSED_REASONS.get(message.reason, "refused by the server")
+            logger.warning(
+                "the server at %s refused to let us join: %s", self.remote_address, self.refused_reason
+            )
+            self._close()
+
+    def _begin_handshake(self) -> None:
+        self._nonce = secrets.token_bytes(8)
+        self._cookie = None
+        self._handshake_sent = None
+
+    def _handshake_datagram(self) -> bytes:
+        if self._cookie is None:
+            return handshake.hello(self._nonce)
+        window, cookie = self._cookie
+        return handshake.response(
+            self._nonce, window, cookie, handshake.password_proof(self._password, cookie)
+        )
+
+    def _handshake_deadline(self) -> Optional[float]:
+        if self._joined and not self._rejoining:
+            return None
+        if self._handshake_sent is None:
+            return float("-inf")
+        return self._handshake_sent + self.handshake_interval * (2 if self._rejoining else 1)
+
+    def datagrams_to_send(self, now: float) -> list:
+        """Return the handshake message or the packages that are due now."""
+        self._start(now)
+        if self.status == _DISCONNECTED:
+            return []
+        last = self._last_received
+        if self._joined and not self._rejoining and last is not None and now >= last + self.rejoin_after:
+            self._rejoining = True
+            self._begin_handshake()
+        datagrams = []
+        deadline = self._handshake_deadline()
+        if deadline is not None and now >= deadline:
+            datagrams.append(self._handshake_datagram())
+            self._handshake_sent = now
+        if self._joined:
+            datagrams.extend(super().datagrams_to_send(now))
+        return datagrams
+
+    def get_timer(self) -> Optional[float]:
+        """Return when the connection next needs attention."""
+        if self.status == _DISCONNECTED:
+            return None
+        silent_since = self._last_received if self._last_received is not None else self._started_at
+        timers = [self._handshake_deadline()]
+        if self._joined:
+            timers.append(super().get_timer())
+            if not self._rejoining and self._last_received is not None:
+                timers.append(self._last_received + self.rejoin_after)
+        elif silent_since is not None:
+            timers.append(silent_since + self.timeout)
+        pending = [t for t in timers if t is not None]
+        return min(pending) if pending else None
+
+    # ---- packages -----------------------------------------------------------------------------------
 
     def _receive_package(self, package: Package, now: float) -> list:
         assert isinstance(package, ServerPackage)
@@ -632,6 +747,8 @@ class ClientConnection(Connection):
                 logger.info("the server at %s shut down; waiting for it to come back", self.remote_address)
                 self.server_closed = True
                 self.status = _CONNECTING
+                self._joined = False
+                self._begin_handshake()
             elif not event.type.startswith(RESERVED_PREFIX):
                 user_events.append(event)
         return user_events
@@ -680,6 +797,11 @@ class ClientConnection(Connection):
             else:
                 return
             self._time_order = game_state.time_order
+            for listener in self._state_listeners:
+                try:
+                    listener(game_state)
+                except Exception:
+                    logger.exception("error in state listener %r", listener)
         self.updates_received += 1
         if self._on_state_change is not None:
             self._on_state_change()
@@ -699,11 +821,14 @@ class ClientConnection(Connection):
         """
         if self.status == _DISCONNECTED:
             return
-        if self.server_closed or self._last_received is None:
+        if not self._joined:
             self._close()  # nobody there to tell
             return
+        if shutdown_server and self.host_token is None:
+            logger.warning("only the host may shut the server down: leaving without doing so")
+            shutdown_server = False
         self.dispatch_event(
-            Event(SHUTDOWN_EVENT if shutdown_server else DISCONNECT_EVENT),
+            Event(SHUTDOWN_EVENT, self.host_token) if shutdown_server else Event(DISCONNECT_EVENT),
             ack_callback=self._close,
             timeout_callback=self._close,
             retries=3,

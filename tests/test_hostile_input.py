@@ -1,0 +1,281 @@
+"""Safe against hostile input: handshake, host token, password, limits, decoders raising ValueError."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pygase import Backend, Client, GameState
+from pygase import _handshake as handshake
+from pygase.backend import GameStateStore
+from pygase.connection import PROTOCOL_ID, ClientPackage, ConnectionStatus, Header
+from pygase.event import Event
+from pygase.gamestate import GameStateUpdate
+from pygase.testing import SimulatedSession
+
+CONNECTED = ConnectionStatus.get("Connected")
+DISCONNECTED = ConnectionStatus.get("Disconnected")
+
+
+# ---- handshake messages ------------------------------------------------------------------------------
+
+
+def test_every_handshake_reply_is_smaller_than_the_request_it_answers():
+    nonce = bytes(8)
+    requests = [handshake.hello(nonce), handshake.response(nonce, 1, bytes(16), bytes(32))]
+    replies = [
+        handshake.challenge(nonce, 1, bytes(16)),
+        handshake.welcome(nonce, 7, True, bytes(16)),
+        handshake.refused(nonce, 1),
+    ]
+    assert max(len(r) for r in replies) < min(len(r) for r in requests)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_handshake_parser_returns_a_message_or_raises_value_error(tail):
+    for kind in (b"H", b"C", b"R", b"W", b"X", b""):
+        try:
+            message = handshake.parse(handshake.HANDSHAKE_PREFIX + kind + tail)
+        except ValueError:
+            continue
+        assert message.kind in ("hello", "challenge", "response", "welcome", "refused")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=120), st.integers(0, 95))
+def test_mutated_handshake_messages_parse_or_raise_value_error(noise, position):
+    original = bytearray(handshake.response(b"12345678", 3, bytes(range(16)), bytes(32)))
+    for offset, value in enumerate(noise[:8]):
+        original[(position + offset) % len(original)] = value
+    with contextlib.suppress(ValueError):
+        handshake.parse(bytes(original))
+
+
+# ---- the core over a simulated link ------------------------------------------------------------------
+
+
+def test_packages_from_an_address_without_handshake_make_no_connection():
+    store = GameStateStore(GameState(x=1))
+    session = SimulatedSession(store)
+    honest = session.add_client()
+    session.run(0.3)
+    forged = honest._next_datagram(session.network.now)  # a well-formed package, sent from elsewhere
+    with pytest.raises(ValueError):
+        session.server.receive_datagram(forged, ("intruder", 9), session.network.now)
+    assert list(session.server.connections) == [session.address_of(honest)]
+
+
+def test_a_hello_gets_a_reply_but_no_state_is_kept_for_it():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store)
+    for i in range(100):
+        session.server.receive_datagram(handshake.hello(bytes([i]) * 8), ("spoofed", i), 0.0)
+    assert session.server.connections == {}
+    replies = session.server.datagrams_for(("spoofed", 5), 0.0)
+    assert len(replies) == 1 and len(replies[0]) < len(handshake.hello(bytes(8)))
+
+
+def test_response_with_a_forged_cookie_is_ignored():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store)
+    message = handshake.response(bytes(8), handshake.window_at(0.0), bytes(16), bytes(32))
+    session.server.receive_datagram(message, ("forger", 1), 0.0)
+    assert session.server.connections == {}
+    assert session.server.datagrams_for(("forger", 1), 0.0) == []
+
+
+def test_shutdown_request_without_the_host_token_is_ignored_even_from_the_host_address():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store)
+    host = session.add_client()
+    session.run(0.3)
+    assert host.host_token is not None
+    host.dispatch_event(Event("pygase:shutdown", b"not the token!!!"))
+    host.dispatch_event(Event("pygase:shutdown"))
+    session.run(0.3)
+    assert not session.server.shutdown_requested
+    host.shutdown(shutdown_server=True)
+    session.run(0.3)
+    assert session.server.shutdown_requested
+
+
+def test_only_the_first_client_gets_the_host_token():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store)
+    host = session.add_client()
+    session.run(0.2)
+    guest = session.add_client()
+    session.run(0.2)
+    assert host.host_token is not None
+    assert guest.host_token is None
+
+
+def test_event_flood_is_cut_to_the_rate_limit_and_other_clients_are_unaffected():
+    store = GameStateStore(GameState(score=0))
+    session = SimulatedSession(store)
+    session.server.max_events_per_second = 50
+    flooder = session.add_client()
+    honest = session.add_client()
+    session.run(0.3)
+    for i in range(1000):
+        flooder.dispatch_event(Event("SPAM", i))
+    honest.dispatch_event(Event("HONEST"), retries=5)
+    session.run(1.0)
+    spam = [e for e, address in session.server_events if e.type == "SPAM"]
+    assert 50 <= len(spam) <= 160  # a burst of 100 plus 50 per second
+    assert [e.type for e, _ in session.server_events if e.type == "HONEST"] == ["HONEST"]
+
+
+def test_oversized_event_from_a_client_is_dropped():
+    store = GameStateStore(GameState())
+    session = SimulatedSession(store)
+    session.server.max_event_size = 10_000
+    client = session.add_client()
+    session.run(0.3)
+    client.dispatch_event(Event("BIG", bytes(50_000)), retries=5)
+    client.dispatch_event(Event("SMALL"), retries=5)
+    session.run(3.0)
+    assert [e.type for e, _ in session.server_events] == ["SMALL"]
+
+
+# ---- real sockets ------------------------------------------------------------------------------------
+
+
+def test_wrong_or_missing_password_is_refused_with_a_clear_error():
+    backend = Backend(GameState(secret="cake"), lambda game_state, dt: {}, password="open sesame")
+    thread = backend.run_in_thread("127.0.0.1", 0)
+    port = backend.server.port
+    try:
+        for password in (None, "wrong"):
+            client = Client()
+            started = time.monotonic()
+            with pytest.raises(ConnectionRefusedError, match="wrong password"):
+                client.connect(port, "127.0.0.1", password=password)
+            assert time.monotonic() - started < 2  # refused, not timed out
+        client = Client()
+        client.connect_in_thread(port, "127.0.0.1", password="open sesame")
+        client.wait_until(lambda state: state.secret == "cake", timeout=3)
+        client.disconnect()
+    finally:
+        backend.shutdown()
+        thread.join(timeout=5)
+
+
+def test_full_server_refuses_with_a_clear_error():
+    backend = Backend(GameState(), lambda game_state, dt: {}, max_clients=1)
+    thread = backend.run_in_thread("127.0.0.1", 0)
+    first = Client()
+    try:
+        first.connect_in_thread(backend.server.port, "127.0.0.1")
+        first.wait_until(lambda state: True, timeout=3)
+        with pytest.raises(ConnectionRefusedError, match="server full"):
+            Client().connect(backend.server.port, "127.0.0.1")
+    finally:
+        first.disconnect()
+        backend.shutdown()
+        thread.join(timeout=5)
+
+
+def forged_package(rng: random.Random, *events: Event) -> bytes:
+    """A well-formed client package, as an attacker who knows the protocol would write it."""
+    header = Header(
+        rng.randrange(1, 65536), rng.randrange(0, 65536), "".join(rng.choice("01") for _ in range(32))
+    )
+    return ClientPackage(header, rng.randrange(0, 65536), list(events)).to_datagram()
+
+
+def attack(port: int, seed: int, stop: threading.Event, replays: list) -> None:
+    rng = random.Random(seed)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        while not stop.is_set():
+            choice = rng.random()
+            if choice < 0.3:  # right protocol id, random rest
+                payload = PROTOCOL_ID + rng.randbytes(rng.randrange(0, 300))
+            elif choice < 0.45:  # handshake messages with random content
+                payload = handshake.HANDSHAKE_PREFIX + bytes([rng.choice(b"HCRWX")]) + rng.randbytes(95)
+            elif choice < 0.6 and replays:  # replayed and mutated real datagrams
+                payload = bytearray(rng.choice(replays))
+                if rng.random() < 0.5:
+                    payload[rng.randrange(4, len(payload))] ^= 0xFF
+                payload = bytes(payload)
+            elif choice < 0.75:  # forged shutdowns with guessed tokens
+                payload = forged_package(rng, Event("pygase:shutdown", rng.randbytes(16)))
+            elif choice < 0.9:  # forged game events
+                payload = forged_package(rng, Event("COUNT", 10**6))
+            else:
+                payload = rng.randbytes(rng.randrange(0, 200))
+            sock.sendto(payload, ("127.0.0.1", port))
+
+
+@pytest.mark.timeout(60)
+def test_garbage_replays_and_forged_shutdowns_do_not_disturb_honest_clients():
+    def count(i, game_state, client_address, **kwargs):
+        return {"counts": {f"{client_address[1]}": i}}
+
+    backend = Backend(GameState(counts={}, tick=0), lambda game_state, dt: {"tick": game_state.tick + 1})
+    backend.game_state_machine.register_event_handler("COUNT", count)
+    thread = backend.run_in_thread("127.0.0.1", 0)
+    port = backend.server.port
+    honest = [Client() for _ in range(3)]
+    stop = threading.Event()
+    attackers: list[threading.Thread] = []
+    try:
+        for client in honest:
+            client.connect_in_thread(port, "127.0.0.1")
+            client.wait_until(lambda state: state.tick > 0, timeout=5)
+        replays = [c.connection._handshake_datagram() for c in honest]
+        replays += [c.connection._next_datagram(c.connection._last_sent or 0.0) for c in honest]
+        attackers = [threading.Thread(target=attack, args=(port, seed, stop, replays)) for seed in range(3)]
+        for worker in attackers:
+            worker.start()
+        for i in range(30):
+            for client in honest:
+                client.dispatch_event("COUNT", i, retries=10)
+            time.sleep(0.02)
+        keys = [str(c._protocol.transport.get_extra_info("sockname")[1]) for c in honest]
+        for client, key in zip(honest, keys):
+            client.wait_until(lambda state, k=key: state.counts.get(k) == 29, timeout=10)
+        stop.set()
+        for worker in attackers:
+            worker.join(timeout=5)
+        assert backend.server.port == port  # still up: no forged shutdown worked
+        assert set(backend.server.connections) == {("127.0.0.1", int(k)) for k in keys}  # no attacker joined
+        assert set(backend.game_state_store.get_game_state().counts) == set(keys)  # no forged event handled
+        time.sleep(0.3)
+        server_state = backend.game_state_store.get_game_state()
+        for client in honest:
+            client.wait_until(lambda state: state.tick >= server_state.tick, timeout=3)
+            with client.access_game_state() as state:
+                assert state.counts == server_state.counts
+    finally:
+        stop.set()
+        for worker in attackers:
+            worker.join(timeout=5)
+        for client in honest:
+            client.disconnect()
+        backend.shutdown()
+        thread.join(timeout=5)
+
+
+def test_honest_push_update_still_reaches_clients_after_a_hostile_burst():
+    store = GameStateStore(GameState(v=0))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.3)
+    noise = random.Random(3)
+    for _ in range(2000):
+        datagram = PROTOCOL_ID + noise.randbytes(noise.randrange(0, 100))
+        with contextlib.suppress(ValueError):
+            session.server.receive_datagram(datagram, ("noise", noise.randrange(5)), session.network.now)
+    store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, v=5))
+    session.run(0.3)
+    with client.game_state_context() as state:
+        assert state.v == 5

@@ -1,0 +1,397 @@
+"""`GameWindow`: one object that runs the client side of a PyGaSe game in pygame.
+
+    window = GameWindow(size=(640, 480), title="Tag")
+    window.bindings.key_held("left", "MOVE", dx=-1)
+
+    @window.hook
+    def draw(screen, state):
+        for player in state.players.values():
+            pygame.draw.circle(screen, (255, 200, 0), (player["x"], player["y"]), 10)
+
+    window.join("192.168.1.20", 8080)      # or window.host(backend) to play on a backend in this process
+    window.run()
+
+Each frame the window pumps pygame's events (turning bound input into events sent to the server and
+calling your input hooks), takes a snapshot of the game state when it changed (so drawing never holds
+the state lock and never blocks the network thread), interpolates remote entities, applies client-side
+prediction if configured, and calls your `draw(screen, state)`. F3 toggles the network statistics.
+Closing the window disconnects; a window that hosts shuts its server down.
+
+Hooks are functions registered with `@window.hook`, found by name; each gets only the arguments it
+declares: `draw(screen, state)`, `update(dt, state)`, `on_key_down(key, mod, unicode)`,
+`on_key_up(key, mod)`, `on_mouse_down(pos, button)`, `on_mouse_up(pos, button)`,
+`on_mouse_move(pos, rel, buttons)`, `on_joy_button_down(joy, button)`, `on_joy_button_up(joy, button)`,
+`on_joy_axis(joy, axis, value)`, `on_event(event)`, `on_connect()`, `on_disconnect()`, `on_close()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Union
+
+import pygame
+
+from pygase import _codec
+from pygase.backend import Backend
+from pygase.client import Client
+from pygase.connection import ConnectionStatus
+from pygase.gamestate import GameState
+from pygase_pygame._hooks import call_declared
+from pygase_pygame._names import did_you_mean
+from pygase_pygame.bindings import InputBindings, key_name
+from pygase_pygame.overlay import NetStatsOverlay
+
+__all__ = ["GameWindow", "HOOKS"]
+
+logger = logging.getLogger(__name__)
+
+#: Hook names and the arguments each can declare.
+HOOKS = {
+    "draw": ("screen", "state"),
+    "update": ("dt", "state"),
+    "on_key_down": ("key", "mod", "unicode"),
+    "on_key_up": ("key", "mod"),
+    "on_mouse_down": ("pos", "button"),
+    "on_mouse_up": ("pos", "button"),
+    "on_mouse_move": ("pos", "rel", "buttons"),
+    "on_joy_button_down": ("joy", "button"),
+    "on_joy_button_up": ("joy", "button"),
+    "on_joy_axis": ("joy", "axis", "value"),
+    "on_event": ("event",),
+    "on_connect": (),
+    "on_disconnect": (),
+    "on_close": (),
+}
+
+_CONNECTED = ConnectionStatus.get("Connected")
+_DISCONNECTED = ConnectionStatus.get("Disconnected")
+_SILENCE_SHOWN_AFTER = 1.0  # seconds without a package before "connection lost" is shown
+
+
+class GameWindow:
+    """The pygame window, clock, input and drawing of a PyGaSe game client.
+
+    Arguments:
+        size: window size in pixels
+        title: window caption
+        fps: frame rate limit (0 for none)
+        client: the `pygase.Client` to use (a new one by default)
+        bindings: input bindings (`window.bindings` is an empty `InputBindings` by default)
+        interpolate: `SnapshotInterpolator`s for collections of moving entities in the state
+        predictor: a `Predictor` for the local player's entity (client-side prediction)
+        predicted_events: event types that are inputs of the predictor; they get an `input_seq` kwarg
+        overlay_key: key that toggles the network statistics overlay
+        background: colour the screen is cleared with each frame
+    """
+
+    def __init__(
+        self,
+        size: tuple = (800, 600),
+        title: str = "PyGaSe",
+        fps: int = 60,
+        client: Optional[Client] = None,
+        bindings: Optional[InputBindings] = None,
+        interpolate: Iterable[Any] = (),
+        predictor: Any = None,
+        predicted_events: Iterable[str] = (),
+        overlay_key: str = "f3",
+        background: Any = (18, 18, 26),
+    ) -> None:
+        pygame.display.init()
+        pygame.font.init()
+        self.screen = pygame.display.set_mode(size)
+        pygame.display.set_caption(title)
+        self.clock = pygame.time.Clock()
+        self.fps = fps
+        self.background = background
+        self.client = client if client is not None else Client()
+        self.bindings = bindings if bindings is not None else InputBindings()
+        self.interpolators = list(interpolate)
+        self.predictor = predictor
+        self.predicted_events = set(predicted_events)
+        self.overlay_key = key_name(overlay_key)
+        self.overlay = NetStatsOverlay()
+        self.show_overlay = False
+        self.hooks: dict[str, Callable[..., Any]] = {}
+        self.backend: Optional[Backend] = None
+        self.running = False
+        self.frames = 0
+        self._backend_thread: Optional[threading.Thread] = None
+        self._snapshot: Optional[GameState] = None
+        self._snapshot_version = -1
+        self._was_connected = False
+        self._hook_errors: dict[str, float] = {}
+        self._font: Optional[pygame.font.Font] = None
+        self._banner_text = ""
+        self._banner: Optional[pygame.Surface] = None
+        self._last_frame = time.monotonic()
+        self._closed = False
+        if self.interpolators or self.predictor is not None:
+            self.client.register_state_listener(self._on_state)
+
+    # ---- set-up -------------------------------------------------------------------------------------
+
+    def hook(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: register `function` as the hook its name says (see `HOOKS`).
+
+        A name that is not a hook gets a warning with the closest hook name, and is not registered.
+        """
+        name = function.__name__
+        if name not in HOOKS:
+            warnings.warn(f"{name!r} is not a GameWindow hook{did_you_mean(name, HOOKS)}", stacklevel=2)
+            return function
+        self.hooks[name] = function
+        return function
+
+    def join(self, hostname: str = "localhost", port: int = 8080) -> None:
+        """Connect to a PyGaSe server in the background; the window shows the connection's state."""
+        self.client.connect_in_thread(port, hostname)
+
+    def host(self, backend: Backend, hostname: str = "127.0.0.1", port: int = 0) -> int:
+        """Run `backend` in this process and join it as its host; return the port it listens on.
+
+        Closing the window shuts the backend down.
+        """
+        self.backend = backend
+        self._backend_thread = backend.run_in_thread(hostname, port)
+        bound = backend.server.port
+        assert bound is not None
+        self.join("127.0.0.1" if hostname in ("", "0.0.0.0") else hostname, bound)
+        return bound
+
+    def dispatch(self, event_type: str, *args: Any, **kwargs: Any) -> None:
+        """Send an event to the server; inputs of the predictor are applied locally at once.
+
+        Never raises for a missing connection: the event is dropped and logged.
+        """
+        if self.client.connection is None:
+            logger.debug("not connected: event %r dropped", event_type)
+            return
+        if self.predictor is not None and event_type in self.predicted_events:
+            kwargs["input_seq"] = self.predictor.input(dict(kwargs), 1.0 / self.bindings.hold_rate)
+        try:
+            self.client.dispatch_event(event_type, *args, **kwargs)
+        except (TypeError, ValueError):
+            logger.exception("event %r cannot be sent", event_type)
+
+    # ---- state --------------------------------------------------------------------------------------
+
+    def _on_state(self, game_state: GameState) -> None:
+        """State listener (network thread, lock held): feed interpolation and prediction."""
+        now = time.monotonic()
+        for interpolator in self.interpolators:
+            interpolator.record(game_state, now)
+        predictor = self.predictor
+        if predictor is not None:
+            entity = getattr(game_state, predictor.collection, {}).get(predictor.key)
+            if isinstance(entity, dict):
+                predictor.reconcile(dict(entity))
+
+    def snapshot(self) -> Optional[GameState]:
+        """Return a private copy of the latest game state (None before the first state arrived).
+
+        The copy is taken only when the state changed, so this is cheap to call every frame.
+        """
+        connection = self.client.connection
+        if connection is None or connection.updates_received == 0:
+            return None
+        version = connection.updates_received
+        if version != self._snapshot_version or self._snapshot is None:
+            with self.client.access_game_state() as state:
+                packed = _codec.pack(state.__dict__)
+                version = connection.updates_received
+            snapshot = GameState.__new__(GameState)
+            snapshot.__dict__.update(_codec.unpack_trusted(packed))
+            self._snapshot, self._snapshot_version = snapshot, version
+        return self._snapshot
+
+    def _prepare_state(self, now: float) -> Optional[GameState]:
+        state = self.snapshot()
+        if state is None:
+            return None
+        predictor = self.predictor
+        for interpolator in self.interpolators:
+            entities = getattr(state, interpolator.collection, None)
+            if isinstance(entities, dict):
+                skip = (
+                    (predictor.key,)
+                    if predictor is not None and predictor.collection == interpolator.collection
+                    else ()
+                )
+                interpolator.apply(entities, now, skip=skip)
+        if predictor is not None:
+            entities = getattr(state, predictor.collection, None)
+            if isinstance(entities, dict):
+                predictor.apply(entities)
+        return state
+
+    @property
+    def interpolation_delay(self) -> Optional[float]:
+        """The current interpolation delay in seconds (None without interpolation)."""
+        return self.interpolators[0].delay if self.interpolators else None
+
+    def status_text(self) -> str:
+        """What the connection is doing, in words for the player ('' while all is well)."""
+        connection = self.client.connection
+        if connection is None:
+            return "not connected"
+        if connection.status == _DISCONNECTED:
+            reason = getattr(self.client, "refused_reason", None)
+            if reason:
+                return str(reason)
+            return "server closed" if connection.server_closed else "disconnected"
+        if connection.server_closed:
+            return "server closed, waiting for it to return…"
+        last = connection._last_received
+        if last is None:
+            return "connecting…"
+        if time.monotonic() - last > _SILENCE_SHOWN_AFTER:
+            return "connection lost, reconnecting…"
+        return ""
+
+    # ---- running ------------------------------------------------------------------------------------
+
+    def _call_hook(self, name: str, **arguments: Any) -> Any:
+        hook = self.hooks.get(name)
+        if hook is None:
+            return None
+        try:
+            return call_declared(hook, **arguments)
+        except Exception:
+            now = time.monotonic()
+            if now - self._hook_errors.get(name, float("-inf")) > 2.0:  # log, but not every frame
+                self._hook_errors[name] = now
+                logger.exception("error in the %s hook (the game goes on)", name)
+            return None
+
+    def _handle_event(self, event: Any, now: float) -> None:
+        if event.type == pygame.QUIT:
+            self.running = False
+            return
+        if event.type == pygame.KEYDOWN and pygame.key.name(event.key) == self.overlay_key:
+            self.show_overlay = not self.show_overlay
+            return
+        if event.type == getattr(pygame, "WINDOWFOCUSLOST", -1):
+            self.bindings.release_all()
+        if event.type == pygame.JOYDEVICEADDED:
+            pygame.joystick.Joystick(event.device_index).init()
+        self.bindings.handle(event, self.dispatch, now)
+        self._call_hook("on_event", event=event)
+        if event.type == pygame.KEYDOWN:
+            self._call_hook(
+                "on_key_down", key=event.key, mod=event.mod, unicode=getattr(event, "unicode", "")
+            )
+        elif event.type == pygame.KEYUP:
+            self._call_hook("on_key_up", key=event.key, mod=event.mod)
+        elif event.type == pygame.MOUSEBUTTONDOWN:
+            self._call_hook("on_mouse_down", pos=event.pos, button=event.button)
+        elif event.type == pygame.MOUSEBUTTONUP:
+            self._call_hook("on_mouse_up", pos=event.pos, button=event.button)
+        elif event.type == pygame.MOUSEMOTION:
+            self._call_hook("on_mouse_move", pos=event.pos, rel=event.rel, buttons=event.buttons)
+        elif event.type == pygame.JOYBUTTONDOWN:
+            self._call_hook("on_joy_button_down", joy=getattr(event, "instance_id", 0), button=event.button)
+        elif event.type == pygame.JOYBUTTONUP:
+            self._call_hook("on_joy_button_up", joy=getattr(event, "instance_id", 0), button=event.button)
+        elif event.type == pygame.JOYAXISMOTION:
+            self._call_hook(
+                "on_joy_axis", joy=getattr(event, "instance_id", 0), axis=event.axis, value=event.value
+            )
+
+    def frame(self, now: Optional[float] = None) -> None:
+        """Run one frame: input, state snapshot, interpolation and prediction, drawing, display flip."""
+        now = time.monotonic() if now is None else now
+        dt, self._last_frame = now - self._last_frame, now
+        for event in pygame.event.get():
+            self._handle_event(event, now)
+        self.bindings.update(self.dispatch, now)
+        connected = self.client.connection is not None and self.client.connection.status == _CONNECTED
+        if connected != self._was_connected:
+            self._was_connected = connected
+            self._call_hook("on_connect" if connected else "on_disconnect")
+        state = self._prepare_state(now)
+        self._call_hook("update", dt=dt, state=state)
+        self.screen.fill(self.background)
+        if state is not None:
+            self._call_hook("draw", screen=self.screen, state=state)
+        self._draw_banner()
+        if self.show_overlay and self.client.connection is not None:
+            self.overlay.update(self.client.statistics(), self.interpolation_delay, now)
+            self.overlay.draw(self.screen)
+        pygame.display.flip()
+        self.frames += 1
+
+    def _draw_banner(self) -> None:
+        text = self.status_text()
+        if not text:
+            return
+        if text != self._banner_text or self._banner is None:
+            if self._font is None:
+                self._font = pygame.font.Font(None, 32)
+            self._banner_text = text
+            self._banner = self._font.render(text, True, (255, 230, 120))
+        rect = self._banner.get_rect(center=(self.screen.get_width() // 2, self.screen.get_height() // 2))
+        backdrop = rect.inflate(24, 16)
+        pygame.draw.rect(self.screen, (0, 0, 0), backdrop)
+        self.screen.blit(self._banner, rect)
+
+    def run(
+        self,
+        frames: Optional[int] = None,
+        seconds: Optional[float] = None,
+        screenshot: Union[str, Path, None] = None,
+        script: Iterable[tuple[float, Any]] = (),
+    ) -> None:
+        """Run the game until the window is closed (or for `frames` frames or `seconds` seconds).
+
+        Arguments:
+            frames: stop after this many frames
+            seconds: stop after this many seconds
+            screenshot: save the last frame to this PNG file
+            script: (time in seconds since the start, pygame event) pairs posted at that time, to drive
+                the game without a player (tests, demos, bots)
+        """
+        pending = sorted(script, key=lambda item: item[0])
+        start = time.monotonic()
+        self._last_frame = start
+        self.running = True
+        try:
+            while self.running:
+                now = time.monotonic()
+                while pending and pending[0][0] <= now - start:
+                    pygame.event.post(pending.pop(0)[1])
+                self.frame(now)
+                if frames is not None and self.frames >= frames:
+                    break
+                if seconds is not None and time.monotonic() - start >= seconds:
+                    break
+                if self.fps:
+                    self.clock.tick(self.fps)
+            if screenshot is not None:
+                self.save_screenshot(screenshot)
+        finally:
+            self.close()
+
+    def save_screenshot(self, path: Union[str, Path]) -> None:
+        """Save what the screen shows now to a PNG file."""
+        pygame.image.save(self.screen, str(path))
+
+    def close(self) -> None:
+        """Disconnect (shutting the server down if this window hosts it) and close the window."""
+        if self._closed:
+            return
+        self._closed = True
+        self.running = False
+        self._call_hook("on_close")
+        hosting = self.backend is not None
+        if self.client.connection is not None:
+            self.client.disconnect(shutdown_server=hosting)
+        if self.backend is not None:
+            self.backend.shutdown()
+            if self._backend_thread is not None:
+                self._backend_thread.join(timeout=5)
+        pygame.display.quit()

@@ -12,6 +12,7 @@ import logging
 
 from pygase.backend import Backend, GameStateMachine, GameStateStore, Server
 from pygase.client import Client
+from pygase.event import CLIENT_JOINED, CLIENT_LEFT
 from pygase.gamestate import TO_DELETE, GameState, GameStateUpdate, GameStatus
 from pygase.utils import get_available_ip_addresses
 
@@ -26,6 +27,8 @@ __all__ = [
     "GameStatus",
     "TO_DELETE",
     "get_available_ip_addresses",
+    "CLIENT_JOINED",
+    "CLIENT_LEFT",
 ]
 
 __version__ = "0.4.0.dev0"

@@ -19,7 +19,7 @@ from pygase.connection import (
     ConnectionStatus,
     ServerConnection,
 )
-from pygase.event import RESERVED_PREFIX, Event
+from pygase.event import CLIENT_JOINED, CLIENT_LEFT, RESERVED_PREFIX, Event
 from pygase.utils import Sqn
 
 logger = logging.getLogger("pygase.backend")
@@ -68,6 +68,8 @@ class ServerCore:
         self._replies: dict[tuple, list[bytes]] = {}
         self._secret = secrets.token_bytes(32)
         self._allowance: dict[tuple, tuple[float, float]] = {}  # address -> (events allowed, at time)
+        #: (event, address) of CLIENT_JOINED and CLIENT_LEFT notifications for the driver to hand on
+        self.notifications: list[tuple[Event, tuple]] = []
         self._last_limit_log = float("-inf")
 
     def receive_datagram(self, datagram: bytes, address: tuple, now: float) -> list:
@@ -182,6 +184,7 @@ class ServerCore:
                 address[1],
                 " (host)" if address == self.host_client else "",
             )
+            self.notifications.append((Event(CLIENT_JOINED), address))
         is_host = address == self.host_client and self.host_token is not None
         token = self.host_token if is_host and self.host_token is not None else bytes(16)
         self._reply(address, handshake.welcome(message.nonce, connection.session, is_host, token))
@@ -204,6 +207,7 @@ class ServerCore:
             self._allowance.pop(address, None)
             connection.status = _DISCONNECTED
             logger.info("client %s:%s disconnected", *address[:2])
+            self.notifications.append((Event(CLIENT_LEFT), address))
         return datagrams
 
     def datagrams_to_send(self, now: float) -> list:
@@ -214,6 +218,7 @@ class ServerCore:
             if connection.status == _DISCONNECTED:
                 del self.connections[address]
                 self._allowance.pop(address, None)
+                self.notifications.append((Event(CLIENT_LEFT), address))
                 continue
             for datagram in connection.datagrams_to_send(now):
                 outgoing.append((datagram, address))

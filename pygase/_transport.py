@@ -303,6 +303,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
         for event in events:
             self._on_event(event, addr)
         self._send_to(addr, now)
+        self._hand_on_notifications()
         if core.shutdown_requested:
             self._on_shutdown_request()
 
@@ -340,7 +341,14 @@ class ServerProtocol(asyncio.DatagramProtocol):
             self._send(datagram, address)
         for function, args in self.core.take_calls():
             call_user_function(function, *args)
+        self._hand_on_notifications()
         self._timer.arm(self.core.get_timer())
+
+    def _hand_on_notifications(self) -> None:
+        notifications = self.core.notifications
+        while notifications:
+            event, address = notifications.pop(0)
+            self._on_event(event, address)
 
     def send_shutdown_notices(self) -> None:
         transport = self.transport

@@ -16,12 +16,18 @@ from typing import Any, Callable
 from pygase import _codec
 from pygase.utils import Comparable, Sendable
 
-__all__ = ["Event", "UniversalEventHandler", "RESERVED_PREFIX"]
+__all__ = ["Event", "UniversalEventHandler", "RESERVED_PREFIX", "CLIENT_JOINED", "CLIENT_LEFT"]
 
 logger = logging.getLogger(__name__)
 
 #: Event types that start with this prefix are PyGaSe's own control messages.
 RESERVED_PREFIX = "pygase:"
+#: Event a server hands its handlers (and event wire) when a client joined; it carries no data, the
+#: handler learns who from `client_address`. It never comes from the network.
+CLIENT_JOINED = RESERVED_PREFIX + "client_joined"
+#: Event a server hands its handlers when a client left, timed out or was cut off.
+CLIENT_LEFT = RESERVED_PREFIX + "client_left"
+_NOTIFICATIONS = (CLIENT_JOINED, CLIENT_LEFT)
 
 
 class Event(Sendable, Comparable):
@@ -116,8 +122,11 @@ class UniversalEventHandler:
         """
         if not isinstance(event_type, str):
             raise TypeError("event types are strings")
-        if event_type.startswith(RESERVED_PREFIX):
-            raise ValueError(f"event types starting with {RESERVED_PREFIX!r} are reserved for PyGaSe")
+        if event_type.startswith(RESERVED_PREFIX) and event_type not in _NOTIFICATIONS:
+            raise ValueError(
+                f"event types starting with {RESERVED_PREFIX!r} are reserved for PyGaSe "
+                f"(you may handle {CLIENT_JOINED!r} and {CLIENT_LEFT!r})"
+            )
         if not callable(event_handler_function):
             raise TypeError("an event handler must be callable")
         self._event_handlers[event_type] = event_handler_function
@@ -138,7 +147,7 @@ class UniversalEventHandler:
         """
         handler = self._event_handlers.get(event.type)
         if handler is None:
-            if event.type not in self._unknown_logged:
+            if event.type not in self._unknown_logged and event.type not in _NOTIFICATIONS:
                 self._unknown_logged.add(event.type)
                 logger.warning("no handler for event type %r: such events are ignored", event.type)
             return None

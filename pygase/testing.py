@@ -172,6 +172,8 @@ class SimulatedSession:
         self.server = ServerCore(game_state_store, server_handler or UniversalEventHandler())
         self.clients: dict[tuple, ClientConnection] = {}
         self.server_events: list[tuple[Event, tuple]] = []
+        #: (CLIENT_JOINED or CLIENT_LEFT event, client address) in the order they happened
+        self.server_notifications: list[tuple[Event, tuple]] = []
         self.client_events: dict[tuple, list[Event]] = {}
         self._state_changed = False
         game_state_store._add_listener(self._on_state_update)
@@ -207,6 +209,11 @@ class SimulatedSession:
         for datagram, address in self.server.datagrams_to_send(self.network.now):
             self.network.send(datagram, self.SERVER_ADDRESS, address)
         self._run_calls(self.server.take_calls())
+        self._collect_notifications()
+
+    def _collect_notifications(self) -> None:
+        self.server_notifications.extend(self.server.notifications)
+        self.server.notifications.clear()
 
     def _deliver(self, source: tuple, destination: tuple, datagram: bytes) -> None:
         now = self.network.now
@@ -219,6 +226,7 @@ class SimulatedSession:
             for outgoing in self.server.datagrams_for(source, now):
                 self.network.send(outgoing, self.SERVER_ADDRESS, source)
             self._run_calls(self.server.take_calls(source))
+            self._collect_notifications()
             return
         connection = self.clients.get(destination)
         if connection is None or connection.status == _DISCONNECTED:

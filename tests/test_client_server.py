@@ -395,3 +395,27 @@ def test_asyncio_program_runs_backend_and_client_without_threads():
     threads_before = threading.active_count()
     assert asyncio.run(main()) > 5
     assert threading.active_count() == threads_before
+
+
+def test_game_logic_hears_when_clients_join_and_leave(backend_factory):
+    from pygase import CLIENT_JOINED, CLIENT_LEFT
+
+    def joined(game_state, client_address):
+        return {"players": {f"{client_address[1]}": "here"}}
+
+    def left(game_state, client_address):
+        return {"players": {f"{client_address[1]}": "gone"}}
+
+    backend = backend_factory(GameState(players={}), lambda game_state, dt: {})
+    backend.game_state_machine.register_event_handler(CLIENT_JOINED, joined)
+    backend.game_state_machine.register_event_handler(CLIENT_LEFT, left)
+    watcher, visitor = Client(), Client()
+    watcher.connect_in_thread(backend.server.port, "127.0.0.1")
+    try:
+        watcher.wait_until(lambda state: len(state.players) == 1, timeout=3)
+        visitor.connect_in_thread(backend.server.port, "127.0.0.1")
+        watcher.wait_until(lambda state: len(state.players) == 2, timeout=3)
+        visitor.disconnect()
+        watcher.wait_until(lambda state: sorted(state.players.values()) == ["gone", "here"], timeout=3)
+    finally:
+        watcher.disconnect()

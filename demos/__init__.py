@@ -1,0 +1,13 @@
+"""Demo games for PyGaSe: small, complete games to play with friends on a LAN.
+
+Run `python -m demos` for the launcher, `python -m demos list` for the list, or `python -m demos.NAME`.
+"""
+
+from __future__ import annotations
+
+#: name -> one-line description (the games themselves are imported when run)
+DEMOS = {
+    "chase": "A game of tag: the chaser passes the role by catching someone.",
+    "arena": "Top-down ships and bullets in an arena: last pilot flying scores.",
+    "pong": "Pong for two players, with any number of spectators.",
+}

@@ -1,0 +1,346 @@
+"""What every demo shares: players joining and leaving, bots, the command line, LAN announcements.
+
+A demo subclasses `Demo` with its rules (`initial_state`, `time_step`, `handlers`, `add_player`,
+`remove_player`), its drawing (`setup_window`) and its bots (`bot_step`), and its `__main__` calls
+`run_demo(TheDemo(), sys.argv[1:])`. Command line of every demo:
+
+    python -m demos.NAME [local] [--bots N]                  host and play in one process (the default)
+    python -m demos.NAME host [--port P] [--name N] [--password W] [--bots N]
+    python -m demos.NAME join HOST[:PORT] [--name N] [--password W]
+    ... [--headless] [--seconds S] [--screenshot PATH] [--simulate LOSS,LATENCY_MS]
+
+Joining: when a window or bot connects it sends JOIN(name); the backend calls `add_player`, remembers which
+client address is which player and answers YOU_ARE(player_id). Event handlers of the demo get that
+`player` id (and `game_state`, `dt`) if they declare them; events from clients that have not joined are
+ignored. When a client leaves or times out, `remove_player` is called.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from pygase import CLIENT_LEFT, Backend, Client, GameState
+from pygase.testing import LinkConditions
+
+logger = logging.getLogger("demos")
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_PORT = 8080
+VERSION = "1"
+
+
+@dataclass
+class PlayerView:
+    """What a window knows about its own player."""
+
+    name: str
+    player_id: Any = None
+
+
+@dataclass
+class Bot:
+    """A computer player: a `Client` of its own, playing through the same network API as a person."""
+
+    name: str
+    client: Client
+    rng: random.Random
+    player_id: Any = None
+    memory: dict = field(default_factory=dict)
+
+    def dispatch(self, event_type: str, *args: Any, **kwargs: Any) -> None:
+        self.client.dispatch_event(event_type, *args, **kwargs)
+
+
+class Demo:
+    """Base class of the demo games."""
+
+    name = "demo"
+    title = "PyGaSe demo"
+    description = ""
+    size = (800, 600)
+    max_players = 16
+    bot_names = ("Ada", "Bit", "Cog", "Dot", "Eve", "Fox", "Gus", "Hex", "Ivy", "Jet", "Kai", "Lux")
+
+    # ---- server side ----
+    def initial_state(self) -> GameState:
+        raise NotImplementedError
+
+    def time_step(self, game_state: GameState, dt: float) -> dict:
+        raise NotImplementedError
+
+    def handlers(self) -> dict:
+        """Event type -> handler; handlers may declare `player`, `game_state`, `dt` and the event's data."""
+        return {}
+
+    def add_player(self, game_state: GameState, name: str) -> tuple:
+        """Return (new player id, state changes) for a player called `name`."""
+        raise NotImplementedError
+
+    def remove_player(self, game_state: GameState, player_id: Any) -> dict:
+        """Return the state changes when a player leaves."""
+        raise NotImplementedError
+
+    def player_count(self, game_state: GameState) -> int:
+        players = getattr(game_state, "players", {})
+        return len(players) if isinstance(players, dict) else 0
+
+    # ---- client side ----
+    def setup_window(self, window: Any, view: PlayerView) -> None:
+        """Bind input, register hooks (draw ...) and interpolation on a `GameWindow`."""
+        raise NotImplementedError
+
+    def bot_step(self, bot: Bot, game_state: GameState, dt: float) -> None:
+        """Play one step (called 20 times a second with the bot's view of the state)."""
+
+
+def make_backend(demo: Demo, password: Optional[str] = None) -> Backend:
+    """Build the demo's backend with the joining protocol wired in."""
+    players: dict[tuple, Any] = {}  # client address -> player id (touched in the game loop only)
+    backend = Backend(
+        demo.initial_state(), demo.time_step, password=password, max_clients=demo.max_players + 8
+    )
+
+    def join(game_state: GameState, client_address: tuple, name: str = "player", **kwargs: Any) -> dict:
+        if client_address in players:
+            player_id, changes = players[client_address], {}
+        else:
+            if demo.player_count(game_state) >= demo.max_players:
+                backend.server.dispatch_event("FULL", target_client=client_address, retries=5)
+                return {}
+            player_id, changes = demo.add_player(game_state, str(name)[:16] or "player")
+            players[client_address] = player_id
+        backend.server.dispatch_event("YOU_ARE", player_id, target_client=client_address, retries=10)
+        return changes
+
+    def left(game_state: GameState, client_address: tuple) -> dict:
+        player_id = players.pop(client_address, None)
+        return {} if player_id is None else demo.remove_player(game_state, player_id)
+
+    machine = backend.game_state_machine
+    machine.register_event_handler("JOIN", join)
+    machine.register_event_handler(CLIENT_LEFT, left)
+    for event_type, handler in demo.handlers().items():
+        machine.register_event_handler(event_type, _as_player_handler(handler, players))
+    return backend
+
+
+def _as_player_handler(handler: Callable[..., Any], players: dict) -> Callable[..., Any]:
+    from pygase_pygame._hooks import call_declared
+
+    def handle(*args: Any, game_state: GameState, dt: float, client_address: tuple, **data: Any) -> Any:
+        player_id = players.get(client_address)
+        if player_id is None:
+            return {}
+        if args:
+            data["args"] = args
+        return call_declared(handler, player=player_id, game_state=game_state, dt=dt, **data)
+
+    return handle
+
+
+class BotRunner:
+    """Run bots in one thread, each stepping 20 times a second."""
+
+    def __init__(
+        self, demo: Demo, port: int, count: int, seed: int = 7, password: Optional[str] = None
+    ) -> None:
+        self.demo = demo
+        self.bots: list[Bot] = []
+        rng = random.Random(seed)
+        for index in range(count):
+            bot = Bot(
+                demo.bot_names[index % len(demo.bot_names)] + " (bot)", Client(), random.Random(rng.random())
+            )
+            bot.client.register_event_handler(
+                "YOU_ARE", lambda player_id, bot=bot: setattr(bot, "player_id", player_id)
+            )
+            bot.client.connect_in_thread(port, "127.0.0.1", password)
+            self.bots.append(bot)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-bots", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        joined: set[int] = set()
+        while not self._stop.wait(0.05):
+            now = time.monotonic()
+            dt, last = now - last, now
+            for index, bot in enumerate(self.bots):
+                connection = bot.client.connection
+                if connection is None or connection.updates_received == 0:
+                    continue
+                if index not in joined or (bot.player_id is None and bot.rng.random() < 0.05):
+                    joined.add(index)
+                    bot.dispatch("JOIN", name=bot.name, retries=5)
+                if bot.player_id is None:
+                    continue
+                try:
+                    with bot.client.access_game_state() as state:
+                        self.demo.bot_step(bot, state, dt)
+                except Exception:
+                    logger.exception("bot %s failed a step", bot.name)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        for bot in self.bots:
+            bot.client.disconnect()
+
+
+def parse_simulation(text: Optional[str]) -> Optional[LinkConditions]:
+    """Parse --simulate LOSS,LATENCY_MS: loss as a fraction or a percentage, round trip latency in ms."""
+    if not text:
+        return None
+    try:
+        loss_text, latency_text = text.replace("%", "").replace("ms", "").split(",")
+        loss = float(loss_text)
+        loss = loss / 100 if loss > 1 else loss
+        one_way = float(latency_text) / 2000
+        return LinkConditions(latency=one_way, jitter=one_way / 5, loss=loss)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"--simulate takes LOSS,LATENCY_MS such as 0.1,150: {error}"
+        ) from None
+
+
+def build_parser(demo: Demo) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m demos.{demo.name}", description=f"{demo.title}: {demo.description}"
+    )
+    parser.add_argument(
+        "mode", nargs="?", default="local", choices=["local", "host", "join"], help="default: local"
+    )
+    parser.add_argument("address", nargs="?", help="HOST[:PORT] to join")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to host on (host mode)")
+    parser.add_argument(
+        "--name", default=os.environ.get("USER", "player").title()[:16], help="your player name"
+    )
+    parser.add_argument("--password", default=None, help="session password (host: require it; join: give it)")
+    parser.add_argument("--bots", type=int, default=None, help="computer players (local default 3)")
+    parser.add_argument("--headless", action="store_true", help="run without a display (needs --seconds)")
+    parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--screenshot", default=None, help="save the last frame to this PNG")
+    parser.add_argument("--simulate", default=None, help="simulate a bad link: LOSS,LATENCY_MS e.g. 0.1,150")
+    parser.add_argument("--verbose", action="store_true", help="show PyGaSe's log")
+    return parser
+
+
+@dataclass
+class DemoRun:
+    """What a finished run leaves behind (for tests): the final server state, if this process hosted."""
+
+    final_state: Optional[GameState]
+    frames: int
+    bots: int
+
+
+def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
+    """Run a demo from command-line arguments; see the module docstring."""
+    args = build_parser(demo).parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    if args.headless:
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+        os.environ["SDL_AUDIODRIVER"] = "dummy"
+        if args.seconds is None:
+            args.seconds = 5.0
+    from pygase_pygame import GameWindow
+    from pygase_pygame._hooks import call_declared
+    from pygase_pygame.lan import SessionAnnouncer
+
+    simulate = parse_simulation(args.simulate)
+    window = GameWindow(size=demo.size, title=f"{demo.title} - PyGaSe", client=Client(simulate=simulate))
+    view = PlayerView(args.name)
+    window.client.register_event_handler("YOU_ARE", lambda player_id: setattr(view, "player_id", player_id))
+    window.client.register_event_handler("FULL", lambda: logger.warning("the game is full: watching"))
+    demo.setup_window(window, view)
+    user_connect = window.hooks.get("on_connect")
+
+    def on_connect() -> None:
+        window.dispatch("JOIN", name=view.name, retries=10)
+        if user_connect is not None:
+            user_connect()
+
+    window.hooks["on_connect"] = on_connect
+    backend: Optional[Backend] = None
+    announcer: Optional[SessionAnnouncer] = None
+    bots: Optional[BotRunner] = None
+    if args.mode == "join":
+        if not args.address:
+            raise SystemExit("join needs HOST[:PORT]")
+        host, _, port = args.address.partition(":")
+        window.client.connect_in_thread(int(port or DEFAULT_PORT), host, args.password)
+    else:
+        backend = make_backend(demo, args.password)
+        hosting_on_lan = args.mode == "host"
+        port = window.host(
+            backend, "0.0.0.0" if hosting_on_lan else "127.0.0.1", args.port if hosting_on_lan else 0
+        )
+        if hosting_on_lan:
+            print(
+                f"Hosting {demo.title} on port {port}; "
+                f"players join with: python -m demos.{demo.name} join HOST:{port}"
+            )
+            announcer = SessionAnnouncer(
+                {
+                    "game": demo.name,
+                    "name": f"{args.name}'s {demo.title}",
+                    "players": 1,
+                    "max_players": demo.max_players,
+                    "port": port,
+                    "version": VERSION,
+                    "password": bool(args.password),
+                }
+            )
+            announcer.start()
+        bot_count = args.bots if args.bots is not None else (3 if args.mode == "local" else 0)
+        if bot_count:
+            bots = BotRunner(demo, port, bot_count, password=args.password)
+            bots.start()
+    if announcer is not None and backend is not None:
+        store, announced = backend.game_state_store, [1]
+        user_update = window.hooks.get("update")
+
+        def update(dt: float, state: Any) -> None:
+            count = demo.player_count(store.get_game_state())
+            if count != announced[0]:
+                announced[0] = count
+                announcer.update(players=count)
+            if user_update is not None:
+                call_declared(user_update, dt=dt, state=state)
+
+        window.hooks["update"] = update
+
+    try:
+        window.run(seconds=args.seconds, screenshot=args.screenshot)
+    finally:
+        if announcer is not None:
+            announcer.stop()
+        if bots is not None:
+            bots.stop()
+        window.close()
+    final_state = backend.game_state_store.get_game_state() if backend is not None else None
+    return DemoRun(final_state, window.frames, len(bots.bots) if bots else 0)
+
+
+def main(demo: Demo) -> None:
+    """Entry point of `python -m demos.NAME`."""
+    import sys
+
+    try:
+        run_demo(demo, sys.argv[1:])
+    except KeyboardInterrupt:
+        pass
+    except ConnectionRefusedError as error:
+        raise SystemExit(str(error)) from None

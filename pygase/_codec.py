@@ -54,9 +54,20 @@ def _default(obj: Any) -> Any:
     )
 
 
+def _no_ext(code: int, data: bytes) -> Any:
+    raise DecodeError("a replace marker holds plain values only")
+
+
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == _REPLACE_EXT:
-        value = unpack(data)
+        # Plain values only inside: a nested extension would make the decoder recurse in C for every
+        # level, and a datagram of nested markers could exhaust the stack.
+        try:
+            value = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_no_ext, use_list=True)
+        except DecodeError:
+            raise
+        except Exception as error:
+            raise DecodeError(f"malformed replace marker: {error}") from None
         if not isinstance(value, dict):
             raise DecodeError("a replace marker must hold a map")
         return Replace(value)

@@ -6,7 +6,7 @@ never 0), then one letter for its kind:
 - HELLO (client):     "H" version nonce(8), zero-padded to `REQUEST_SIZE`
 - CHALLENGE (server): "C" nonce(8) window(8) cookie(16)
 - RESPONSE (client):  "R" nonce(8) window(8) cookie(16) proof(32), zero-padded to `REQUEST_SIZE`
-- WELCOME (server):   "W" nonce(8) session(4) host(1) token(16)
+- WELCOME (server):   "W" nonce(8) session(4) host(1) token(16) max_event_size(4)
 - REFUSED (server):   "X" nonce(8) reason(1)
 
 The cookie is an HMAC of the client's address, a time window and its nonce under a secret of the
@@ -71,6 +71,7 @@ class HandshakeMessage:
     session: int = 0
     host: bool = False
     token: bytes = b""
+    max_event_size: int = 0
     reason: int = 0
 
 
@@ -98,9 +99,10 @@ def response(nonce: bytes, window: int, cookie: bytes, proof: bytes) -> bytes:
     return _pad(HANDSHAKE_PREFIX + b"R" + nonce + struct.pack("!Q", window) + cookie + proof)
 
 
-def welcome(nonce: bytes, session: int, host: bool, token: bytes) -> bytes:
+def welcome(nonce: bytes, session: int, host: bool, token: bytes, max_event_size: int) -> bytes:
     """Build a WELCOME; `token` is the host token (zeros for other clients)."""
-    return HANDSHAKE_PREFIX + b"W" + nonce + struct.pack("!IB", session, int(host)) + token
+    limits = struct.pack("!I", max_event_size)
+    return HANDSHAKE_PREFIX + b"W" + nonce + struct.pack("!IB", session, int(host)) + token + limits
 
 
 def refused(nonce: bytes, reason: int) -> bytes:
@@ -112,7 +114,7 @@ _SIZES = {
     b"H": REQUEST_SIZE,
     b"C": len(HANDSHAKE_PREFIX) + 1 + _NONCE + 8 + _COOKIE,
     b"R": REQUEST_SIZE,
-    b"W": len(HANDSHAKE_PREFIX) + 1 + _NONCE + 5 + _TOKEN,
+    b"W": len(HANDSHAKE_PREFIX) + 1 + _NONCE + 5 + _TOKEN + 4,
     b"X": len(HANDSHAKE_PREFIX) + 1 + _NONCE + 1,
 }
 
@@ -146,8 +148,10 @@ def parse(datagram: bytes) -> HandshakeMessage:
         session, host = struct.unpack("!IB", rest[:5])
         if host > 1:
             raise ValueError("malformed welcome message")
+        (max_event_size,) = struct.unpack("!I", rest[5 + _TOKEN : 9 + _TOKEN])
+        token = bytes(rest[5 : 5 + _TOKEN])
         return HandshakeMessage(
-            "welcome", nonce, session=session, host=bool(host), token=bytes(rest[5 : 5 + _TOKEN])
+            "welcome", nonce, session=session, host=bool(host), token=token, max_event_size=max_event_size
         )
     reason = rest[0]
     return HandshakeMessage("refused", nonce, reason=reason)

@@ -65,6 +65,7 @@ class ServerCore:
         self.host_token: Optional[bytes] = None
         self.shutdown_requested = False
         self._leaving: set[tuple] = set()
+        self._orphan_calls: list[tuple[Callable[..., Any], tuple]] = []  # of connections already removed
         self._replies: dict[tuple, list[bytes]] = {}
         self._secret = secrets.token_bytes(32)
         self._allowance: dict[tuple, tuple[float, float]] = {}  # address -> (events allowed, at time)
@@ -187,7 +188,8 @@ class ServerCore:
             self.notifications.append((Event(CLIENT_JOINED), address))
         is_host = address == self.host_client and self.host_token is not None
         token = self.host_token if is_host and self.host_token is not None else bytes(16)
-        self._reply(address, handshake.welcome(message.nonce, connection.session, is_host, token))
+        welcome = handshake.welcome(message.nonce, connection.session, is_host, token, self.max_event_size)
+        self._reply(address, welcome)
 
     def _leave(self, connection: ServerConnection, now: float) -> None:
         # Acknowledge at once so the client can close, then forget the connection.
@@ -203,11 +205,8 @@ class ServerCore:
         datagrams.extend(connection.datagrams_to_send(now))
         if address in self._leaving:
             self._leaving.discard(address)
-            del self.connections[address]
-            self._allowance.pop(address, None)
-            connection.status = _DISCONNECTED
+            self._remove(address)
             logger.info("client %s:%s disconnected", *address[:2])
-            self.notifications.append((Event(CLIENT_LEFT), address))
         return datagrams
 
     def datagrams_to_send(self, now: float) -> list:
@@ -216,13 +215,20 @@ class ServerCore:
         for address, connection in list(self.connections.items()):
             connection.handle_timer(now)
             if connection.status == _DISCONNECTED:
-                del self.connections[address]
-                self._allowance.pop(address, None)
-                self.notifications.append((Event(CLIENT_LEFT), address))
+                self._remove(address)
                 continue
             for datagram in connection.datagrams_to_send(now):
                 outgoing.append((datagram, address))
         return outgoing
+
+    def _remove(self, address: tuple) -> None:
+        """Forget a connection: close it (giving up what it still sends) and keep its callbacks."""
+        connection = self.connections.pop(address)
+        connection._close()
+        self._orphan_calls.extend(connection.take_calls())
+        self._allowance.pop(address, None)
+        self._replies.pop(address, None)
+        self.notifications.append((Event(CLIENT_LEFT), address))
 
     def get_timer(self) -> Optional[float]:
         """Return the earliest time any connection needs attention."""
@@ -231,10 +237,10 @@ class ServerCore:
 
     def take_calls(self, address: Optional[tuple] = None) -> list:
         """Return the callbacks the connections want run (only those of `address` if given)."""
+        calls, self._orphan_calls = self._orphan_calls, []
         if address is not None:
             connection = self.connections.get(address)
-            return connection.take_calls() if connection is not None else []
-        calls = []
+            return calls + connection.take_calls() if connection is not None else calls
         for connection in self.connections.values():
             calls.extend(connection.take_calls())
         return calls
@@ -260,9 +266,7 @@ class ServerCore:
 
     def shutdown_datagrams(self, now: float) -> list:
         """Tell every client that the server shuts down; return the datagrams to send."""
-        outgoing: list[tuple[bytes, tuple]] = []
-        for address, connection in self.connections.items():
-            connection.dispatch_event(Event(SHUTDOWN_EVENT))
-            outgoing.extend((d, address) for d in connection.datagrams_to_send(now))
-            connection.take_calls()
-        return outgoing
+        return [
+            (connection._notice_datagram(Event(SHUTDOWN_EVENT), now), address)
+            for address, connection in self.connections.items()
+        ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import copy
 import inspect
 import logging
 import socket
@@ -61,11 +62,15 @@ class GameStateStore:
     _update_cache_size = 100
 
     def __init__(self, initial_game_state: Optional[GameState] = None) -> None:
-        self._game_state = initial_game_state if initial_game_state is not None else GameState()
-        if int(self._game_state.time_order) == 0:
+        # The store works on its own copy: the caller's object stays as it was.
+        state = copy.deepcopy(initial_game_state) if initial_game_state is not None else GameState()
+        _check_names(state.__dict__)
+        if int(state.time_order) == 0:
             # Time order 0 means "no state yet" to a client, so the first state the store has is 1.
-            self._game_state.time_order = Sqn(1)
+            state.time_order = Sqn(1)
+        self._game_state = state
         self._game_state_update_cache: list[GameStateUpdate] = []
+        self._cache_base = state.time_order  # the time order the oldest cached update builds on
         self._lock = threading.RLock()
         self._encoded: dict[int, tuple] = {}
         self._listeners: list[Callable[[], None]] = []
@@ -90,7 +95,9 @@ class GameStateStore:
 
         Raises:
             TypeError: if the update holds a value that cannot be sent
+            ValueError: if an attribute name is not a Python identifier (or starts with "_")
         """
+        _check_names(update.__dict__)
         encoded = update.to_bytes()  # checks every value can be sent before anything changes
         with self._lock:
             state = self._game_state
@@ -105,10 +112,11 @@ class GameStateStore:
             if excess > 0 and self._pins:
                 # Keep what pinned time orders need: clients receiving a large state build on it.
                 oldest = min(self._pins.values(), key=lambda t: int(t - update.time_order))
-                while excess > 0 and cache[0].time_order < oldest:
-                    del cache[0]
+                while excess > 0 and cache[0].time_order <= oldest:
+                    self._cache_base = cache.pop(0).time_order
                     excess -= 1
             elif excess > 0:
+                self._cache_base = cache[excess - 1].time_order
                 del cache[:excess]
             self._encoded = {int(previous): (update.time_order, encoded, False)}
         for listener in list(self._listeners):
@@ -141,6 +149,8 @@ class GameStateStore:
             cached = self._encoded.get(int(time_order))
             if cached is not None:
                 return cached
+            if len(self._encoded) > 64:  # clients at many different time orders (a paused game)
+                self._encoded.clear()
             delta = self._delta_since(time_order)
             if delta is None:
                 result = (current, _codec.pack(self._public_state()), True)
@@ -153,16 +163,20 @@ class GameStateStore:
         if int(time_order) == 0:
             return None
         cache = self._game_state_update_cache
-        for index in range(len(cache) - 1, -1, -1):
-            if cache[index].time_order == time_order:
-                newer = cache[index + 1 :]
-                if not newer:
-                    return None
-                combined = newer[0]
-                for update in newer[1:]:
-                    combined = _combined(combined, update)
-                return combined
-        return None
+        newer: Optional[list] = None
+        if time_order == self._cache_base:
+            newer = cache
+        else:
+            for index in range(len(cache) - 1, -1, -1):
+                if cache[index].time_order == time_order:
+                    newer = cache[index + 1 :]
+                    break
+        if not newer:
+            return None
+        combined = newer[0]
+        for update in newer[1:]:
+            combined = _combined(combined, update)
+        return combined
 
     def _public_state(self) -> dict:
         return {k: v for k, v in self._game_state.__dict__.items() if not k.startswith("_")}
@@ -173,6 +187,14 @@ class GameStateStore:
     def _remove_listener(self, listener: Callable[[], None]) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
+
+
+def _check_names(attributes: dict) -> None:
+    for name in attributes:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ValueError(
+                f"game state attribute names are identifiers not starting with '_', got {name!r}"
+            )
 
 
 def _wire_accepts_context(event_wire: Any) -> bool:
@@ -576,6 +598,10 @@ class GameStateMachine:
         Returns:
             the thread the game loop runs in
         """
+        if interval <= 0:
+            raise ValueError("the interval must be positive")
+        if not self._stopped.is_set():
+            raise RuntimeError("the game loop is already running")
         self._started.clear()
         thread = threading.Thread(
             target=self.run_game_loop, args=(interval,), name="pygase-game-loop", daemon=True
@@ -681,7 +707,7 @@ class GameStateMachine:
         update = GameStateUpdate(store.get_game_state().time_order + 1, **changes)
         try:
             store.push_update(update)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             logger.error("%s returned an update that cannot be sent (%s): ignored", source, error)
 
     def stop(self, timeout: float = 1.0) -> bool:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import threading
 import time
 from typing import Any, Callable, ContextManager, Optional
 
-from pygase._transport import ClientProtocol, NetworkThread, call_user_function, run_client_connection
+from pygase._transport import ClientProtocol, NetworkThread, run_client_connection
 from pygase.connection import ClientConnection, ConnectionStatus
 from pygase.event import Event, UniversalEventHandler
 from pygase.netstats import ConnectionStatistics, StatisticsMeter
@@ -72,9 +73,12 @@ class Client:
 
     # ---- connecting ---------------------------------------------------------------------------------
 
-    def _new_connection(self, port: int, hostname: str, password: Optional[str]) -> ClientConnection:
+    def _new_connection(
+        self, port: int, hostname: str, password: Optional[str], loop: Any, thread: Optional[threading.Thread]
+    ) -> ClientConnection:
         if not self._done.is_set():
             raise RuntimeError("the client is already connected; disconnect it first")
+        self._loop, self._network_thread = loop, thread  # before anything can ask to disconnect
         connection = ClientConnection((hostname, port), self._event_handler, password)
         connection._on_state_change = self._notify_state_change
         connection._state_listeners = self._state_listeners
@@ -95,10 +99,15 @@ class Client:
             connection._close()
         finally:
             self._protocol = None
+            for handler in self._disconnect_handlers:
+                try:
+                    result = handler()
+                    if inspect.isawaitable(result):
+                        await result  # to the end, before the shared loop may stop
+                except Exception:
+                    logger.exception("error in disconnect handler %r", handler)
             self._done.set()
             self._notify_state_change()
-            for handler in self._disconnect_handlers:
-                call_user_function(handler)
 
     def connect(self, port: int, hostname: str = "localhost", password: Optional[str] = None) -> None:
         """Open a connection to a PyGaSe server.
@@ -142,9 +151,12 @@ class Client:
         Returns:
             the thread the client loop runs in
         """
-        connection = self._new_connection(port, hostname, password)
         loop, thread = NetworkThread.acquire()
-        self._loop, self._network_thread = loop, thread
+        try:
+            connection = self._new_connection(port, hostname, password, loop, thread)
+        except BaseException:
+            NetworkThread.release()
+            raise
         future = asyncio.run_coroutine_threadsafe(self._operate(connection), loop)
         future.add_done_callback(lambda _: NetworkThread.release())
         return thread
@@ -157,8 +169,7 @@ class Client:
         Raises:
             ConnectionRefusedError: if the server refused this client (wrong password, server full)
         """
-        connection = self._new_connection(port, hostname, password)
-        self._loop, self._network_thread = asyncio.get_running_loop(), None
+        connection = self._new_connection(port, hostname, password, asyncio.get_running_loop(), None)
         await self._operate(connection)
         self._raise_if_refused()
 
@@ -322,9 +333,9 @@ class Client:
                 received; it should not block, as it runs in the network thread
             *args, **kwargs: event data passed to the handler function
 
-        Events of any size up to `connection.max_event_size` (4 MiB) can be sent: large ones travel in
-        parts. Events are handled on the server exactly once and in the order they were sent (one that
-        is lost for good is skipped).
+        Events of any size up to `connection.max_event_size` (1 MiB, or the server's lower limit) can be
+        sent: large ones travel in parts. Events are handled on the server exactly once and in the order
+        they were sent (one that is lost for good is skipped).
 
         Raises:
             RuntimeError: if the client never connected

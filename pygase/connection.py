@@ -176,7 +176,7 @@ class Connection:
     #: Size in bytes up to which events are packed into one package (parts of large ones are smaller).
     mtu = 1200
     #: Largest event in bytes that may be sent or received; events over about 1 KB travel in parts.
-    max_event_size = 4 * 1024 * 1024
+    max_event_size = 1024 * 1024
     #: Largest game state in bytes a client accepts.
     max_state_size = 64 * 1024 * 1024
 
@@ -331,8 +331,10 @@ class Connection:
             return None
         deadlines = []
         earliest_send = self._earliest_send()
-        if self._ack_due_at is not None or (self._window_open() and (self._outbox or self._bulk)):
-            deadlines.append(max(earliest_send, self._ack_due_at or earliest_send))
+        if self._ack_due_at is not None:
+            deadlines.append(self._ack_due_at)
+        if self._window_open() and (self._outbox or self._bulk):
+            deadlines.append(earliest_send)
         if self._last_sent is not None:
             deadlines.append(max(earliest_send, self._last_sent + self.heartbeat_interval))
         else:
@@ -518,7 +520,8 @@ class Connection:
     def _retransmission_timeout(self) -> float:
         if not self._has_rtt_sample:
             return 0.5
-        return min(max(self.latency + 4 * self._rtt_variance + 2 * self.ack_delay, 0.05), 2.0)
+        slack = 2 * self.ack_delay + (self.congested_interval if self.quality == "bad" else 0.0)
+        return min(max(self.latency + 4 * self._rtt_variance + slack, 0.05), 2.0)
 
     def _earliest_send(self) -> float:
         """The earliest time the next package may go out (congestion avoidance)."""
@@ -530,11 +533,13 @@ class Connection:
         return self._in_flight < self.max_packages_in_flight
 
     def _send_due(self, now: float) -> bool:
+        # An ack that is due goes out even while sending is throttled: the sender would take the event
+        # for lost and send it again, which costs more than the ack.
+        if self._ack_due_at is not None and now >= self._ack_due_at:
+            return True
         if now < self._earliest_send():
             return False
         if (self._outbox or self._bulk) and self._window_open():
-            return True
-        if self._ack_due_at is not None and now >= self._ack_due_at:
             return True
         return self._last_sent is None or now >= self._last_sent + self.heartbeat_interval
 
@@ -568,17 +573,31 @@ class Connection:
                 break
         return datagram
 
-    def _next_datagram(self, now: float) -> bytes:
+    def _start_package(self, now: float) -> Package:
         package = self._make_package(self._new_header(now), now)
         package.event_floor = self._event_floor()
-        package.ack_delay = (
-            min(int((now - self._remote_received_at) * 10000), 2**31) if self._last_received else 0
-        )
+        if self._last_received is not None:
+            package.ack_delay = min(int((now - self._remote_received_at) * 10000), 2**31)
+        return package
+
+    def _next_datagram(self, now: float) -> bytes:
+        package = self._start_package(now)
         datagram = package.to_datagram()
         records: list[_OutgoingEvent] = []
         if self._window_open():
             for queue in (self._outbox, self._bulk):
                 datagram = self._fill(package, queue, records, datagram)
+        return self._seal(datagram, records, now)
+
+    def _notice_datagram(self, event: Event, now: float) -> bytes:
+        """Return a package that carries `event` at once, outside the event order, flow control and
+        congestion avoidance: a notice (such as the server's shutdown) that is sent once, not resent."""
+        package = self._start_package(now)
+        package._add_entry(event, 0)
+        return self._seal(package.to_datagram(), [], now)
+
+    def _seal(self, datagram: bytes, records: list, now: float) -> bytes:
+        """Book a package as sent."""
         # A package that falls out of the ack window can no longer be acknowledged: it is lost.
         oldest = int(self.local_sequence + -(_WINDOW + 1))
         if oldest in self._sent:
@@ -636,6 +655,7 @@ class ClientConnection(Connection):
         self.server_closed = False
         self._session: Optional[int] = None
         self._state_transfer: Optional[tuple[int, int, dict]] = None  # (id, parts, received parts)
+        self._completed_transfer = 0  # id of the last state transfer put together
 
     # ---- handshake ----------------------------------------------------------------------------------
 
@@ -665,6 +685,8 @@ class ClientConnection(Connection):
             self.status = _CONNECTED
             if message.host:
                 self.host_token = message.token
+            # Refuse at dispatch what the server would drop: its limit, if lower than ours.
+            self.max_event_size = min(type(self).max_event_size, message.max_event_size)
             logger.info(
                 "joined the server at %s%s", self.remote_address, " as its host" if message.host else ""
             )
@@ -732,9 +754,8 @@ class ClientConnection(Connection):
 
     def _receive_package(self, package: Package, now: float) -> list:
         assert isinstance(package, ServerPackage)
-        if self._session is not None and package.session != self._session:
-            self._restart_session()
-        self._session = package.session
+        if package.session != self._session:
+            raise ValueError("a package from another server session")  # a late one from a previous server
         events = super()._receive_package(package, now)
         self.server_closed = False
         if package.game_state_update is not None:
@@ -760,6 +781,7 @@ class ClientConnection(Connection):
         self._ack_bits = 0
         self._inbound.reset()
         self._state_transfer = None
+        self._completed_transfer = 0
         self._time_order = Sqn(0)
 
     def _take_state_part(self, args: list) -> None:
@@ -770,6 +792,8 @@ class ClientConnection(Connection):
         if not 0 <= index < count or count * PART_SIZE > self.max_state_size + PART_SIZE:
             logger.warning("dropping a state part: the state is larger than max_state_size")
             return
+        if transfer_id <= self._completed_transfer:
+            return  # a resent part of a state we already have
         current = self._state_transfer
         if current is None or transfer_id > current[0]:
             current = self._state_transfer = (transfer_id, count, {})
@@ -779,6 +803,7 @@ class ClientConnection(Connection):
         if len(current[2]) < count:
             return
         self._state_transfer = None
+        self._completed_transfer = transfer_id
         try:
             update = GameStateUpdate._from_dict(_codec.unpack(b"".join(current[2][i] for i in range(count))))
         except ValueError as error:
@@ -788,11 +813,12 @@ class ClientConnection(Connection):
 
     def _apply_update(self, update: GameStateUpdate, full_state: bool) -> None:
         with self.game_state_context() as game_state:
-            if full_state:
-                # The server sends the whole state when it cannot build a delta from what we have.
+            if full_state and (int(self._time_order) == 0 or update.time_order > game_state.time_order):
+                # The server sends the whole state when it cannot build a delta from what we have (or we
+                # have nothing yet); a late copy of an older one is ignored like any stale update.
                 game_state.__dict__.clear()
                 game_state.__dict__.update(update.__dict__)
-            elif update.time_order > game_state.time_order:
+            elif not full_state and update.time_order > game_state.time_order:
                 update._apply_to(game_state)
             else:
                 return
@@ -914,7 +940,7 @@ class ServerConnection(Connection):
         # A newer state than this client was sent goes out at once (as far as congestion allows).
         return (
             self._transfer is None
-            and self._sent_time_order != self.game_state_store._time_order()
+            and self._sent_time_order != _store_time_order(self.game_state_store)
             and now >= self._earliest_send()
         )
 
@@ -925,8 +951,8 @@ class ServerConnection(Connection):
             return package
         # Every package carries what the client lacks, measured from what it says it has, so a lost
         # package costs nothing but the wait for the next one.
-        time_order, update_bytes, full_state = self.game_state_store._encoded_update_since(
-            self.last_client_time_order
+        time_order, update_bytes, full_state = _store_update_since(
+            self.game_state_store, self.last_client_time_order
         )
         self._sent_time_order = time_order
         if update_bytes is None:
@@ -979,3 +1005,37 @@ class ServerConnection(Connection):
             event_wire: object to which events are to be repeated (has to implement `_push_event`)
         """
         await server.run_async(port, hostname, event_wire)
+
+
+def _store_state(store: Any) -> GameState:
+    getter = getattr(store, "get_game_state", None) or store.get_gamestate
+    return getter()
+
+
+def _store_time_order(store: Any) -> Sqn:
+    fast = getattr(store, "_time_order", None)
+    return fast() if fast is not None else _store_state(store).time_order
+
+
+def _store_update_since(store: Any, time_order: Sqn) -> tuple:
+    """(current time order, bytes of what a client at `time_order` lacks or None, full state flag).
+
+    A `GameStateStore` answers this itself, with caching; any other store that has the documented
+    methods (`get_game_state` or `get_gamestate`, `get_update_cache`) is asked through those.
+    """
+    fast = getattr(store, "_encoded_update_since", None)
+    if fast is not None:
+        return fast(time_order)
+    state = _store_state(store)
+    current = state.time_order
+    if time_order == current:
+        return current, None, False
+    cache = list(store.get_update_cache())
+    for index in range(len(cache) - 1, -1, -1):
+        if int(time_order) != 0 and cache[index].time_order == time_order and cache[index + 1 :]:
+            combined = cache[index + 1]
+            for update in cache[index + 2 :]:
+                combined = combined + update
+            return combined.time_order, combined.to_bytes(), False
+    public = {key: value for key, value in state.__dict__.items() if not key.startswith("_")}
+    return current, _codec.pack(public), True

@@ -32,7 +32,7 @@ def test_every_handshake_reply_is_smaller_than_the_request_it_answers():
     requests = [handshake.hello(nonce), handshake.response(nonce, 1, bytes(16), bytes(32))]
     replies = [
         handshake.challenge(nonce, 1, bytes(16)),
-        handshake.welcome(nonce, 7, True, bytes(16)),
+        handshake.welcome(nonce, 7, True, bytes(16), 1 << 20),
         handshake.refused(nonce, 1),
     ]
     assert max(len(r) for r in replies) < min(len(r) for r in requests)
@@ -140,6 +140,8 @@ def test_oversized_event_from_a_client_is_dropped():
     session.server.max_event_size = 10_000
     client = session.add_client()
     session.run(0.3)
+    assert client.max_event_size == 10_000  # an honest client learns the limit and refuses at dispatch
+    client.max_event_size = 1 << 20  # this one ignores it
     client.dispatch_event(Event("BIG", bytes(50_000)), retries=5)
     client.dispatch_event(Event("SMALL"), retries=5)
     session.run(3.0)

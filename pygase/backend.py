@@ -405,24 +405,27 @@ class Server:
             self._finished.set()
             logger.info("server shut down")
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> Optional[asyncio.Future]:
         """Shut down the server.
 
         The server can be restarted via `Server.run()` in which case it will remember previous
-        connections. Blocks until the server has stopped, unless called from the server's own thread
-        (for example from an event handler). `Server.shutdown_async()` is the coroutine version.
+        connections. Blocks until the server has stopped. Called in the server's own event loop (an event
+        handler, or a coroutine of a program that used `run_async`), it returns at once with a future that
+        an asyncio program can await: `await server.shutdown()`. `shutdown_async()` is the coroutine
+        version.
         """
         loop, stop = self._loop, self._stop
         if loop is None or stop is None:
-            return
+            return None
         if _in_thread_of(loop):
             stop.set()
-            return
+            return asyncio.ensure_future(_wait_for_event(self._finished, 5.0))
         try:
             loop.call_soon_threadsafe(stop.set)
         except RuntimeError:
-            return  # the loop already closed
+            return None  # the loop already closed
         self._finished.wait(timeout=5.0)
+        return None
 
     async def shutdown_async(self) -> None:
         """Shut down the server and wait until it has stopped, without blocking the event loop."""
@@ -431,8 +434,7 @@ class Server:
             return
         if _in_thread_of(loop):
             stop.set()
-            while not self._finished.is_set():
-                await asyncio.sleep(0.005)
+            await _wait_for_event(self._finished, 5.0)
             return
         await asyncio.get_running_loop().run_in_executor(None, self.shutdown)
 
@@ -485,6 +487,14 @@ class Server:
                 given type with the event's data (and `client_address`, if it takes that argument)
         """
         self._event_handler.register_event_handler(event_type, event_handler_function)
+
+
+async def _wait_for_event(event: threading.Event, timeout: float) -> bool:
+    """Wait for a threading.Event without blocking the running event loop; return whether it is set."""
+    deadline = time.monotonic() + timeout
+    while not event.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    return event.is_set()
 
 
 def _log_start(hostname: str, port: int) -> None:
@@ -720,13 +730,16 @@ class GameStateMachine:
             timeout: time in seconds to wait for the simulation to stop
 
         Returns:
-            whether or not the simulation was successfully stopped (False if called from within the game
-            loop, which stops once the running handler or time step returns)
+            whether or not the simulation was successfully stopped; called in the game loop's own event
+            loop (a handler, or a coroutine of a program that used `run_game_loop_async`), a future of
+            that bool, which an asyncio program can await: `await machine.stop()`
         """
         if self._stopped.is_set():
             return True
         self._stop_requested = True
         self._wake_up()
+        if _in_thread_of(self._loop):
+            return asyncio.ensure_future(_wait_for_event(self._stopped, timeout))  # type: ignore[return-value]
         if threading.current_thread() is self._thread:
             return False
         return self._stopped.wait(timeout)
@@ -737,10 +750,7 @@ class GameStateMachine:
             return True
         self._stop_requested = True
         self._wake_up()
-        deadline = time.monotonic() + timeout
-        while not self._stopped.is_set() and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-        return self._stopped.is_set()
+        return await _wait_for_event(self._stopped, timeout)
 
 
 class Backend:

@@ -181,31 +181,35 @@ class Client:
         if NetworkThread._thread is not thread:
             thread.join(timeout=5.0)
 
-    def disconnect(self, shutdown_server: bool = False) -> None:
+    def disconnect(self, shutdown_server: bool = False) -> Optional[asyncio.Future]:
         """Close the client connection.
 
-        Blocks until the server confirmed it (or a short timeout passed), unless called from the
-        network thread (for example from an event handler). `disconnect_async()` is the coroutine
-        version.
+        Blocks until the server confirmed it (or a short timeout passed). Called in the client's own
+        event loop (an event handler, or a coroutine of a program that used `connect_async`), it returns
+        at once with a future that an asyncio program can await: `await client.disconnect()`.
+        `disconnect_async()` is the coroutine version.
 
         Arguments:
             shutdown_server: whether or not the server should be shut down (only has an effect if the
                 client has host permissions)
         """
         if not self._request_disconnect(shutdown_server):
-            return
+            return None
         if self._in_loop_thread():
-            return
+            return asyncio.ensure_future(self._wait_done())
         self._done.wait(timeout=3.0)
         self._leave_network_thread()
+        return None
+
+    async def _wait_done(self, timeout: float = 3.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._done.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
 
     async def disconnect_async(self, shutdown_server: bool = False) -> None:
         """Close the client connection without blocking the event loop (see `disconnect()`)."""
-        if not self._request_disconnect(shutdown_server):
-            return
-        deadline = time.monotonic() + 3.0
-        while not self._done.is_set() and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+        if self._request_disconnect(shutdown_server):
+            await self._wait_done()
 
     def _request_disconnect(self, shutdown_server: bool) -> bool:
         connection = self.connection

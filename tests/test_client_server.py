@@ -419,3 +419,30 @@ def test_game_logic_hears_when_clients_join_and_leave(backend_factory):
         watcher.wait_until(lambda state: sorted(state.players.values()) == ["gone", "here"], timeout=3)
     finally:
         watcher.disconnect()
+
+
+def test_blocking_methods_can_be_awaited_inside_their_own_event_loop():
+    async def main() -> tuple:
+        store = GameStateStore(GameState(n=0))
+        machine = GameStateMachine(store)
+        machine.time_step = lambda game_state, dt: {"n": game_state.n + 1}
+        server = Server(store)
+        game_loop = asyncio.ensure_future(machine.run_game_loop_async(0.02))
+        serving = asyncio.ensure_future(server.run_async(0, "127.0.0.1", machine))
+        while server.port is None:
+            await asyncio.sleep(0.01)
+        client = Client()
+        connection = asyncio.ensure_future(client.connect_async(server.port, "127.0.0.1"))
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            with client.access_game_state() as state:
+                if getattr(state, "n", 0) > 3:
+                    break
+        await client.disconnect()
+        stopped = await machine.stop()
+        await server.shutdown()
+        await asyncio.wait_for(asyncio.gather(connection, serving, game_loop), 2)
+        return stopped, client.connection.status, server.port
+
+    stopped, status, port = asyncio.run(main())
+    assert stopped is True and status == DISCONNECTED and port is None

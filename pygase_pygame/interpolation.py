@@ -82,6 +82,10 @@ def _numbers(entity: Dict[Any, Any], fields: Tuple[str, ...]) -> Optional[_Value
 
 def _lerp(a: _Values, b: _Values, fraction: float) -> _Values:
     """Interpolate field by field; where one side is unknown, take the other (the newer one first)."""
+    if len(a) == 2 and None not in a and None not in b:  # x and y: the common case, without a loop
+        ax, ay = a
+        bx, by = b
+        return (ax + (bx - ax) * fraction, ay + (by - ay) * fraction)  # type: ignore[operator]
     try:
         return tuple([va + (vb - va) * fraction for va, vb in zip(a, b)])  # type: ignore[operator]
     except TypeError:  # some field is None

@@ -41,9 +41,13 @@ class NetStatsOverlay:
         self._surface: Optional[pygame.Surface] = None
         self._rendered_at = float("-inf")
 
+    def due(self, now: float) -> bool:
+        """Whether the text should be rendered again (so the figures need not be gathered every frame)."""
+        return self._surface is None or now - self._rendered_at >= self.refresh
+
     def update(self, stats: ConnectionStatistics, interpolation_delay: Optional[float], now: float) -> None:
         """Take new figures; the text is rendered again only every `refresh` seconds."""
-        if now - self._rendered_at < self.refresh and self._surface is not None:
+        if not self.due(now):
             return
         self._rendered_at = now
         self.lines = format_statistics(stats, interpolation_delay)

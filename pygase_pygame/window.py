@@ -320,7 +320,8 @@ class GameWindow:
             self._call_hook("draw", screen=self.screen, state=state)
         self._draw_banner()
         if self.show_overlay and self.client.connection is not None:
-            self.overlay.update(self.client.statistics(), self.interpolation_delay, now)
+            if self.overlay.due(now):
+                self.overlay.update(self.client.statistics(), self.interpolation_delay, now)
             self.overlay.draw(self.screen)
         pygame.display.flip()
         self.frames += 1

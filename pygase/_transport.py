@@ -53,6 +53,19 @@ def call_user_function(function: Callable[..., Any], *args: Any, **kwargs: Any) 
         task.add_done_callback(_background_tasks.discard)
 
 
+def _receive_or_drop(receive: Callable[..., list], sender: Any, *args: Any) -> Optional[list]:
+    """Hand a datagram to a protocol core; log and drop it (return None) if the core will not take it."""
+    try:
+        return receive(*args)
+    except DuplicateSequenceError as error:
+        logger.debug("dropped a package from %s: %s", sender, error)
+    except ValueError as error:
+        logger.debug("dropped a malformed datagram from %s: %s", sender, error)
+    except Exception:
+        logger.exception("dropped a datagram from %s that could not be handled", sender)
+    return None
+
+
 class LinkSimulator:
     """Delay, drop and duplicate datagrams on a real socket as `pygase.testing.LinkConditions` say."""
 
@@ -63,12 +76,7 @@ class LinkSimulator:
 
     def pass_on(self, function: Callable[..., None], *args: Any) -> None:
         """Call `function(*args)` after the link's delay, maybe twice, maybe never."""
-        conditions = self.conditions
-        if self._random.random() < conditions.loss:
-            return
-        copies = 2 if self._random.random() < conditions.duplication else 1
-        for _ in range(copies):
-            delay = conditions.latency + self._random.uniform(-conditions.jitter, conditions.jitter)
+        for delay in self.conditions.delays(self._random):
             if delay <= 0:
                 function(*args)
             else:
@@ -136,16 +144,8 @@ class ClientProtocol(asyncio.DatagramProtocol):
     def _receive(self, data: bytes, addr: tuple) -> None:
         if self._closed.done():
             return
-        try:
-            events = self.connection.receive_datagram(data, self.loop.time())
-        except DuplicateSequenceError as error:
-            logger.debug("dropped a package from %s: %s", addr, error)
-            return
-        except ValueError as error:
-            logger.debug("dropped a malformed datagram from %s: %s", addr, error)
-            return
-        except Exception:
-            logger.exception("dropped a datagram from %s that could not be handled", addr)
+        events = _receive_or_drop(self.connection.receive_datagram, addr, data, self.loop.time())
+        if events is None:
             return
         for event in events:
             call_user_function(self.connection.event_handler.handle, event)
@@ -289,16 +289,8 @@ class ServerProtocol(asyncio.DatagramProtocol):
             return
         now = self.loop.time()
         core = self.core
-        try:
-            events = core.receive_datagram(data, addr, now)
-        except DuplicateSequenceError as error:
-            logger.debug("dropped a package from %s: %s", addr, error)
-            return
-        except ValueError as error:
-            logger.debug("dropped a malformed datagram from %s: %s", addr, error)
-            return
-        except Exception:
-            logger.exception("dropped a datagram from %s that could not be handled", addr)
+        events = _receive_or_drop(core.receive_datagram, addr, data, addr, now)
+        if events is None:
             return
         for event in events:
             self._on_event(event, addr)

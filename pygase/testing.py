@@ -66,6 +66,13 @@ class LinkConditions:
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} is a probability between 0 and 1")
 
+    def delays(self, rng: random.Random) -> list:
+        """Draw what happens to one datagram: the delay of each copy that arrives (none if it is lost)."""
+        if rng.random() < self.loss:
+            return []
+        copies = 2 if rng.random() < self.duplication else 1
+        return [self.latency + rng.uniform(-self.jitter, self.jitter) for _ in range(copies)]
+
     @classmethod
     def from_string(cls, text: str) -> LinkConditions:
         """Parse `"latency=0.15,jitter=0.02,loss=0.1,duplication=0"` (any subset, any order).
@@ -121,12 +128,7 @@ class SimulatedNetwork:
         self.sent += 1
         if self.route is not None and not self.route(source, destination, datagram):
             return
-        conditions = self.conditions
-        if self._random.random() < conditions.loss:
-            return
-        copies = 2 if self._random.random() < conditions.duplication else 1
-        for _ in range(copies):
-            delay = conditions.latency + self._random.uniform(-conditions.jitter, conditions.jitter)
+        for delay in self.conditions.delays(self._random):
             self._counter += 1
             heapq.heappush(self._queue, (self.now + delay, self._counter, source, destination, datagram))
 

@@ -306,6 +306,11 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
             announcer.start()
         bot_count = args.bots if args.bots is not None else (3 if args.mode == "local" else 0)
         if bot_count:
+            # The player joins first, so the player (not a bot) is the host who may end the game.
+            try:
+                window.client.wait_until(lambda state: state.time_order > 0, timeout=5)
+            except TimeoutError:
+                logger.warning("the game does not answer; starting the bots anyway")
             bots = BotRunner(demo, port, bot_count, password=args.password)
             bots.start()
     if announcer is not None and backend is not None:
@@ -322,13 +327,21 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
 
         window.hooks["update"] = update
 
-    try:
-        window.run(seconds=args.seconds, screenshot=args.screenshot)
-    finally:
+    user_close = window.hooks.get("on_close")
+
+    def on_close() -> None:
+        # Bots and announcements end before the window shuts its server down.
         if announcer is not None:
             announcer.stop()
         if bots is not None:
             bots.stop()
+        if user_close is not None:
+            user_close()
+
+    window.hooks["on_close"] = on_close
+    try:
+        window.run(seconds=args.seconds, screenshot=args.screenshot)
+    finally:
         window.close()
     final_state = backend.game_state_store.get_game_state() if backend is not None else None
     return DemoRun(final_state, window.frames, len(bots.bots) if bots else 0)

@@ -54,6 +54,8 @@ class GameStateStore:
 
     Arguments:
         initial_game_state: state of the game before the simulation begins
+        single_precision_floats: send floats with 32 bits instead of 64 (4 bytes less each; about seven
+            significant digits arrive, which is plenty for positions on a screen)
 
     The store keeps the latest updates so that it can send each client exactly what it lacks; a client
     that fell further behind than the cache reaches gets the whole state.
@@ -61,7 +63,10 @@ class GameStateStore:
 
     _update_cache_size = 100
 
-    def __init__(self, initial_game_state: Optional[GameState] = None) -> None:
+    def __init__(
+        self, initial_game_state: Optional[GameState] = None, single_precision_floats: bool = False
+    ) -> None:
+        self.single_precision_floats = single_precision_floats
         # The store works on its own copy: the caller's object stays as it was.
         state = copy.deepcopy(initial_game_state) if initial_game_state is not None else GameState()
         _check_names(state.__dict__)
@@ -98,7 +103,7 @@ class GameStateStore:
             ValueError: if an attribute name is not a Python identifier (or starts with "_")
         """
         _check_names(update.__dict__)
-        encoded = update.to_bytes()  # checks every value can be sent before anything changes
+        encoded = self._encode(update.__dict__)  # checks every value can be sent before anything changes
         with self._lock:
             state = self._game_state
             if not update.time_order > state.time_order:
@@ -153,9 +158,9 @@ class GameStateStore:
                 self._encoded.clear()
             delta = self._delta_since(time_order)
             if delta is None:
-                result = (current, _codec.pack(self._public_state()), True)
+                result = (current, self._encode(self._public_state()), True)
             else:
-                result = (current, delta.to_bytes(), False)
+                result = (current, self._encode(delta.__dict__), False)
             self._encoded[int(time_order)] = result
             return result
 
@@ -177,6 +182,10 @@ class GameStateStore:
         for update in newer[1:]:
             combined = _combined(combined, update)
         return combined
+
+    def _encode(self, attributes: dict) -> bytes:
+        public = {key: value for key, value in attributes.items() if not key.startswith("_")}
+        return _codec.pack(public, single_float=self.single_precision_floats)
 
     def _public_state(self) -> dict:
         return {k: v for k, v in self._game_state.__dict__.items() if not k.startswith("_")}
@@ -764,6 +773,7 @@ class Backend:
         event_handlers: a dict with event types as keys and event handler functions as values
         password: session password clients must know to join
         max_clients: clients beyond this many are refused ("server full")
+        single_precision_floats: send floats with 32 bits instead of 64 (see `GameStateStore`)
 
     Attributes:
         game_state_store (GameStateStore): the backend's game state repository
@@ -790,6 +800,7 @@ class Backend:
         event_handlers: Optional[dict] = None,
         password: Optional[str] = None,
         max_clients: int = 64,
+        single_precision_floats: bool = False,
         **kwargs: Any,
     ) -> None:
         if "initial_gamestate" in kwargs:
@@ -800,7 +811,7 @@ class Backend:
             raise TypeError(f"Backend() got unexpected keyword arguments: {', '.join(kwargs)}")
         if time_step_function is None:
             raise TypeError("Backend() needs a time_step_function")
-        self.game_state_store = GameStateStore(initial_game_state)
+        self.game_state_store = GameStateStore(initial_game_state, single_precision_floats)
         self.game_state_machine = GameStateMachine(self.game_state_store)
         self.game_state_machine.time_step = time_step_function  # type: ignore[method-assign]
         for event_type, handler in (event_handlers or {}).items():

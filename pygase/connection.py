@@ -473,7 +473,9 @@ class Connection:
             else:
                 self._calls.append((group.timeout_callback, ()))
         elif not record.event.type.startswith(RESERVED_PREFIX) or record.event.type == PART_EVENT:
-            logger.warning("event %r to %s was lost", record.event.type, self.remote_address)
+            # An event sent without retries may be lost: that was the sender's choice, not news.
+            log = logger.warning if record.attempts else logger.debug
+            log("event %r to %s was lost", record.event.type, self.remote_address)
 
     def _event_floor(self) -> int:
         for event_id in self._unresolved:

@@ -272,3 +272,21 @@ def test_long_session_past_sequence_wrap_around_keeps_state_and_events_exact(one
     session.run(0.5)
     assert client_state(client) == server_state(store)
     assert client_state(client)["counter"] > 1000
+
+
+def test_floats_keep_full_precision_unless_the_game_opts_into_single_precision():
+    value = 0.1 + 1e-12
+    for single, expected_bytes in ((False, 9), (True, 5)):
+        store = GameStateStore(GameState(x=0.0), single_precision_floats=single)
+        session = SimulatedSession(store)
+        client = session.add_client()
+        session.run(0.2)
+        push(store, x=value)
+        size = len(store._encoded_update_since(store.get_game_state().time_order + -1)[1])
+        session.run(0.2)
+        received = client_state(client)["x"]
+        if single:
+            assert received == pytest.approx(value, rel=1e-7) and received != value
+        else:
+            assert received == value
+        assert size == len(GameStateUpdate(2, x=1).to_bytes()) - 1 + expected_bytes

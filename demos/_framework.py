@@ -18,6 +18,7 @@ ignored. When a client leaves or times out, `remove_player` is called.
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import os
 import random
@@ -328,8 +329,13 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
         window.hooks["update"] = update
 
     user_close = window.hooks.get("on_close")
+    final: list[GameState] = []
 
     def on_close() -> None:
+        if backend is not None:  # the state of the game as it ended, before anyone leaves
+            store = backend.game_state_store
+            with store._lock:
+                final.append(copy.deepcopy(store.get_game_state()))
         # Bots and announcements end before the window shuts its server down.
         if announcer is not None:
             announcer.stop()
@@ -343,8 +349,7 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
         window.run(seconds=args.seconds, screenshot=args.screenshot)
     finally:
         window.close()
-    final_state = backend.game_state_store.get_game_state() if backend is not None else None
-    return DemoRun(final_state, window.frames, len(bots.bots) if bots else 0)
+    return DemoRun(final[0] if final else None, window.frames, len(bots.bots) if bots else 0)
 
 
 def main(demo: Demo) -> None:

@@ -8,7 +8,7 @@ audio. `font(size)` is the demos' font.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Optional
 
@@ -20,7 +20,7 @@ FONT_FILE = ASSETS / "fonts" / "DejaVuSans.ttf"
 logger = logging.getLogger("demos")
 
 
-@lru_cache(maxsize=None)
+@cache
 def image(name: str) -> pygame.Surface:
     """Load `assets/images/<name>.png` (with its alpha channel).
 
@@ -42,7 +42,7 @@ def tinted(name: str, colour: tuple) -> pygame.Surface:
     return surface
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sound(name: str) -> Optional[pygame.mixer.Sound]:
     path = ASSETS / "sounds" / f"{name}.wav"
     try:
@@ -62,7 +62,7 @@ def play(name: str, volume: float = 0.6) -> None:
         sound.play()
 
 
-@lru_cache(maxsize=None)
+@cache
 def font(size: int) -> pygame.font.Font:
     """The demos' font at `size` (pygame's default font if the file is missing)."""
     if not pygame.font.get_init():

@@ -81,8 +81,10 @@ class GameWindow:
         fps: frame rate limit (0 for none)
         client: the `pygase.Client` to use (a new one by default)
         bindings: input bindings (`window.bindings` is an empty `InputBindings` by default)
-        interpolate: `SnapshotInterpolator`s for collections of moving entities in the state
-        predictor: a `Predictor` for the local player's entity (client-side prediction)
+        interpolate: `SnapshotInterpolator`s for collections of moving entities in the state (more can
+            be appended to `window.interpolators` later)
+        predictor: a `Predictor` for the local player's entity (client-side prediction); it may also be
+            set later as `window.predictor`, and its `key` once the game tells the player who they are
         predicted_events: event types that are inputs of the predictor; they get an `input_seq` kwarg
         overlay_key: key that toggles the network statistics overlay
         background: colour the screen is cleared with each frame
@@ -130,8 +132,9 @@ class GameWindow:
         self._banner: Optional[pygame.Surface] = None
         self._last_frame = time.monotonic()
         self._closed = False
-        if self.interpolators or self.predictor is not None:
-            self.client.register_state_listener(self._on_state)
+        # Interpolators and a predictor may also be added after construction: the listener feeds whatever
+        # `interpolators` and `predictor` hold when a state arrives.
+        self.client.register_state_listener(self._on_state)
 
     # ---- set-up -------------------------------------------------------------------------------------
 
@@ -182,14 +185,13 @@ class GameWindow:
 
     def _on_state(self, game_state: GameState) -> None:
         """State listener (network thread, lock held): feed interpolation and prediction."""
-        now = time.monotonic()
-        for interpolator in self.interpolators:
-            interpolator.record(game_state, now)
+        if self.interpolators:
+            now = time.monotonic()
+            for interpolator in self.interpolators:
+                interpolator.record(game_state, now)
         predictor = self.predictor
-        if predictor is not None:
-            entity = getattr(game_state, predictor.collection, {}).get(predictor.key)
-            if isinstance(entity, dict):
-                predictor.reconcile(dict(entity))
+        if predictor is not None and predictor.key is not None:  # the key may be learnt later
+            predictor.reconcile_state(game_state)
 
     def snapshot(self) -> Optional[GameState]:
         """Return a private copy of the latest game state (None before the first state arrived).

@@ -160,8 +160,7 @@ class ArenaView:
         window.interpolators.append(self.ships)
         window.predictor = self.predictor
         window.predicted_events.add("INPUT")
-        # The window feeds its interpolators and predictor only if it had them when it was built (run_demo
-        # builds it before setup_window), so this listener does it, and keeps the server clock.
+        # The window feeds the interpolator and the predictor; this listener keeps the server clock.
         window.client.register_state_listener(self.on_state)
         window.hooks["update"] = self.update
         window.hooks["draw"] = self.draw
@@ -184,10 +183,6 @@ class ArenaView:
 
     def on_state(self, game_state: GameState) -> None:
         now = time.monotonic()
-        self.ships.record(game_state, now)
-        key = self.predictor.key
-        if key is not None:
-            self.predictor.reconcile_state(game_state)
         server_time = rules.number(getattr(game_state, "time", 0.0))
         sample = server_time - now
         with self._lock:

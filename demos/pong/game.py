@@ -94,14 +94,13 @@ class PongScreen:
         self.view = view
         for key, direction in (("w", -1), ("up", -1), ("s", 1), ("down", 1)):
             window.bindings.key_held(key, "MOVE", direction=direction)
-        # The ball and the other paddle are shown interpolated, your own paddle predicted. The window
-        # only feeds interpolators and predictors it was built with, so this screen feeds its own.
+        # The ball and the other paddle are shown interpolated, your own paddle predicted (the window
+        # feeds both from each state that arrives).
         self.interpolator = SnapshotInterpolator("objects", ("x", "y"))
         self.predictor = Predictor("objects", None, rules.move_paddle)
         window.interpolators.append(self.interpolator)
         window.predictor = self.predictor
         window.predicted_events.add("MOVE")
-        window.client.register_state_listener(self._on_state)
         window.background = BACKGROUND
         self.counters: Optional[tuple] = None
         self.trail: collections.deque = collections.deque(maxlen=10)
@@ -117,12 +116,6 @@ class PongScreen:
         window.hook(self.on_key_down)
 
     # ---- state ----
-    def _on_state(self, game_state: GameState) -> None:
-        """Network thread, state locked: record positions for interpolation and reconcile prediction."""
-        now = time.monotonic()
-        self.interpolator.record(game_state, now)
-        self.predictor.reconcile_state(game_state)
-
     def my_side(self, state: Any) -> Optional[str]:
         entry = state.players.get(self.view.player_id) if self.view.player_id is not None else None
         return entry.get("side") if isinstance(entry, dict) else None

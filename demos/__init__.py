@@ -7,6 +7,7 @@ from __future__ import annotations
 
 #: name -> one-line description (the games themselves are imported when run)
 DEMOS = {
+    "dots": "Collect the star: the smallest demo, walked through in README.md.",
     "chase": "A game of tag: the chaser passes the role by catching someone.",
     "arena": "Top-down ships and bullets in an arena: shoot, dodge, respawn, top the kill board.",
     "pong": "Pong for two players, with any number of spectators.",

@@ -1,0 +1,1 @@
+"""Dots: the smallest demo, and the one README.md walks through."""

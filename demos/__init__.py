@@ -5,6 +5,10 @@ Run `python -m demos` for the launcher, `python -m demos list` for the list, or 
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
 #: name -> one-line description (the games themselves are imported when run)
 DEMOS = {
     "dots": "Collect the star: the smallest demo, walked through in README.md.",

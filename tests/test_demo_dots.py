@@ -44,3 +44,16 @@ def test_headless_game_with_bots_collects_stars(tmp_path):
     image = pygame.image.load(str(shot))
     colours = {tuple(image.get_at((x, y))) for x in range(0, 640, 7) for y in range(0, 480, 7)}
     assert len(colours) > 3
+
+
+def test_readme_walk_through_is_the_demos_own_code():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    walk_through = readme.split("## Write your own game")[1].split("### Without the demo framework")[0]
+    blocks = [part.split("```")[0] for part in walk_through.split("```python\n")[1:]]
+    source = (root / "demos" / "dots" / "game.py").read_text()
+    assert len(blocks) == 5
+    for block in blocks:
+        assert block in source, f"README block not in demos/dots/game.py:\n{block}"

@@ -89,26 +89,35 @@ def pack(value: Any, single_float: bool = False) -> bytes:
         raise TypeError(f"value cannot be sent: {error}") from error
 
 
-def _check(value: Any, depth: int = 0) -> None:
-    """Reject values nested too deeply, odd map keys and msgpack's built-in Timestamp extension."""
-    if depth > MAX_DEPTH:
-        raise DecodeError(f"value is nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, list):
-        for item in value:
-            if isinstance(item, (list, dict)):
-                _check(item, depth + 1)
-            elif type(item) is msgpack.Timestamp:
-                raise DecodeError("timestamps are not PyGaSe values")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, (str, int, bytes)) or isinstance(key, bool):
-                raise DecodeError(f"map keys must be str, int or bytes, not {type(key).__name__}")
-            if isinstance(item, (list, dict)):
-                _check(item, depth + 1)
-            elif type(item) is msgpack.Timestamp:
-                raise DecodeError("timestamps are not PyGaSe values")
-    elif type(value) is msgpack.Timestamp:
+_CONTAINERS = (list, dict, Replace)
+_KEYS = (str, int, bytes)
+
+
+def _check(value: Any) -> None:
+    """Reject values nested too deeply, odd map keys and msgpack's built-in Timestamp extension.
+
+    Iterative (no recursion) and lean: it runs on every datagram a client or server receives.
+    """
+    if type(value) is msgpack.Timestamp:
         raise DecodeError("timestamps are not PyGaSe values")
+    pending = [(value, 0)]
+    while pending:
+        container, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise DecodeError(f"value is nested deeper than {MAX_DEPTH} levels")
+        if type(container) is list:
+            items: Any = container
+        else:
+            for key in container:
+                if type(key) not in _KEYS:
+                    raise DecodeError(f"map keys must be str, int or bytes, not {type(key).__name__}")
+            items = container.values()
+        for item in items:
+            kind = type(item)
+            if kind in _CONTAINERS:
+                pending.append((item, depth + 1))
+            elif kind is msgpack.Timestamp:
+                raise DecodeError("timestamps are not PyGaSe values")
 
 
 def unpack(data: bytes) -> Any:
@@ -119,7 +128,8 @@ def unpack(data: bytes) -> Any:
         raise
     except Exception as error:  # msgpack raises a variety of exceptions for malformed input
         raise DecodeError(f"malformed msgpack data: {error}") from None
-    _check(value)
+    if type(value) in _CONTAINERS or type(value) is msgpack.Timestamp:
+        _check(value)
     return value
 
 

@@ -49,6 +49,10 @@ _ACTIVE = GameStatus.get("Active")
 _PAUSED = GameStatus.get("Paused")
 
 
+_FAILED = object()  # what a game loop driver sends back for an awaited handler that raised
+_DELTA_KEEP = 25  # updates for which a delta nobody asks for is kept up to date (half a second at 50 Hz)
+
+
 class GameStateStore:
     """Provide access to a game state and manage state updates.
 
@@ -78,6 +82,9 @@ class GameStateStore:
         self._cache_base = state.time_order  # the time order the oldest cached update builds on
         self._lock = threading.RLock()
         self._encoded: dict[int, tuple] = {}
+        self._deltas: dict[int, GameStateUpdate] = {}  # base time order -> what a client there lacks
+        self._delta_used: dict[int, int] = {}  # base time order -> push count when last asked for
+        self._pushes = 0
         self._listeners: list[Callable[[], None]] = []
         self._pins: dict[object, Sqn] = {}
 
@@ -124,6 +131,18 @@ class GameStateStore:
                 self._cache_base = cache[excess - 1].time_order
                 del cache[:excess]
             self._encoded = {int(previous): (update.time_order, encoded, False)}
+            # Carry the deltas clients asked for lately one update further: each costs one merge of the
+            # new update, however far behind its clients are (rebuilding them from the cache would cost
+            # one merge per update they lack, every tick).
+            self._pushes += 1
+            self._deltas = {
+                base: _combined(delta, update)
+                for base, delta in self._deltas.items()
+                if self._pushes - self._delta_used.get(base, 0) <= _DELTA_KEEP
+            }
+            self._delta_used = {
+                base: self._delta_used[base] for base in self._deltas if base in self._delta_used
+            }
         for listener in list(self._listeners):
             listener()
 
@@ -156,7 +175,13 @@ class GameStateStore:
                 return cached
             if len(self._encoded) > 64:  # clients at many different time orders (a paused game)
                 self._encoded.clear()
-            delta = self._delta_since(time_order)
+            base = int(time_order)
+            delta = self._deltas.get(base)
+            if delta is None:
+                delta = self._delta_since(time_order)
+                if delta is not None and len(self._deltas) < 64:
+                    self._deltas[base] = delta
+            self._delta_used[base] = self._pushes
             if delta is None:
                 result = (current, self._encode(self._public_state()), True)
             else:
@@ -549,6 +574,7 @@ class GameStateMachine:
         self._event_queue: collections.deque = collections.deque()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._wake: Optional[asyncio.Event] = None
+        self._thread_wake: Optional[threading.Event] = None
         self._thread: Optional[threading.Thread] = None
         self._stop_requested = False
         self._started = threading.Event()
@@ -576,6 +602,9 @@ class GameStateMachine:
         self._wake_up()
 
     def _wake_up(self) -> None:
+        thread_wake = self._thread_wake
+        if thread_wake is not None:
+            thread_wake.set()
         loop, wake = self._loop, self._wake
         if loop is None or wake is None:
             return
@@ -607,7 +636,35 @@ class GameStateMachine:
         Arguments:
             interval: (minimum) duration in seconds between consecutive time steps
         """
-        asyncio.run(self.run_game_loop_async(interval))
+        self._begin(interval)
+        wake = self._thread_wake = threading.Event()
+        private_loop: Optional[asyncio.AbstractEventLoop] = None  # for coroutine handlers, made if needed
+        steps = self._steps(interval, time.monotonic)
+        reply: Any = None
+        try:
+            while True:
+                try:
+                    kind, argument, label = steps.send(reply)
+                except StopIteration:
+                    break
+                reply = None
+                if kind == "sleep":
+                    wake.clear()
+                    if not self._event_queue and not self._stop_requested:
+                        wake.wait(max(0.0, argument - time.monotonic()))
+                else:
+                    if private_loop is None:
+                        private_loop = asyncio.new_event_loop()
+                    try:
+                        reply = private_loop.run_until_complete(argument)
+                    except Exception:
+                        logger.exception("error in %s", label)
+                        reply = _FAILED
+        finally:
+            self._thread_wake = None
+            if private_loop is not None:
+                private_loop.close()
+            self._end()
 
     def run_game_loop_in_thread(self, interval: float = 0.02) -> threading.Thread:
         """Simulate the game in a separate thread.
@@ -631,81 +688,110 @@ class GameStateMachine:
 
     async def run_game_loop_async(self, interval: float = 0.02) -> None:
         """Run the game loop on the running event loop until stopped (see `run_game_loop()`)."""
+        self._begin(interval)
+        loop = asyncio.get_running_loop()
+        self._loop, self._wake = loop, asyncio.Event()
+        wake = self._wake
+        steps = self._steps(interval, loop.time)
+        reply: Any = None
+        try:
+            while True:
+                try:
+                    kind, argument, label = steps.send(reply)
+                except StopIteration:
+                    break
+                reply = None
+                if kind == "sleep":
+                    wake.clear()
+                    if not self._event_queue and not self._stop_requested:
+                        timer = loop.call_at(argument, wake.set)
+                        await wake.wait()
+                        timer.cancel()
+                else:
+                    try:
+                        reply = await argument
+                    except Exception:
+                        logger.exception("error in %s", label)
+                        reply = _FAILED
+        finally:
+            self._loop = self._wake = None
+            self._end()
+
+    def _begin(self, interval: float) -> None:
         if interval <= 0:
             raise ValueError("the interval must be positive")
         if not self._stopped.is_set():
             raise RuntimeError("the game loop is already running")
-        loop = asyncio.get_running_loop()
         self._stopped.clear()
-        self._loop, self._wake = loop, asyncio.Event()
         self._thread = threading.current_thread()
-        wake = self._wake
-        try:
-            self.game_status = _ACTIVE
-            self._push({"game_status": _ACTIVE})
-            self._started.set()
-            last_step = loop.time()
-            next_step = last_step + interval
-            while not self._stop_requested:
-                if self._event_queue:
-                    await self._handle_events(loop.time() - last_step)
-                    continue
-                now = loop.time()
-                if now < next_step:
-                    wake.clear()
-                    if self._event_queue or self._stop_requested:
-                        continue
-                    timer = loop.call_at(next_step, wake.set)
-                    await wake.wait()
-                    timer.cancel()
-                    continue
-                dt = now - last_step
-                last_step = now
-                self.game_time += dt
-                await self._step(dt)
-                next_step += interval
-                if next_step <= now:  # fell behind: skip the missed steps instead of bursting
-                    next_step = now + interval
-        finally:
-            self.game_status = _PAUSED
-            self._push({"game_status": _PAUSED})
-            self._loop = self._wake = None
-            self._thread = None
-            self._stop_requested = False
-            self._started.set()
-            self._stopped.set()
+        self.game_status = _ACTIVE
+        self._push({"game_status": _ACTIVE})
 
-    async def _handle_events(self, dt: float) -> None:
+    def _end(self) -> None:
+        self.game_status = _PAUSED
+        self._push({"game_status": _PAUSED})
+        self._thread = None
+        self._stop_requested = False
+        self._started.set()
+        self._stopped.set()
+
+    def _steps(self, interval: float, clock: Callable[[], float]) -> Any:
+        """The game loop itself, for both drivers: handle events as they come, step every `interval`.
+
+        A generator: it yields ("sleep", until, None) when there is nothing to do before `until`, and
+        ("await", awaitable, label) for a coroutine handler's result, which the driver sends back
+        (`_FAILED` if it raised).
+        """
+        self._started.set()
+        last_step = clock()
+        next_step = last_step + interval
         handler = self._universal_event_handler
-        while self._event_queue and not self._stop_requested:
-            event, client_address = self._event_queue.popleft()
-            try:
-                result = handler.handle(
-                    event,
-                    game_state=self._game_state_store.get_game_state(),
-                    dt=dt,
-                    client_address=client_address,
-                )
+        store = self._game_state_store
+        while not self._stop_requested:
+            if self._event_queue:
+                event, client_address = self._event_queue.popleft()
+                label = f"the handler for event {event.type!r}"
+                try:
+                    result = handler.handle(
+                        event,
+                        game_state=store.get_game_state(),
+                        dt=clock() - last_step,
+                        client_address=client_address,
+                    )
+                except Exception:
+                    logger.exception("error in %s", label)
+                    continue
                 if inspect.isawaitable(result):
-                    result = await result
-            except Exception:
-                logger.exception("error in the handler for event %r", event.type)
+                    result = yield ("await", result, label)
+                if result is not _FAILED:
+                    self._push(result, label)
                 continue
-            self._push(result, f"the handler for event {event.type!r}")
-
-    async def _step(self, dt: float) -> None:
-        try:
-            result = self.time_step(self._game_state_store.get_game_state(), dt)
+            now = clock()
+            if now < next_step:
+                yield ("sleep", next_step, None)
+                continue
+            dt = now - last_step
+            last_step = now
+            self.game_time += dt
+            try:
+                result = self.time_step(store.get_game_state(), dt)
+            except Exception:
+                self._log_time_step_error()
+                result = None
             if inspect.isawaitable(result):
-                result = await result
-        except Exception:
-            # A time step that raises would log 50 times a second: log at most once a second.
-            now = time.monotonic()
-            if now - self._last_error_log >= 1.0:
-                self._last_error_log = now
-                logger.exception("error in time_step (the game loop goes on)")
-            return
-        self._push(result, "time_step")
+                result = yield ("await", result, "time_step")
+            if result is not _FAILED:
+                self._push(result, "time_step")
+            next_step += interval
+            if next_step <= now:  # fell behind: skip the missed steps instead of bursting
+                next_step = now + interval
+
+    def _log_time_step_error(self) -> None:
+        # A time step that raises would log 50 times a second: log at most once a second.
+        now = time.monotonic()
+        if now - self._last_error_log >= 1.0:
+            self._last_error_log = now
+            logger.exception("error in time_step (the game loop goes on)")
 
     def _push(self, changes: Any, source: str = "the game loop") -> None:
         if not changes:

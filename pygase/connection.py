@@ -301,13 +301,14 @@ class Connection:
         self._start(now)
         if self.status == _DISCONNECTED:
             return
-        loss_deadline = self._retransmission_timeout()
-        for sequence in [
-            s
-            for s, sent in self._sent.items()
-            if sent.records and now >= sent.time + min(loss_deadline * sent.backoff, _MAX_BACKOFF)
-        ]:
-            self._lose(sequence)
+        if self._in_flight:  # only packages with events are ever resent
+            loss_deadline = self._retransmission_timeout()
+            for sequence in [
+                s
+                for s, sent in self._sent.items()
+                if sent.records and now >= sent.time + min(loss_deadline * sent.backoff, _MAX_BACKOFF)
+            ]:
+                self._lose(sequence)
         silent_since = self._last_received if self._last_received is not None else self._started_at
         if silent_since is not None and now >= silent_since + self.timeout:
             logger.info(
@@ -339,10 +340,13 @@ class Connection:
             deadlines.append(max(earliest_send, self._last_sent + self.heartbeat_interval))
         else:
             deadlines.append(earliest_send)
-        rto = self._retransmission_timeout()
-        deadlines.extend(
-            sent.time + min(rto * sent.backoff, _MAX_BACKOFF) for sent in self._sent.values() if sent.records
-        )
+        if self._in_flight:
+            rto = self._retransmission_timeout()
+            deadlines.extend(
+                sent.time + min(rto * sent.backoff, _MAX_BACKOFF)
+                for sent in self._sent.values()
+                if sent.records
+            )
         silent_since = self._last_received if self._last_received is not None else self._started_at
         if silent_since is not None:
             deadlines.append(silent_since + self.timeout)
@@ -399,16 +403,21 @@ class Connection:
     def _process_acks(self, ack: Sqn, bits: int, ack_delay: int, now: float) -> None:
         if int(ack) == 0 or not self._sent:
             return
-        newest = self._pop_sent(int(ack))
+        newest_sequence = int(ack)
+        newest = self._pop_sent(newest_sequence)
         if newest is not None:
             self._on_delivered(newest)
             self._add_rtt_sample(max(0.0, now - newest.time - ack_delay / 10000), now)
+        period = Sqn._max_sequence
+        sent_packages = self._sent
         while bits:
             distance = (bits & -bits).bit_length()  # lowest set bit
             bits &= bits - 1
-            sent = self._pop_sent(int(ack + -distance))
-            if sent is not None:
-                self._on_delivered(sent)
+            sequence = (newest_sequence - distance - 1) % period + 1  # `distance` before it, wrapping past 1
+            if sequence in sent_packages:
+                sent = self._pop_sent(sequence)
+                if sent is not None:
+                    self._on_delivered(sent)
 
     def _pop_sent(self, sequence: int) -> Optional[_SentPackage]:
         sent = self._sent.pop(sequence, None)

@@ -56,7 +56,7 @@ def _concrete(value: dict) -> dict:
 def _apply(target: dict, update: dict) -> None:
     """Deep-merge `update` into `target` in place (never keeping a reference to a dict of `update`)."""
     for key, value in update.items():
-        if _is_delete(value):
+        if type(value) is bytes and value == TO_DELETE:
             target.pop(key, None)
         elif isinstance(value, dict):
             current = target.get(key)

@@ -12,7 +12,7 @@ import secrets
 from typing import Any, Callable, Optional
 
 from pygase import _handshake as handshake
-from pygase._packages import ClientPackage
+from pygase._packages import ClientPackage, Header, ServerPackage
 from pygase.connection import (
     DISCONNECT_EVENT,
     SHUTDOWN_EVENT,
@@ -25,6 +25,9 @@ from pygase.utils import Sqn
 logger = logging.getLogger("pygase.backend")
 
 _DISCONNECTED = ConnectionStatus.get("Disconnected")
+
+
+_DEPARTED_SECONDS = 3.0
 
 
 class UnknownSenderError(ValueError):
@@ -65,6 +68,7 @@ class ServerCore:
         self.host_token: Optional[bytes] = None
         self.shutdown_requested = False
         self._leaving: set[tuple] = set()
+        self._departed: dict[tuple, tuple[ServerConnection, float]] = {}  # address -> (connection, until)
         self._orphan_calls: list[tuple[Callable[..., Any], tuple]] = []  # of connections already removed
         self._replies: dict[tuple, list[bytes]] = {}
         self._secret = secrets.token_bytes(32)
@@ -89,6 +93,10 @@ class ServerCore:
             return []
         connection = self.connections.get(address)
         if connection is None:
+            departed = self._departed.get(address)
+            if departed is not None and now < departed[1]:
+                self._acknowledge_departed(departed[0], datagram)
+                return []
             raise UnknownSenderError(f"{address} has not completed the handshake")
         package = ClientPackage.from_datagram(datagram)
         connection.bytes_received += len(datagram)
@@ -165,6 +173,7 @@ class ServerCore:
             return
         connection = self.connections.get(address)
         if connection is None:
+            self._departed.pop(address, None)
             if len(self.connections) >= self.max_clients:
                 logger.info("refused client %s:%s: server full (%d clients)", *address[:2], self.max_clients)
                 self._reply(address, handshake.refused(message.nonce, 2))
@@ -207,11 +216,15 @@ class ServerCore:
             self._leaving.discard(address)
             self._remove(address)
             logger.info("client %s:%s disconnected", *address[:2])
+            # For a few seconds its goodbye is acknowledged again if it repeats it (our ack was lost).
+            self._departed[address] = (connection, now + _DEPARTED_SECONDS)
         return datagrams
 
     def datagrams_to_send(self, now: float) -> list:
         """Run every connection's timers and return all due datagrams as (datagram, address) pairs."""
         outgoing: list[tuple[bytes, tuple]] = []
+        if self._departed:
+            self._departed = {a: entry for a, entry in self._departed.items() if now < entry[1]}
         for address, connection in list(self.connections.items()):
             connection.handle_timer(now)
             if connection.status == _DISCONNECTED:
@@ -229,6 +242,15 @@ class ServerCore:
         self._allowance.pop(address, None)
         self._replies.pop(address, None)
         self.notifications.append((Event(CLIENT_LEFT), address))
+
+    def _acknowledge_departed(self, connection: ServerConnection, datagram: bytes) -> None:
+        """Answer a package from a client that left with a bare acknowledgement of it, nothing more."""
+        package = ClientPackage.from_datagram(datagram)
+        connection.local_sequence = connection.local_sequence + 1
+        header = Header._from_ints(int(connection.local_sequence), int(package.header.sequence), 0)
+        reply = ServerPackage(header, None)
+        reply.session = connection.session
+        self._reply(connection.remote_address, reply.to_datagram())
 
     def get_timer(self) -> Optional[float]:
         """Return the earliest time any connection needs attention."""

@@ -651,6 +651,7 @@ class ClientConnection(Connection):
         self._cookie: Optional[tuple[int, bytes]] = None
         self._joined = False
         self._rejoining = False
+        self._leaving = False  # shutdown() was called: no new handshake, just the goodbye
         self._handshake_sent: Optional[float] = None
         #: the token that proves host rights, if the server made this client its host
         self.host_token: Optional[bytes] = None
@@ -734,7 +735,13 @@ class ClientConnection(Connection):
         if self.status == _DISCONNECTED:
             return []
         last = self._last_received
-        if self._joined and not self._rejoining and last is not None and now >= last + self.rejoin_after:
+        if (
+            self._joined
+            and not self._rejoining
+            and not self._leaving
+            and last is not None
+            and now >= last + self.rejoin_after
+        ):
             self._rejoining = True
             self._begin_handshake()
         datagrams = []
@@ -754,7 +761,7 @@ class ClientConnection(Connection):
         timers = [self._handshake_deadline()]
         if self._joined:
             timers.append(super().get_timer())
-            if not self._rejoining and self._last_received is not None:
+            if not self._rejoining and not self._leaving and self._last_received is not None:
                 timers.append(self._last_received + self.rejoin_after)
         elif silent_since is not None:
             timers.append(silent_since + self.timeout)
@@ -861,6 +868,7 @@ class ClientConnection(Connection):
         if not self._joined:
             self._close()  # nobody there to tell
             return
+        self._leaving = True
         if shutdown_server and self.host_token is None:
             logger.warning("only the host may shut the server down: leaving without doing so")
             shutdown_server = False

@@ -226,3 +226,28 @@ def test_cut_off_client_reports_disconnected_and_calls_its_disconnect_handler():
         client.connection.timeout = 0.5
         assert ended.wait(3)
     assert client.connection.status == DISCONNECTED
+
+
+@pytest.mark.parametrize("latency", [0.01, 0.1])
+def test_leaving_is_prompt_when_the_servers_goodbye_ack_is_lost(latency):
+    store = GameStateStore(GameState(clock=0.0))
+    session = SimulatedSession(store, LinkConditions(latency=latency))
+    client = session.add_client()
+    session.run(1.0)
+    start = session.network.now
+
+    def drop_the_ack(source, destination, datagram):
+        # the server's reply to the goodbye is lost
+        return not (
+            source == session.SERVER_ADDRESS
+            and start + latency <= session.network.now < start + latency + 0.05
+        )
+
+    session.network.route = drop_the_ack
+    client.shutdown()
+    session.run(1.5)
+    assert client.status == DISCONNECTED  # the repeated goodbye was acknowledged
+    session.run(3.0)
+    assert session.server.connections == {}
+    joins = [event for event, _ in session.server_notifications if event.type == "pygase:client_joined"]
+    assert len(joins) == 1  # no second join of a client on its way out

@@ -33,11 +33,10 @@ def measure(entities: int, seconds: float) -> tuple[float, float, float]:
 
     def time_step(game_state, dt):
         t = time.monotonic()
-        return {
-            "things": {
-                i: {"x": 400 + 300 * math.cos(t + i), "y": 300 + 200 * math.sin(t + i)} for i in range(entities)
-            }
+        moved = {
+            i: {"x": 400 + 300 * math.cos(t + i), "y": 300 + 200 * math.sin(t + i)} for i in range(entities)
         }
+        return {"things": moved}
 
     backend = Backend(GameState(things={i: {"x": 0.0, "y": 0.0} for i in range(entities)}), time_step)
     window = GameWindow(size=(800, 600), fps=0, interpolate=[SnapshotInterpolator("things")])
@@ -69,7 +68,8 @@ def measure(entities: int, seconds: float) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per entity count")
     args = parser.parse_args()
     for entities in (1000, 100):

@@ -7,6 +7,7 @@ state update can say "replace this dict" instead of "merge into this dict".
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import msgpack
@@ -74,15 +75,27 @@ def _ext_hook(code: int, data: bytes) -> Any:
     raise DecodeError(f"unknown msgpack extension type {code}")
 
 
-_packer_double = msgpack.Packer(use_bin_type=True, strict_types=True, default=_default, autoreset=True)
-_packer_single = msgpack.Packer(
-    use_bin_type=True, strict_types=True, default=_default, autoreset=True, use_single_float=True
-)
+# A Packer keeps a buffer while it packs and calls back into Python for our own types, where another
+# thread may run: each thread has packers of its own.
+_packers = threading.local()
+
+
+def _packer(single_float: bool) -> msgpack.Packer:
+    try:
+        return _packers.single if single_float else _packers.double
+    except AttributeError:
+        _packers.double = msgpack.Packer(
+            use_bin_type=True, strict_types=True, default=_default, autoreset=True
+        )
+        _packers.single = msgpack.Packer(
+            use_bin_type=True, strict_types=True, default=_default, autoreset=True, use_single_float=True
+        )
+        return _packers.single if single_float else _packers.double
 
 
 def pack(value: Any, single_float: bool = False) -> bytes:
     """Serialize a value; `single_float` sends floats with 32-bit precision to save space."""
-    packer = _packer_single if single_float else _packer_double
+    packer = _packer(single_float)
     try:
         return packer.pack(value)
     except ValueError as error:  # msgpack's own limits, e.g. an int too large

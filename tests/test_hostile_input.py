@@ -202,7 +202,7 @@ def attack(port: int, seed: int, stop: threading.Event, replays: list) -> None:
             if choice < 0.3:  # right protocol id, random rest
                 payload = PROTOCOL_ID + rng.randbytes(rng.randrange(0, 300))
             elif choice < 0.45:  # handshake messages with random content
-                payload = handshake.HANDSHAKE_PREFIX + bytes([rng.choice(b"HCRWX")]) + rng.randbytes(95)
+                payload = handshake.HANDSHAKE_PREFIX + bytes([rng.choice(b"HCRWX")]) + rng.randbytes(89)
             elif choice < 0.6 and replays:  # replayed and mutated real datagrams
                 payload = bytearray(rng.choice(replays))
                 if rng.random() < 0.5:

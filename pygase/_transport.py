@@ -93,12 +93,19 @@ class _Timer:
         self.when: Optional[float] = None
 
     def arm(self, when: Optional[float]) -> None:
-        if when == self.when:
+        """Fire at `when` (or never, for None).
+
+        A timer that would fire earlier is kept: it costs one early wake-up, which re-arms, instead of a
+        new timer for every datagram (each one moves the connection's timeout a little later).
+        """
+        if when is None:
+            self.cancel()
+            return
+        if self.when is not None and self.when <= when:
             return
         self.cancel()
-        if when is not None:
-            self.when = when
-            self._handle = self._loop.call_at(when, self._fire)
+        self.when = when
+        self._handle = self._loop.call_at(when, self._fire)
 
     def arm_earlier(self, when: Optional[float]) -> None:
         if when is not None and (self.when is None or when < self.when):

@@ -50,7 +50,7 @@ _PAUSED = GameStatus.get("Paused")
 
 
 _FAILED = object()  # what a game loop driver sends back for an awaited handler that raised
-_DELTA_KEEP = 25  # updates for which a delta nobody asks for is kept up to date (half a second at 50 Hz)
+_DELTAS_KEPT = 64  # deltas remembered for clients that lag behind, by the base they build on
 
 
 class GameStateStore:
@@ -82,9 +82,8 @@ class GameStateStore:
         self._cache_base = state.time_order  # the time order the oldest cached update builds on
         self._lock = threading.RLock()
         self._encoded: dict[int, tuple] = {}
-        self._deltas: dict[int, GameStateUpdate] = {}  # base time order -> what a client there lacks
-        self._delta_used: dict[int, int] = {}  # base time order -> push count when last asked for
-        self._pushes = 0
+        # base time order -> (what a client there lacks, as of which time order), most recent last
+        self._deltas: dict[int, tuple[GameStateUpdate, Sqn]] = {}
         self._listeners: list[Callable[[], None]] = []
         self._pins: dict[object, Sqn] = {}
 
@@ -131,18 +130,6 @@ class GameStateStore:
                 self._cache_base = cache[excess - 1].time_order
                 del cache[:excess]
             self._encoded = {int(previous): (update.time_order, encoded, False)}
-            # Carry the deltas clients asked for lately one update further: each costs one merge of the
-            # new update, however far behind its clients are (rebuilding them from the cache would cost
-            # one merge per update they lack, every tick).
-            self._pushes += 1
-            self._deltas = {
-                base: _combined(delta, update)
-                for base, delta in self._deltas.items()
-                if self._pushes - self._delta_used.get(base, 0) <= _DELTA_KEEP
-            }
-            self._delta_used = {
-                base: self._delta_used[base] for base in self._deltas if base in self._delta_used
-            }
         for listener in list(self._listeners):
             listener()
 
@@ -175,13 +162,7 @@ class GameStateStore:
                 return cached
             if len(self._encoded) > 64:  # clients at many different time orders (a paused game)
                 self._encoded.clear()
-            base = int(time_order)
-            delta = self._deltas.get(base)
-            if delta is None:
-                delta = self._delta_since(time_order)
-                if delta is not None and len(self._deltas) < 64:
-                    self._deltas[base] = delta
-            self._delta_used[base] = self._pushes
+            delta = self._delta_for(time_order, current)
             if delta is None:
                 result = (current, self._encode(self._public_state()), True)
             else:
@@ -189,18 +170,45 @@ class GameStateStore:
             self._encoded[int(time_order)] = result
             return result
 
+    def _delta_for(self, time_order: Sqn, current: Sqn) -> Optional[GameStateUpdate]:
+        """What a client at `time_order` lacks, brought up to date from the last time it was asked for.
+
+        A client that lags asks for the same base again and again; extending the delta it got last time
+        by the few updates since costs a merge per new update instead of one per update it lacks.
+        """
+        base = int(time_order)
+        known = self._deltas.pop(base, None)
+        delta = None
+        if known is not None:
+            delta, as_of = known
+            newer = self._updates_after(as_of)
+            if newer is None:
+                delta = None  # fell out of the cache: start again from the base
+            else:
+                for update in newer:
+                    delta = _combined(delta, update)
+        if delta is None:
+            delta = self._delta_since(time_order)
+        if delta is not None:
+            self._deltas[base] = (delta, current)  # most recently asked for last
+            while len(self._deltas) > _DELTAS_KEPT:
+                del self._deltas[next(iter(self._deltas))]
+        return delta
+
+    def _updates_after(self, time_order: Sqn) -> Optional[list]:
+        """The cached updates newer than `time_order` (None if it is not in the cache)."""
+        cache = self._game_state_update_cache
+        if time_order == self._cache_base:
+            return cache
+        for index in range(len(cache) - 1, -1, -1):
+            if cache[index].time_order == time_order:
+                return cache[index + 1 :]
+        return None
+
     def _delta_since(self, time_order: Sqn) -> Optional[GameStateUpdate]:
         if int(time_order) == 0:
             return None
-        cache = self._game_state_update_cache
-        newer: Optional[list] = None
-        if time_order == self._cache_base:
-            newer = cache
-        else:
-            for index in range(len(cache) - 1, -1, -1):
-                if cache[index].time_order == time_order:
-                    newer = cache[index + 1 :]
-                    break
+        newer = self._updates_after(time_order)
         if not newer:
             return None
         combined = newer[0]

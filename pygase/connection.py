@@ -166,7 +166,7 @@ class Connection:
     #: Round trip time in seconds above which the connection quality is 'bad'.
     latency_threshold = 0.25
     #: Longest time in seconds between two packages, so the other side knows we are alive.
-    heartbeat_interval = 0.05
+    heartbeat_interval = 0.1
     #: Shortest time in seconds between two packages while the quality is 'bad'.
     congested_interval = 0.1
     #: Longest time in seconds a received event waits for an outgoing package to carry its ack.

@@ -281,3 +281,35 @@ def test_honest_push_update_still_reaches_clients_after_a_hostile_burst():
     session.run(0.3)
     with client.game_state_context() as state:
         assert state.v == 5
+
+
+# ---- every decoder: arbitrary and mutated bytes give an object or a ValueError --------------------------
+
+_SAMPLES = {
+    Event: Event("MOVE", 1, [2.5, "x"], dx=-1, name="ann").to_bytes(),
+    GameStateUpdate: GameStateUpdate(7, players={1: {"x": 1.5}}, gone=b"\xd2\x81\xe5\xba").to_bytes(),
+    GameState: GameState(3, players={1: {"x": 1.5, "name": "b"}}, tick=9).to_bytes(),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_SAMPLES, key=lambda c: c.__name__)), st.binary(max_size=300))
+def test_value_decoders_take_arbitrary_bytes_or_raise_value_error(cls, data):
+    with contextlib.suppress(ValueError):
+        cls.from_bytes(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(_SAMPLES, key=lambda c: c.__name__)),
+    st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), min_size=1, max_size=6),
+)
+def test_value_decoders_take_mutated_encodings_or_raise_value_error(cls, mutations):
+    data = bytearray(_SAMPLES[cls])
+    for position, value in mutations:
+        data[position % len(data)] = value
+    try:
+        decoded = cls.from_bytes(bytes(data))
+    except ValueError:
+        return
+    assert isinstance(decoded, cls)

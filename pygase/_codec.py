@@ -133,6 +133,12 @@ def _check(value: Any) -> None:
                 raise DecodeError("timestamps are not PyGaSe values")
 
 
+def check(value: Any) -> None:
+    """Check a value decoded some other way than `unpack` (raises `DecodeError`)."""
+    if type(value) in _CONTAINERS or type(value) is msgpack.Timestamp:
+        _check(value)
+
+
 def unpack(data: bytes) -> Any:
     """Deserialize one value, raising `DecodeError` for anything that is not a valid value."""
     try:

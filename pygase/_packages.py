@@ -21,6 +21,8 @@ from __future__ import annotations
 import struct
 from typing import Any, Optional
 
+import msgpack
+
 from pygase import _codec
 from pygase.event import Event
 from pygase.gamestate import GameStateUpdate
@@ -398,6 +400,56 @@ class ServerPackage(Package):
         self.game_state_update = None if update is None else GameStateUpdate._from_dict(update)
         self.full_state = full_state
         self._update_bytes = None
+
+    @classmethod
+    def _from_datagram_deferred(cls, datagram: bytes) -> ServerPackage:
+        """Like `from_datagram`, but leave the game state update encoded, in `_update_bytes`.
+
+        A client that receives updates faster than anyone looks at its state decodes only the newest.
+
+        Raises:
+            ProtocolIDMismatchError: if the first four bytes don't match the PyGaSe protocol ID
+            ValueError: if the rest of the datagram is not a valid server package (the update itself is
+                checked when it is decoded)
+        """
+        if len(datagram) > cls._max_size:
+            raise ValueError(f"a PyGaSe datagram has at most {cls._max_size} bytes")
+        header, payload = Header.deconstruct_datagram(datagram)
+        unpacker = msgpack.Unpacker(
+            raw=False,
+            strict_map_key=False,
+            ext_hook=_codec._ext_hook,
+            use_list=True,
+            max_buffer_size=2 * cls._max_size,
+        )
+        unpacker.feed(payload)
+        try:
+            if unpacker.read_array_header() != cls._body_fields:
+                raise ValueError(f"a {cls.__name__} body is a list of {cls._body_fields} fields")
+            ack_delay, events, floor = unpacker.unpack(), unpacker.unpack(), unpacker.unpack()
+            start = unpacker.tell()
+            unpacker.skip()
+            end = unpacker.tell()
+            full_state, session = unpacker.unpack(), unpacker.unpack()
+            if unpacker.tell() != len(payload):
+                raise ValueError("a server package has bytes after its body")
+        except ValueError:
+            raise
+        except Exception as error:  # msgpack's OutOfData, StackError ...
+            raise ValueError(f"malformed server package: {error}") from None
+        for name, value in (("ack_delay", ack_delay), ("event_floor", floor)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+                raise ValueError(f"{name} must be a non-negative int")
+        if isinstance(events, list):
+            _codec.check(events)
+        package = cls.__new__(cls)
+        package.header = header
+        package._datagram = None
+        package._serialized = False
+        package._fill([ack_delay, events, floor, None, full_state, session])
+        raw = payload[start:end]
+        package._update_bytes = None if raw == b"\xc0" else bytes(raw)
+        return package
 
     @classmethod
     def from_datagram(cls, datagram: bytes) -> ServerPackage:

@@ -24,9 +24,11 @@ Contents:
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import secrets
-from typing import Any, Callable, Optional
+import threading
+from typing import Any, Callable, Iterator, Optional
 
 from pygase import _codec
 from pygase import _handshake as handshake
@@ -623,6 +625,20 @@ class Connection:
         return datagram
 
 
+class _FreshGameState(LockedRessource):
+    """A client's game state: an update that arrived is applied when the state is accessed."""
+
+    def __init__(self, ressource: GameState, connection: ClientConnection) -> None:
+        super().__init__(ressource)
+        self._connection = connection
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[Any]:
+        with self.lock:
+            self._connection._apply_pending(self.ressource)
+            yield self.ressource
+
+
 class ClientConnection(Connection):
     """Subclass of `Connection` to describe the client side of a PyGaSe connection.
 
@@ -634,7 +650,8 @@ class ClientConnection(Connection):
             `pygase.GameState`
         server_closed (bool): True after the server said it shuts down; the connection then waits
             `timeout` seconds for the server to come back before it counts as disconnected
-        updates_received (int): number of state updates applied so far
+        updates_received (int): number of state updates received so far (the newest is applied when the
+            state is next accessed)
     """
 
     _incoming_package = ServerPackage
@@ -657,7 +674,9 @@ class ClientConnection(Connection):
         self.host_token: Optional[bytes] = None
         #: why the server refused this client ('wrong password', 'server full' ...), if it did
         self.refused_reason: Optional[str] = None
-        self.game_state_context = LockedRessource(GameState())
+        self._pending: Optional[tuple[Sqn, bytes, bool]] = None  # newest update not yet applied
+        self._pending_lock = threading.Lock()
+        self.game_state_context: LockedRessource = _FreshGameState(GameState(), self)
         self._time_order = Sqn(0)
         #: called (without arguments) after each change of the game state
         self._on_state_change: Optional[Callable[[], None]] = None
@@ -678,7 +697,9 @@ class ClientConnection(Connection):
             return []
         if not self._joined:
             raise ValueError("a package before the handshake completed")
-        return super().receive_datagram(datagram, now)
+        package = ServerPackage._from_datagram_deferred(datagram)
+        self.bytes_received += len(datagram)
+        return self._receive_package(package, now)
 
     def _receive_handshake(self, message: handshake.HandshakeMessage, now: float) -> None:
         if message.nonce != self._nonce:
@@ -776,7 +797,9 @@ class ClientConnection(Connection):
             raise ValueError("a package from another server session")  # a late one from a previous server
         events = super()._receive_package(package, now)
         self.server_closed = False
-        if package.game_state_update is not None:
+        if package._update_bytes is not None:
+            self._take_update(package.header.sequence, package._update_bytes, package.full_state)
+        elif package.game_state_update is not None:
             self._apply_update(package.game_state_update, package.full_state)
         user_events = []
         for event in events:
@@ -800,6 +823,8 @@ class ClientConnection(Connection):
         self._inbound.reset()
         self._state_transfer = None
         self._completed_transfer = 0
+        with self._pending_lock:
+            self._pending = None
         self._time_order = Sqn(0)
 
     def _take_state_part(self, args: list) -> None:
@@ -829,28 +854,64 @@ class ClientConnection(Connection):
             return
         self._apply_update(update, full_state)
 
-    def _apply_update(self, update: GameStateUpdate, full_state: bool) -> None:
-        with self.game_state_context() as game_state:
-            if full_state and (int(self._time_order) == 0 or update.time_order > game_state.time_order):
-                # The server sends the whole state when it cannot build a delta from what we have (or we
-                # have nothing yet); a late copy of an older one is ignored like any stale update.
-                game_state.__dict__.clear()
-                game_state.__dict__.update(update.__dict__)
-            elif not full_state and update.time_order > game_state.time_order:
-                update._apply_to(game_state)
-            else:
-                return
-            self._time_order = game_state.time_order
-            for listener in self._state_listeners:
-                try:
-                    listener(game_state)
-                except Exception:
-                    logger.exception("error in state listener %r", listener)
+    def _take_update(self, sequence: Sqn, encoded: bytes, full_state: bool) -> None:
+        """Keep the newest state update that arrived; it is decoded and applied when the state is next
+        used (or at once, for state listeners), so a client nobody looks at decodes only the newest."""
+        with self._pending_lock:
+            pending = self._pending
+            if pending is None or sequence > pending[0]:
+                self._pending = (sequence, encoded, full_state)
         self.updates_received += 1
+        if self._state_listeners:
+            with self.game_state_context():
+                pass  # applies it, and the listeners run
         if self._on_state_change is not None:
             self._on_state_change()
 
+    def _apply_pending(self, game_state: GameState) -> None:
+        """Apply the newest update that arrived, if any (the state lock is held)."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        _, encoded, full_state = pending
+        try:
+            update = GameStateUpdate._from_dict(_codec.unpack(encoded))
+        except ValueError as error:
+            logger.debug("dropping a state update that does not decode: %s", error)
+            return
+        self._apply_locked(game_state, update, full_state)
+
+    def _apply_update(self, update: GameStateUpdate, full_state: bool) -> None:
+        with self.game_state_context() as game_state:
+            applied = self._apply_locked(game_state, update, full_state)
+        if applied:
+            self.updates_received += 1
+            if self._on_state_change is not None:
+                self._on_state_change()
+
+    def _apply_locked(self, game_state: GameState, update: GameStateUpdate, full_state: bool) -> bool:
+        if full_state and (int(self._time_order) == 0 or update.time_order > game_state.time_order):
+            # The server sends the whole state when it cannot build a delta from what we have (or we have
+            # nothing yet); a late copy of an older one is ignored like any stale update.
+            game_state.__dict__.clear()
+            game_state.__dict__.update(update.__dict__)
+        elif not full_state and update.time_order > game_state.time_order:
+            update._apply_to(game_state)
+        else:
+            return False
+        self._time_order = game_state.time_order
+        for listener in self._state_listeners:
+            try:
+                listener(game_state)
+            except Exception:
+                logger.exception("error in state listener %r", listener)
+        return True
+
     def _make_package(self, header: Header, now: float) -> Package:
+        if self._pending is not None:
+            with self.game_state_context():
+                pass  # apply what arrived, so the time order we report is the newest
         return ClientPackage(header, self._time_order)
 
     def shutdown(self, shutdown_server: bool = False) -> None:

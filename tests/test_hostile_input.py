@@ -313,3 +313,16 @@ def test_value_decoders_take_mutated_encodings_or_raise_value_error(cls, mutatio
     except ValueError:
         return
     assert isinstance(decoded, cls)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_client_side_package_parser_takes_arbitrary_bytes_or_raises_value_error(tail):
+    from pygase.connection import ServerPackage
+
+    for prefix in (PROTOCOL_ID + b"\x00\x01\x00\x01\x00\x00\x00\x00", PROTOCOL_ID):
+        try:
+            package = ServerPackage._from_datagram_deferred(prefix + tail)
+        except ValueError:
+            continue
+        assert isinstance(package, ServerPackage)

@@ -290,3 +290,16 @@ def test_floats_keep_full_precision_unless_the_game_opts_into_single_precision()
         else:
             assert received == value
         assert size == len(GameStateUpdate(2, x=1).to_bytes()) - 1 + expected_bytes
+
+
+def test_updates_that_arrive_between_looks_are_applied_when_the_state_is_read():
+    store = GameStateStore(GameState(x=0))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.3)
+    received_before = client.updates_received
+    for i in range(1, 6):
+        push(store, x=i)
+        session.step(session.network.now + 0.001)  # deliver, without a heartbeat in between
+    assert client.updates_received >= received_before + 1
+    assert client_state(client)["x"] == 5  # reading the state applies the newest update that arrived

@@ -107,10 +107,6 @@ class _Timer:
         self.when = when
         self._handle = self._loop.call_at(when, self._fire)
 
-    def arm_earlier(self, when: Optional[float]) -> None:
-        if when is not None and (self.when is None or when < self.when):
-            self.arm(when)
-
     def _fire(self) -> None:
         self._handle = None
         self.when = None
@@ -317,7 +313,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
             call_user_function(function, *args)
         connection = core.connections.get(address)
         if connection is not None:
-            self._timer.arm_earlier(connection.get_timer())
+            self._timer.arm(connection.get_timer())
 
     def request_sweep(self) -> None:
         """Ask for a sweep over all connections soon; callable from any thread, cheap to repeat."""

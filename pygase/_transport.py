@@ -312,8 +312,9 @@ class ServerProtocol(asyncio.DatagramProtocol):
         for function, args in core.take_calls(address):
             call_user_function(function, *args)
         connection = core.connections.get(address)
-        if connection is not None:
-            self._timer.arm(connection.get_timer())
+        deadline = connection.get_timer() if connection is not None else None
+        if deadline is not None:  # (None would cancel the one timer all connections share)
+            self._timer.arm(deadline)
 
     def request_sweep(self) -> None:
         """Ask for a sweep over all connections soon; callable from any thread, cheap to repeat."""

@@ -321,6 +321,9 @@ class ServerProtocol(asyncio.DatagramProtocol):
         if self._sweep_scheduled:
             return
         self._sweep_scheduled = True
+        if _in_loop_thread(self.loop):  # the game loop runs on the server's loop: no need to wake it
+            self.loop.call_soon(self.sweep)
+            return
         try:
             self.loop.call_soon_threadsafe(self.sweep)
         except RuntimeError:  # the loop is closed: the server is gone

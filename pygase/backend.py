@@ -50,6 +50,7 @@ _PAUSED = GameStatus.get("Paused")
 
 
 _FAILED = object()  # what a game loop driver sends back for an awaited handler that raised
+_PINNED_CACHE_LIMIT = 30  # pins may keep at most this many times the usual update cache (a minute at 50 Hz)
 _DELTAS_KEPT = 64  # deltas remembered for clients that lag behind, by the base they build on
 
 
@@ -120,6 +121,11 @@ class GameStateStore:
             cache = self._game_state_update_cache
             cache.append(update)
             excess = len(cache) - self._update_cache_size
+            if self._pins and len(cache) > _PINNED_CACHE_LIMIT * self._update_cache_size:
+                # A transfer that never ends (a client that never acknowledges) must not hold the cache
+                # forever: its client will get the whole state again instead.
+                logger.warning("dropping %d cache pins held too long", len(self._pins))
+                self._pins.clear()
             if excess > 0 and self._pins:
                 # Keep what pinned time orders need: clients receiving a large state build on it.
                 oldest = min(self._pins.values(), key=lambda t: int(t - update.time_order))

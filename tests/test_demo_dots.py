@@ -57,3 +57,19 @@ def test_readme_walk_through_is_the_demos_own_code():
     assert len(blocks) == 5
     for block in blocks:
         assert block in source, f"README block not in demos/dots/game.py:\n{block}"
+
+
+def test_join_mode_with_the_right_password_plays_and_with_a_wrong_one_does_not():
+    from demos._framework import make_backend
+
+    backend = make_backend(DEMO, password="open sesame")
+    thread = backend.run_in_thread("127.0.0.1", 0)
+    address = f"127.0.0.1:{backend.server.port}"
+    try:
+        run_demo(DEMO, ["join", address, "--password", "wrong", "--headless", "--seconds", "1"])
+        assert backend.game_state_store.get_game_state().next_id == 1  # nobody joined
+        run_demo(DEMO, ["join", address, "--password", "open sesame", "--headless", "--seconds", "1.5"])
+        assert backend.game_state_store.get_game_state().next_id == 2  # the window's player joined
+    finally:
+        backend.shutdown()
+        thread.join(timeout=5)

@@ -414,3 +414,12 @@ def test_game_state_store_leaves_the_callers_initial_state_alone():
     initial = GameState(x=1)
     GameStateStore(initial)
     assert initial.time_order == 0
+
+
+def test_a_transfer_that_never_ends_does_not_hold_the_update_cache_forever():
+    store = GameStateStore(GameState(x=0))
+    token = store._pin(store.get_game_state().time_order)
+    for i in range(GameStateStore._update_cache_size * 31):
+        store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, x=i))
+    assert len(store.get_update_cache()) <= GameStateStore._update_cache_size * 30
+    store._unpin(token)  # a late unpin of a dropped pin is harmless

@@ -45,7 +45,7 @@ def play(seconds: float, port: int | None = None) -> None:
     backend = None
     if port is None:
         backend = make_backend()
-        backend.run_in_thread("127.0.0.1", 0)
+        backend_thread = backend.run_in_thread("127.0.0.1", 0)
         port = backend.server.port
         assert port is not None
     bots = {"host": Client(), "guest": Client()}
@@ -53,7 +53,8 @@ def play(seconds: float, port: int | None = None) -> None:
         client.register_event_handler("ATTACK_FEEDBACK", lambda text, name=name: print(f"  {name}: {text}"))
         client.connect_in_thread(port, "127.0.0.1")
     try:
-        bots["host"].wait_until(lambda state: state.hp > 0, timeout=3)
+        for client in bots.values():
+            client.wait_until(lambda state: state.hp > 0, timeout=3)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             for name, client in bots.items():
@@ -66,11 +67,13 @@ def play(seconds: float, port: int | None = None) -> None:
         bots["guest"].disconnect()
         bots["host"].disconnect(shutdown_server=True)
     if backend is not None:
+        backend_thread.join(timeout=5)  # the host's request ends the backend
         print("the host shut the backend down" if backend.server.port is None else "the backend still runs")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("mode", nargs="?", choices=["play", "backend"], default="play")
     parser.add_argument("--port", type=int, default=None, help="backend port (play: join this backend)")
     parser.add_argument("--seconds", type=float, default=3.0, help="how long the bots play")

@@ -56,11 +56,24 @@ def _concrete(value: dict) -> dict:
 def _apply(target: dict, update: dict) -> None:
     """Deep-merge `update` into `target` in place (never keeping a reference to a dict of `update`)."""
     for key, value in update.items():
-        if type(value) is bytes and value == TO_DELETE:
+        kind = type(value)
+        if kind is dict:
+            current = target.get(key)
+            if type(current) is dict:
+                for item in value.values():
+                    item_kind = type(item)
+                    if item_kind is dict or item_kind is bytes or item_kind is Replace:
+                        _apply(current, value)
+                        break
+                else:  # a leaf, such as the fields of one entity: merge it in one go
+                    current.update(value)
+            else:
+                target[key] = _concrete(value)
+        elif kind is bytes and value == TO_DELETE:
             target.pop(key, None)
         elif isinstance(value, dict):
             current = target.get(key)
-            if type(value) is not Replace and isinstance(current, dict):
+            if kind is not Replace and isinstance(current, dict):
                 _apply(current, value)
             else:
                 target[key] = _concrete(value)

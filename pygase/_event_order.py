@@ -97,11 +97,7 @@ class InboundEvents:
             ready.append(whole)
 
     def _take_part(self, args: list) -> Optional[Event]:
-        if (
-            len(args) != 3
-            or not all(isinstance(a, int) and not isinstance(a, bool) for a in args[:2])
-            or not isinstance(args[2], bytes)
-        ):
+        if not check_event_args(args, (int, int, bytes)):
             logger.debug("dropping a malformed event part")
             return None
         index, count, data = args

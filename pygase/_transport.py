@@ -185,18 +185,6 @@ class ClientProtocol(asyncio.DatagramProtocol):
         else:
             self._timer.arm(connection.get_timer())
 
-    def run_soon(self, function: Callable[..., Any], *args: Any) -> None:
-        """Run `function(*args)` in the loop's thread, then flush; callable from any thread."""
-
-        def run() -> None:
-            function(*args)
-            self.flush()
-
-        if _in_loop_thread(self.loop):
-            run()
-        else:
-            self.loop.call_soon_threadsafe(run)
-
 
 def _in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
     try:

@@ -27,9 +27,9 @@ INLINE_EVENT_LIMIT = 1100
 MAX_HELD = 4096
 
 
-def split_event(event: Event) -> list:
-    """Return the events to send for `event`: itself, or its parts if it is too large for a datagram."""
-    encoded = event.to_bytes()
+def split_event(event: Event, encoded: bytes) -> list:
+    """Return the events to send for `event` (whose bytes are `encoded`): itself, or its parts if it is
+    too large for a datagram."""
     if len(encoded) <= INLINE_EVENT_LIMIT:
         return [event]
     count = (len(encoded) + PART_SIZE - 1) // PART_SIZE

@@ -246,14 +246,14 @@ class Connection:
         """
         if retries < 0:
             raise ValueError("retries must not be negative")
-        encoded_size = len(event.to_bytes())
-        if encoded_size > self.max_event_size:
+        encoded = event.to_bytes()
+        if len(encoded) > self.max_event_size:
             raise ValueError(
-                f"event {event.type!r} has {encoded_size} bytes, "
+                f"event {event.type!r} has {len(encoded)} bytes, "
                 f"more than max_event_size ({self.max_event_size})"
             )
         group = _Dispatch(ack_callback, timeout_callback)
-        for piece in split_event(event):
+        for piece in split_event(event, encoded):
             record = _OutgoingEvent(piece, self._next_event_id, group, retries)
             self._unresolved[self._next_event_id] = record
             self._next_event_id += 1

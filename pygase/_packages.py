@@ -123,12 +123,7 @@ class Header:
 
     def to_bytearray(self) -> bytearray:
         """Return 12 bytes representing the header (4-byte protocol id included)."""
-        return bytearray(
-            PROTOCOL_ID
-            + self.sequence.to_sqn_bytes()
-            + self.ack.to_sqn_bytes()
-            + struct.pack("!I", self._bits)
-        )
+        return bytearray(_header_bytes(int(self.sequence), int(self.ack), self._bits))
 
     def destructure(self) -> tuple:
         """Return the tuple (sequence, ack, ack_bitfield)."""
@@ -163,6 +158,23 @@ class Header:
         ack = int.from_bytes(datagram[start + width : start + 2 * width], "big")
         (bits,) = struct.unpack("!I", datagram[start + 2 * width : size])
         return Header._from_ints(sequence, ack, bits), bytes(datagram[size:])
+
+
+def _header_bytes(sequence: int, ack: int, bits: int) -> bytes:
+    """The 12 header bytes of a package, straight from ints (what `Header.to_bytearray` gives)."""
+    width = Sqn._bytesize
+    return PROTOCOL_ID + sequence.to_bytes(width, "big") + ack.to_bytes(width, "big") + _BITS.pack(bits)
+
+
+_BITS = struct.Struct("!I")
+
+
+def _plain_body(fields: int, ack_delay: int, event_floor: int) -> bytes:
+    """The start of a package body without events: its field count, ack delay, no events, event floor.
+
+    A subclass's own fields follow (`_tail_bytes`); together they are what `Package.to_datagram` writes.
+    """
+    return bytes((0x90 | fields,)) + _codec.pack(ack_delay) + b"\x90" + _codec.pack(event_floor)
 
 
 def _events_from_wire(data: Any) -> list:
@@ -258,7 +270,8 @@ class Package:
             + self._events_bytes()
             + _codec.pack(self.event_floor)
         )
-        datagram = bytes(self.header.to_bytearray()) + body + self._tail_bytes()
+        head = _header_bytes(int(self.header.sequence), int(self.header.ack), self.header._bits)
+        datagram = head + body + self._tail_bytes()
         self._serialized = True
         if len(datagram) > self._max_size:
             raise OverflowError(f"the package has {len(datagram)} bytes, more than {self._max_size}")

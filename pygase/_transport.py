@@ -14,13 +14,42 @@ import socket
 import threading
 from typing import Any, Callable, Optional
 
-from pygase._packages import DuplicateSequenceError
+from pygase._packages import DuplicateSequenceError, Package
 from pygase.connection import ClientConnection, ConnectionStatus
 
 logger = logging.getLogger("pygase")
 
 _DISCONNECTED = ConnectionStatus.get("Disconnected")
 _background_tasks: set = set()
+
+
+#: Bytes read from the socket per datagram. A PyGaSe datagram has at most `Package._max_size` (2048) bytes;
+#: a longer one arrives cut to this length and the parsers refuse it. asyncio's own default, 256 KiB,
+#: allocates 256 KiB per datagram, which glibc serves with an mmap, an mremap and a munmap each time.
+_RECEIVE_SIZE = 2 * Package._max_size
+
+
+def _read_small_datagrams(transport: asyncio.BaseTransport) -> None:
+    """Make an asyncio datagram transport read at most `_RECEIVE_SIZE` bytes per datagram."""
+    if isinstance(getattr(transport, "max_size", None), int):
+        transport.max_size = _RECEIVE_SIZE  # type: ignore[attr-defined]
+
+
+#: Receive buffer the server asks for: all clients share its one socket, and a burst of their packages
+#: that arrives while the server is busy (or not scheduled) must not overflow it. The kernel may grant
+#: less (on Linux at most net.core.rmem_max), which is fine.
+SERVER_RECEIVE_BUFFER = 1 << 20
+
+
+def _enlarge_receive_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    except OSError as error:
+        logger.debug("could not enlarge the server's receive buffer: %s", error)
 
 
 def _describe(function: Callable[..., Any]) -> str:
@@ -132,6 +161,7 @@ class ClientProtocol(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        _read_small_datagrams(transport)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         if self._link is not None:
@@ -248,6 +278,8 @@ class ServerProtocol(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        _read_small_datagrams(transport)
+        _enlarge_receive_buffer(transport, SERVER_RECEIVE_BUFFER)
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self._timer.cancel()

@@ -41,6 +41,8 @@ from pygase._packages import (
     Package,
     ProtocolIDMismatchError,
     ServerPackage,
+    _header_bytes,
+    _plain_body,
 )
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.gamestate import GameState, GameStateUpdate
@@ -131,7 +133,7 @@ class _SentPackage:
         self.time = time
         self.records = records
         # Each resend of the same event waits twice as long, so a silent link does not use up retries.
-        self.backoff = 2 ** min(max((r.attempts for r in records), default=0), 6)
+        self.backoff = 2 ** min(max(r.attempts for r in records), 6) if records else 1
 
 
 class Connection:
@@ -183,6 +185,7 @@ class Connection:
     max_state_size = 64 * 1024 * 1024
 
     _incoming_package: type[Package] = Package
+    _outgoing_fields = Package._body_fields
 
     def __init__(self, remote_address: tuple, event_handler: Any, event_wire: Any = None) -> None:
         self.remote_address = remote_address
@@ -594,6 +597,10 @@ class Connection:
         return package
 
     def _next_datagram(self, now: float) -> bytes:
+        if not ((self._outbox or self._bulk) and self._window_open()):
+            tail = self._plain_tail(now)
+            if tail is not None:
+                return self._seal(self._plain_datagram(now, tail), [], now)
         package = self._start_package(now)
         datagram = package.to_datagram()
         records: list[_OutgoingEvent] = []
@@ -601,6 +608,24 @@ class Connection:
             for queue in (self._outbox, self._bulk):
                 datagram = self._fill(package, queue, records, datagram)
         return self._seal(datagram, records, now)
+
+    def _plain_tail(self, now: float) -> Optional[bytes]:
+        """The bytes after the event floor of a package without events (the fields a subclass adds), or
+        None if this package needs the general path after all. Subclasses add their fields."""
+        return b""
+
+    def _plain_datagram(self, now: float, tail: bytes) -> bytes:
+        """A package without events, built straight into bytes: the same bytes `_start_package` and
+        `Package.to_datagram` would give, for the packages sent most (heartbeats, acks, state updates)."""
+        self.local_sequence = self.local_sequence + 1
+        ack_delay = 0
+        if self._last_received is not None:
+            ack_delay = min(int((now - self._remote_received_at) * 10000), 2**31)
+        return (
+            _header_bytes(int(self.local_sequence), int(self.remote_sequence), self._ack_bits)
+            + _plain_body(self._outgoing_fields, ack_delay, self._event_floor())
+            + tail
+        )
 
     def _notice_datagram(self, event: Event, now: float) -> bytes:
         """Return a package that carries `event` at once, outside the event order, flow control and
@@ -612,7 +637,7 @@ class Connection:
     def _seal(self, datagram: bytes, records: list, now: float) -> bytes:
         """Book a package as sent."""
         # A package that falls out of the ack window can no longer be acknowledged: it is lost.
-        oldest = int(self.local_sequence + -(_WINDOW + 1))
+        oldest = (int(self.local_sequence) - _WINDOW - 2) % Sqn._max_sequence + 1
         if oldest in self._sent:
             self._lose(oldest)
         self._sent[int(self.local_sequence)] = _SentPackage(now, records)
@@ -655,6 +680,7 @@ class ClientConnection(Connection):
     """
 
     _incoming_package = ServerPackage
+    _outgoing_fields = ClientPackage._body_fields
     #: Seconds between handshake messages while joining.
     handshake_interval = 0.25
     #: Seconds of silence after which a joined client also tries the handshake again (the server may
@@ -909,10 +935,17 @@ class ClientConnection(Connection):
         return True
 
     def _make_package(self, header: Header, now: float) -> Package:
+        self._apply_before_report()
+        return ClientPackage(header, self._time_order)
+
+    def _plain_tail(self, now: float) -> Optional[bytes]:
+        self._apply_before_report()
+        return _codec.pack(int(self._time_order))
+
+    def _apply_before_report(self) -> None:
         if self._pending is not None:
             with self.game_state_context():
                 pass  # apply what arrived, so the time order we report is the newest
-        return ClientPackage(header, self._time_order)
 
     def shutdown(self, shutdown_server: bool = False) -> None:
         """Shut down the client connection.
@@ -969,6 +1002,7 @@ class ServerConnection(Connection):
     """
 
     _incoming_package = ClientPackage
+    _outgoing_fields = ServerPackage._body_fields
     heartbeat_interval = 0.1
     #: Updates that encode to more bytes than this travel in parts.
     inline_state_limit = 900
@@ -1027,22 +1061,38 @@ class ServerConnection(Connection):
     def _make_package(self, header: Header, now: float) -> Package:
         package = ServerPackage(header, None)
         package.session = self.session
-        if self._transfer is not None:
-            return package
-        # Every package carries what the client lacks, measured from what it says it has, so a lost
-        # package costs nothing but the wait for the next one.
+        if self._transfer is None:
+            inline = self._inline_update()
+            if inline is not None:
+                package._update_bytes, package.full_state = inline
+        return package
+
+    def _plain_tail(self, now: float) -> Optional[bytes]:
+        if self._transfer is None:
+            inline = self._inline_update()
+            if self._transfer is not None:
+                return None  # the update starts a transfer: this package carries its first parts
+            if inline is not None:
+                return inline[0] + (b"\xc3" if inline[1] else b"\xc2") + _codec.pack(self.session)
+        return b"\xc0\xc2" + _codec.pack(self.session)  # no update, not the full state
+
+    def _inline_update(self) -> Optional[tuple[bytes, bool]]:
+        """What the client lacks, as (encoded update, full state flag) if it fits in this package.
+
+        Every package carries what the client lacks, measured from what it says it has, so a lost package
+        costs nothing but the wait for the next one. An update too large for a package starts a transfer
+        in parts instead (and None is returned), as does nothing to send.
+        """
         time_order, update_bytes, full_state = _store_update_since(
             self.game_state_store, self.last_client_time_order
         )
         self._sent_time_order = time_order
         if update_bytes is None:
-            return package
-        if len(update_bytes) <= self.inline_state_limit:
-            package._update_bytes = update_bytes
-            package.full_state = full_state
-        else:
+            return None
+        if len(update_bytes) > self.inline_state_limit:
             self._start_transfer(time_order, update_bytes, full_state)
-        return package
+            return None
+        return update_bytes, full_state
 
     def _start_transfer(self, time_order: Sqn, update_bytes: bytes, full_state: bool) -> None:
         self._transfer_id += 1

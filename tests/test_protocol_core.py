@@ -303,3 +303,35 @@ def test_updates_that_arrive_between_looks_are_applied_when_the_state_is_read():
         session.step(session.network.now + 0.001)  # deliver, without a heartbeat in between
     assert client.updates_received >= received_before + 1
     assert client_state(client)["x"] == 5  # reading the state applies the newest update that arrived
+
+
+def test_packages_without_events_are_the_same_bytes_as_the_general_encoding(monkeypatch):
+    """State updates and heartbeats take a shortcut to bytes; it must write exactly what a Package would."""
+    from pygase._packages import ClientPackage, ServerPackage
+
+    store = GameStateStore(GameState(players={1: {"x": 0.0}}))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.3)
+    server = next(iter(session.server.connections.values()))
+    push(store, players={1: {"x": 2.5}})
+    now = session.network.now
+    for connection, package_class in ((server, ServerPackage), (client, ClientPackage)):
+        assert not connection._outbox and not connection._bulk
+        sequence, sent_time_order = connection.local_sequence, getattr(connection, "_sent_time_order", None)
+        shortcut = connection._next_datagram(now)
+        # the same package again, the general way: through a Package object and its to_datagram
+        connection.local_sequence = sequence
+        if connection is server:
+            connection._sent_time_order = sent_time_order
+        with monkeypatch.context() as patch:
+            patch.setattr(type(connection), "_plain_tail", lambda self, now: None)
+            assert connection._next_datagram(now) == shortcut
+        package = package_class.from_datagram(shortcut)
+        assert int(package.header.sequence) == int(connection.local_sequence)
+        assert package.events == []
+        if connection is server:
+            assert package.game_state_update.players == {1: {"x": 2.5}}
+            client.receive_datagram(shortcut, now)  # so that the client reports the new time order
+        else:
+            assert package.time_order == store.get_game_state().time_order

@@ -205,6 +205,16 @@ class ServerCore:
         connection._ack_due_at = now
         self._leaving.add(connection.remote_address)
 
+    def settled(self, address: tuple) -> bool:
+        """Whether nothing is due for `address` after what it sent (see `Connection.settled`)."""
+        connection = self.connections.get(address)
+        return (
+            connection is not None
+            and address not in self._replies
+            and address not in self._leaving
+            and connection.settled()
+        )
+
     def datagrams_for(self, address: tuple, now: float) -> list:
         """Return what is due for one address right now (after it sent something): replies first."""
         datagrams = self._replies.pop(address, [])

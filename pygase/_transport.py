@@ -182,7 +182,8 @@ class ClientProtocol(asyncio.DatagramProtocol):
             return
         for event in events:
             call_user_function(self.connection.event_handler.handle, event)
-        self.flush()
+        if events or not self.connection.settled():  # else the timer that is set still holds
+            self.flush()
 
     def error_received(self, exc: Exception) -> None:
         # e.g. ICMP port unreachable while the server is not up yet: keep trying until the timeout
@@ -317,7 +318,8 @@ class ServerProtocol(asyncio.DatagramProtocol):
             return
         for event in events:
             self._on_event(event, addr)
-        self._send_to(addr, now)
+        if events or not core.settled(addr):  # else the timer that is set still holds
+            self._send_to(addr, now)
         self._hand_on_notifications()
         if core.shutdown_requested:
             self._on_shutdown_request()

@@ -357,6 +357,17 @@ class Connection:
             deadlines.append(silent_since + self.timeout)
         return min(deadlines)
 
+    def settled(self) -> bool:
+        """Whether the connection has nothing to send, no callback to run and no deadline that a received
+        package could have brought forward: its driver can wait for the timer it set before."""
+        return (
+            self.status == _CONNECTED
+            and self._ack_due_at is None
+            and not self._calls
+            and not self._outbox
+            and not self._bulk
+        )
+
     def take_calls(self) -> list:
         """Return and forget the callbacks (function, args) the core wants run, in order."""
         calls, self._calls = self._calls, []
@@ -686,6 +697,9 @@ class ClientConnection(Connection):
     #: Seconds of silence after which a joined client also tries the handshake again (the server may
     #: have been replaced by a new one that does not know it).
     rejoin_after = 1.5
+    #: Longest time in seconds a state update that arrived waits to be applied when nothing reads the
+    #: state, so that the time order the client reports (and so the size of its updates) keeps up.
+    report_interval = 0.5
 
     def __init__(self, remote_address: tuple, event_handler: Any, password: Optional[str] = None) -> None:
         super().__init__(remote_address, event_handler)
@@ -704,6 +718,7 @@ class ClientConnection(Connection):
         self._pending_lock = threading.Lock()
         self.game_state_context: LockedRessource = _FreshGameState(GameState(), self)
         self._time_order = Sqn(0)
+        self._reported_at = float("-inf")  # when an update was last applied just to report it
         #: called (without arguments) after each change of the game state
         self._on_state_change: Optional[Callable[[], None]] = None
         #: called with the game state, lock held, right after each change
@@ -775,6 +790,9 @@ class ClientConnection(Connection):
         if self._handshake_sent is None:
             return float("-inf")
         return self._handshake_sent + self.handshake_interval * (2 if self._rejoining else 1)
+
+    def settled(self) -> bool:
+        return self._joined and not self._rejoining and not self._leaving and super().settled()
 
     def datagrams_to_send(self, now: float) -> list:
         """Return the handshake message or the packages that are due now."""
@@ -935,17 +953,23 @@ class ClientConnection(Connection):
         return True
 
     def _make_package(self, header: Header, now: float) -> Package:
-        self._apply_before_report()
+        self._apply_before_report(now)
         return ClientPackage(header, self._time_order)
 
     def _plain_tail(self, now: float) -> Optional[bytes]:
-        self._apply_before_report()
+        self._apply_before_report(now)
         return _codec.pack(int(self._time_order))
 
-    def _apply_before_report(self) -> None:
-        if self._pending is not None:
+    def _apply_before_report(self, now: float) -> None:
+        """Every package reports the time order of the state we have; the server sends what we lack
+        since then. A program that reads its state (every frame, say) has applied what arrived; for one
+        that does not (a bot, a headless client) it is applied here, at most every `report_interval`
+        seconds instead of once per package: every update builds on what was reported, so reporting an
+        older time order costs only somewhat larger updates."""
+        if self._pending is not None and now >= self._reported_at + self.report_interval:
+            self._reported_at = now
             with self.game_state_context():
-                pass  # apply what arrived, so the time order we report is the newest
+                pass  # applies it
 
     def shutdown(self, shutdown_server: bool = False) -> None:
         """Shut down the client connection.
@@ -1047,6 +1071,9 @@ class ServerConnection(Connection):
 
     def _ack_callback_args(self) -> tuple:
         return (self,)
+
+    def settled(self) -> bool:
+        return super().settled() and self._sent_time_order == _store_time_order(self.game_state_store)
 
     def _send_due(self, now: float) -> bool:
         if super()._send_due(now):

@@ -332,6 +332,28 @@ def test_packages_without_events_are_the_same_bytes_as_the_general_encoding(monk
         assert package.events == []
         if connection is server:
             assert package.game_state_update.players == {1: {"x": 2.5}}
-            client.receive_datagram(shortcut, now)  # so that the client reports the new time order
+            client.receive_datagram(shortcut, now)
+            client_state(client)  # reading the state applies the update: the client reports it
         else:
             assert package.time_order == store.get_game_state().time_order
+
+
+def test_client_that_never_reads_its_state_still_reports_progress_and_gets_small_updates():
+    """A headless client applies what arrived only to report it, every `report_interval` seconds at most;
+    its updates stay deltas from a recent state, never the whole state again (the cache holds 2 s)."""
+    store = GameStateStore(GameState(players={i: {"x": 0.0} for i in range(20)}, big="x" * 200))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.3)
+    server_side = next(iter(session.server.connections.values()))
+    reported = []
+
+    def tick(now: float) -> None:
+        push(store, players={1: {"x": now}})
+        reported.append(int(server_side.last_client_time_order))
+
+    session.run(5.0, tick)
+    current = int(store.get_game_state().time_order)
+    lags = [t - r for t, r in zip(range(current - len(reported) + 1, current + 1), reported)][50:]
+    assert max(lags) <= 40  # report_interval 0.5 s = 25 ticks, plus the heartbeat interval and transit
+    assert client_state(client) == server_state(store)

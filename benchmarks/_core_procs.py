@@ -166,6 +166,39 @@ def backend_main(conn: Any, interval: float, max_clients: Optional[int]) -> None
         thread.join(timeout=5.0)
 
 
+# ---- the floor: what the same game loop costs without pygase ----------------------------------------------
+
+
+def floor_main(conn: Any, interval: float) -> None:
+    """Run the benchmark's `time_step` every `interval` seconds in a thread, as pygase's game loop does
+    (a lock wait with a timeout between steps), but with nothing else: no state store, no server.
+
+    The CPU this process uses is the floor under the idle server's figure on this machine: Python waking
+    at 50 Hz and running the game's own code.
+    """
+    game = _Game()
+    state = game.initial_state()
+    stop = threading.Event()
+
+    def loop() -> None:
+        wake = threading.Lock()
+        wake.acquire()
+        next_step = time.monotonic() + interval
+        while not stop.is_set():
+            wake.acquire(timeout=max(0.0, next_step - time.monotonic()))
+            game.time_step(state, interval)
+            next_step += interval
+
+    thread = threading.Thread(target=loop, name="floor-loop", daemon=True)
+    thread.start()
+    conn.send(("ok", None))
+    try:
+        _serve(conn, {})
+    finally:
+        stop.set()
+        thread.join(timeout=1.0)
+
+
 # ---- the client worker processes -----------------------------------------------------------------------
 
 

@@ -6,10 +6,10 @@ handler: `SET_MARKER(value)` sets `marker`; `SET_MARKER(value, probe=p)` sets `m
 several clients measure at once, so that they do not overwrite each other's values).
 
 The backend runs in its own process, bound to 127.0.0.1 port 0 (the port is sent back to this process).
-Clients run in other processes ("workers", up to `--workers` of them, the clients of one worker share its
-network thread) and use only the public `pygase.Client` API: `connect_in_thread`, `dispatch_event` (with
-`ack_callback`), `wait_until` / `access_game_state` and `disconnect`; statistics come from the counters
-of `client.connection`.
+Clients run in other processes ("workers", up to `--workers` of them, by default one per core; the clients
+of one worker share its network thread) and use only the public `pygase.Client` API:
+`connect_in_thread`, `dispatch_event` (with `ack_callback`), `wait_until` / `access_game_state` and
+`disconnect`; statistics come from the counters of `client.connection`.
 
 Figures, each printed on one line next to its target:
 
@@ -19,7 +19,9 @@ Figures, each printed on one line next to its target:
    `marker == v` (`client.wait_until`, woken on every state change); median, p95 and how many changes
    were not seen within 2 s.
 3. idle server CPU: CPU time (utime + stime from /proc/<pid>/stat, all threads) of the backend process
-   over a window, with 0 clients and with 1 idle connected client, in percent of one core.
+   over a window, with 0 clients and with 1 idle connected client, in percent of one core. Beside it, the
+   floor: the CPU of a process that runs only the same `time_step` at 50 Hz in a thread, without pygase
+   (on a virtual machine each wake-up from idle costs a good share of that).
 4. bytes per state datagram: UDP payload bytes the idle client received divided by the datagrams it
    received (`connection.bytes_received / connection.packages_received`, deltas over the window).
 5. for each N in `--clients`: server CPU over the window, state updates per second each client applied
@@ -29,6 +31,9 @@ Figures, each printed on one line next to its target:
    broadcast a state update at once, so update rates are somewhat above the 50 Hz tick rate.
    A second, indented line per N gives diagnostics: the backend's ticks per second, its connections with
    quality 'bad' (throttled), the CPU of the client worker processes and connect/disconnect times.
+   All processes share the machine's cores: the server competes with its clients for CPU, which real
+   clients on other machines would not do. More worker processes than cores (`--workers 4` on 2 cores)
+   add that much more competition and make the server fall behind sooner.
 
 Run (from the repository root; takes under 3 minutes with the defaults):
 
@@ -329,7 +334,21 @@ class CoreBenchmark:
         time.sleep(self.settings.seconds)
         usage = meter.stop()
         self.foreign_load.append(usage["others"])
+        usage["floor"] = self.measure_floor()
         return usage
+
+    def measure_floor(self) -> float:
+        """CPU of a process that only runs the game's time_step at 50 Hz, without pygase (a reference)."""
+        progress(f"measuring the floor (time_step at 50 Hz, no pygase) for {self.settings.seconds:g} s")
+        floor = Child(self.context, "floor", procs.floor_main, INTERVAL)
+        try:
+            floor.receive(timeout=30.0)
+            time.sleep(self.settings.settle)
+            meter = CpuMeter(floor.pid, [])
+            time.sleep(self.settings.seconds)
+            return float(meter.stop()["server"])
+        finally:
+            floor.close()
 
     # -- figures 1 to 4, one client
 
@@ -396,7 +415,8 @@ class CoreBenchmark:
         print(
             f"[3] idle server CPU:           {idle['server']:.2f} % with 0 clients, "
             f"{one['server']:.2f} % with 1 idle client (% of one core; other processes on the machine "
-            f"meanwhile: {idle['others']:.0f} % / {one['others']:.0f} %)   "
+            f"meanwhile: {idle['others']:.0f} % / {one['others']:.0f} %; floor: the same time_step at "
+            f"50 Hz without pygase {idle['floor']:.2f} %)   "
             f"target: <= {IDLE_CPU_TARGET:g} % and <= {IDLE_CLIENT_CPU_TARGET:g} %   "
             f"{self.check('idle CPU', ok)}"
         )
@@ -575,7 +595,10 @@ def parse_arguments(argv: Optional[list] = None) -> Settings:
     )
     parser.add_argument("--events", type=int, help="events for figures 1 and 2 (default 200, quick 40)")
     parser.add_argument(
-        "--workers", type=int, default=4, help="maximum number of client processes (default 4)"
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="maximum number of client processes (default: one per core)",
     )
     args = parser.parse_args(argv)
     try:

@@ -424,16 +424,26 @@ class Connection:
         if newest is not None:
             self._on_delivered(newest)
             self._add_rtt_sample(max(0.0, now - newest.time - ack_delay / 10000), now)
+        if not bits or not self._sent:
+            return
         period = Sqn._max_sequence
-        sent_packages = self._sent
-        while bits:
-            distance = (bits & -bits).bit_length()  # lowest set bit
-            bits &= bits - 1
-            sequence = (newest_sequence - distance - 1) % period + 1  # `distance` before it, wrapping past 1
-            if sequence in sent_packages:
-                sent = self._pop_sent(sequence)
-                if sent is not None:
-                    self._on_delivered(sent)
+        # Bit d - 1 stands for the package d before `ack`. Look at whichever is fewer: the packages still
+        # waiting for an ack (usually a handful) or the set bits (up to 32).
+        delivered = []
+        if len(self._sent) < 8:
+            for sequence in self._sent:
+                distance = (newest_sequence - sequence) % period
+                if 0 < distance <= _WINDOW and bits >> (distance - 1) & 1:
+                    delivered.append(sequence)
+        else:
+            while bits:
+                distance = (bits & -bits).bit_length()  # lowest set bit
+                bits &= bits - 1
+                delivered.append((newest_sequence - distance - 1) % period + 1)  # wraps past 1
+        for sequence in delivered:
+            sent = self._pop_sent(sequence)
+            if sent is not None:
+                self._on_delivered(sent)
 
     def _pop_sent(self, sequence: int) -> Optional[_SentPackage]:
         sent = self._sent.pop(sequence, None)

@@ -326,3 +326,51 @@ def test_client_side_package_parser_takes_arbitrary_bytes_or_raises_value_error(
         except ValueError:
             continue
         assert isinstance(package, ServerPackage)
+
+
+def _server_datagrams() -> list:
+    from pygase._packages import Header, ServerPackage
+
+    plain = ServerPackage(Header(7, 3, "1" * 32), GameStateUpdate(5, players={1: {"x": 1.5}}))
+    plain.session, plain.ack_delay, plain.event_floor = 2**32 - 1, 300, 70000
+    with_events = ServerPackage(Header(8, 3, "0" * 32), None, events=[Event("HIT", 3, by="ann")])
+    with_events.session = 5
+    return [plain.to_datagram(), with_events.to_datagram()]
+
+
+def test_client_side_package_parser_reads_what_the_server_wrote():
+    from pygase._packages import ServerPackage
+
+    for datagram in _server_datagrams():
+        deferred = ServerPackage._from_datagram_deferred(datagram)
+        full = ServerPackage.from_datagram(datagram)
+        assert (deferred.ack_delay, deferred.event_floor, deferred.session, deferred.full_state) == (
+            full.ack_delay,
+            full.event_floor,
+            full.session,
+            full.full_state,
+        )
+        assert [e.type for e in deferred.events] == [e.type for e in full.events]
+        raw = deferred._update_bytes
+        assert (None if raw is None else GameStateUpdate.from_bytes(raw)) == full.game_state_update
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 1),
+    st.lists(st.tuples(st.integers(12, 400), st.integers(0, 255)), max_size=4),
+    st.integers(13, 400),
+)
+def test_client_side_parser_takes_mutated_server_packages_or_raises_value_error(which, mutations, cut):
+    from pygase._packages import ServerPackage
+
+    data = bytearray(_server_datagrams()[which])
+    for position, value in mutations:
+        data[position % len(data)] = value
+    for candidate in (bytes(data), bytes(data[:cut])):
+        try:
+            package = ServerPackage._from_datagram_deferred(candidate)
+        except ValueError:
+            continue
+        assert isinstance(package, ServerPackage)
+        assert 0 <= package.session < 2**32 and package.ack_delay >= 0 and package.event_floor >= 0

@@ -73,6 +73,7 @@ STATE_PART_EVENT = RESERVED_PREFIX + "state"
 
 _WINDOW = 32  # packages the ack bitfield covers
 _MAX_BACKOFF = 2.0  # longest wait in seconds before an unacknowledged event is resent
+_SILENCE = 0.5  # seconds without a package after which the other side counts as having been silent
 
 
 class ConnectionStatus(NamedEnum):
@@ -293,10 +294,12 @@ class Connection:
         header = package.header
         self._register_sequence(header.sequence, now)
         self.packages_received += 1
-        self._last_received = now
+        previous, self._last_received = self._last_received, now
         if self.status == _CONNECTING:
             self.status = _CONNECTED
         self._process_acks(header.ack, header._bits, package.ack_delay, now)
+        if self._in_flight and previous is not None and now - previous >= _SILENCE:
+            self._resend_after_silence(now)
         if package._entries and self._ack_due_at is None:
             self._ack_due_at = now + self.ack_delay
         return self._inbound.receive(package._entries, package.event_floor)
@@ -444,6 +447,13 @@ class Connection:
             sent = self._pop_sent(sequence)
             if sent is not None:
                 self._on_delivered(sent)
+
+    def _resend_after_silence(self, now: float) -> None:
+        """The other side is heard again after a silence: events whose resend waits out a backoff that
+        grew during the silence (up to seconds) go out at once instead."""
+        rto = self._retransmission_timeout()
+        for sequence in [s for s, sent in self._sent.items() if sent.records and now - sent.time >= rto]:
+            self._lose(sequence)
 
     def _pop_sent(self, sequence: int) -> Optional[_SentPackage]:
         sent = self._sent.pop(sequence, None)
@@ -702,6 +712,7 @@ class ClientConnection(Connection):
 
     _incoming_package = ServerPackage
     _outgoing_fields = ClientPackage._body_fields
+    heartbeat_interval = 0.2
     #: Seconds between handshake messages while joining.
     handshake_interval = 0.25
     #: Seconds of silence after which a joined client also tries the handshake again (the server may

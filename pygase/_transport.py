@@ -7,6 +7,7 @@ re-arms a single `loop.call_at` timer. A malformed or unexpected datagram is log
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import random
@@ -258,8 +259,18 @@ async def run_client_connection(
         logger.info("connection to %s:%s closed", hostname, port)
 
 
+#: Up to this many clients the thread that pushes a new state (the game loop's) sends it itself.
+DIRECT_SWEEP_LIMIT = 16
+
+
 class ServerProtocol(asyncio.DatagramProtocol):
-    """Drive a `ServerCore` on one UDP socket for all clients."""
+    """Drive a `ServerCore` on one UDP socket for all clients.
+
+    The core is used from the event loop's thread and, for the sweep that sends a new state, from the
+    thread that pushed the state (the game loop's): that sweep sends straight on `sock`, so a tick costs
+    no wake-up of the network thread. `_core_lock` guards the core; user callbacks run outside it, in the
+    loop's thread.
+    """
 
     def __init__(
         self,
@@ -267,6 +278,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
         on_event: Callable[[Any, tuple], None],
         on_shutdown_request: Callable[[], None],
         simulate: Any = None,
+        sock: Optional[socket.socket] = None,
     ) -> None:
         self.core = core
         self.loop = asyncio.get_running_loop()
@@ -276,6 +288,10 @@ class ServerProtocol(asyncio.DatagramProtocol):
         self._timer = _Timer(self.loop, self.sweep)
         self._sweep_scheduled = False
         self._link = LinkSimulator(self.loop, simulate) if simulate is not None else None
+        # Sent on directly from other threads; not with a simulated link, whose delays need the loop.
+        self._sock = sock if self._link is None else None
+        self._core_lock = threading.RLock()
+        self._closed = False  # no more sends from other threads (guarded by _core_lock)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -283,6 +299,8 @@ class ServerProtocol(asyncio.DatagramProtocol):
         _enlarge_receive_buffer(transport, SERVER_RECEIVE_BUFFER)
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
+        with self._core_lock:
+            self._closed = True
         self._timer.cancel()
 
     def error_received(self, exc: Exception) -> None:
@@ -313,12 +331,14 @@ class ServerProtocol(asyncio.DatagramProtocol):
             return
         now = self.loop.time()
         core = self.core
-        events = _receive_or_drop(core.receive_datagram, addr, data, addr, now)
-        if events is None:
-            return
+        with self._core_lock:
+            events = _receive_or_drop(core.receive_datagram, addr, data, addr, now)
+            if events is None:
+                return
+            settled = not events and core.settled(addr)
         for event in events:
             self._on_event(event, addr)
-        if events or not core.settled(addr):  # else the timer that is set still holds
+        if not settled:  # else the timer that is set still holds
             self._send_to(addr, now)
         self._hand_on_notifications()
         if core.shutdown_requested:
@@ -329,17 +349,41 @@ class ServerProtocol(asyncio.DatagramProtocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        for datagram in core.datagrams_for(address, now):
-            self._send(datagram, address)
-        for function, args in core.take_calls(address):
+        with self._core_lock:
+            for datagram in core.datagrams_for(address, now):
+                self._send(datagram, address)
+            calls = core.take_calls(address)
+            connection = core.connections.get(address)
+            deadline = connection.get_timer() if connection is not None else None
+        for function, args in calls:
             call_user_function(function, *args)
-        connection = core.connections.get(address)
-        deadline = connection.get_timer() if connection is not None else None
         if deadline is not None:  # (None would cancel the one timer all connections share)
             self._timer.arm(deadline)
 
+    def dispatch_event(self, event: Any, target_client: Any, retries: int, ack_callback: Any) -> None:
+        """Queue an event in the core and send it at once (in the loop's thread)."""
+        with self._core_lock:
+            self.core.dispatch_event(event, target_client, retries, ack_callback)
+        self.sweep()
+
     def request_sweep(self) -> None:
-        """Ask for a sweep over all connections soon; callable from any thread, cheap to repeat."""
+        """Send a new state to the clients: at once if called from another thread than the loop's (the
+        game loop's) while there are few clients, else soon from the loop's thread; callable from any
+        thread, cheap to repeat.
+
+        Sending from the game loop's thread saves waking the network thread, which is most of what a
+        tick costs with a client or two; with many clients the sends would lengthen the tick instead.
+        """
+        if (
+            self._sock is not None
+            and len(self.core.connections) <= DIRECT_SWEEP_LIMIT
+            and not _in_loop_thread(self.loop)
+        ):
+            try:
+                self._sweep_elsewhere()
+                return
+            except Exception:
+                logger.exception("could not send the new state from this thread; the server's loop will")
         if self._sweep_scheduled:
             return
         self._sweep_scheduled = True
@@ -351,6 +395,41 @@ class ServerProtocol(asyncio.DatagramProtocol):
         except RuntimeError:  # the loop is closed: the server is gone
             self._sweep_scheduled = False
 
+    def _sweep_elsewhere(self) -> None:
+        """A sweep in a thread other than the loop's: send on the socket directly; leave callbacks,
+        notifications and an earlier timer to the loop (rare: a sweep after a tick seldom has any)."""
+        assert self._sock is not None
+        with self._core_lock:
+            if self._closed:
+                return
+            now = self.loop.time()
+            for datagram, address in self.core.datagrams_to_send(now):
+                try:
+                    self._sock.sendto(datagram, address)
+                except (BlockingIOError, InterruptedError):  # the socket's buffer is full: queue it
+                    self.loop.call_soon_threadsafe(self._send, datagram, address)
+                except OSError as error:
+                    logger.debug("could not send to %s: %s", address, error)
+            calls = self.core.take_calls()
+            deadline = self.core.get_timer()
+            armed = self._timer.when
+            loop_needed = bool(
+                calls
+                or self.core.notifications
+                or (deadline is not None and (armed is None or deadline < armed))
+            )
+        if loop_needed:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
+                self.loop.call_soon_threadsafe(self._after_sweep_elsewhere, calls)
+
+    def _after_sweep_elsewhere(self, calls: list) -> None:
+        for function, args in calls:
+            call_user_function(function, *args)
+        self._hand_on_notifications()
+        with self._core_lock:
+            deadline = self.core.get_timer()
+        self._timer.arm(deadline)
+
     def sweep(self) -> None:
         """Run all timers, send everything due (new state first of all) and re-arm the timer."""
         self._sweep_scheduled = False
@@ -358,25 +437,51 @@ class ServerProtocol(asyncio.DatagramProtocol):
         if transport is None or transport.is_closing():
             return
         now = self.loop.time()
-        for datagram, address in self.core.datagrams_to_send(now):
-            self._send(datagram, address)
-        for function, args in self.core.take_calls():
+        with self._core_lock:
+            for datagram, address in self.core.datagrams_to_send(now):
+                self._send(datagram, address)
+            calls = self.core.take_calls()
+        for function, args in calls:
             call_user_function(function, *args)
         self._hand_on_notifications()
-        self._timer.arm(self.core.get_timer())
+        with self._core_lock:
+            deadline = self.core.get_timer()
+        self._timer.arm(deadline)
 
     def _hand_on_notifications(self) -> None:
-        notifications = self.core.notifications
-        while notifications:
-            event, address = notifications.pop(0)
+        while True:
+            with self._core_lock:
+                notifications = self.core.notifications
+                if not notifications:
+                    return
+                event, address = notifications.pop(0)
             self._on_event(event, address)
 
     def send_shutdown_notices(self) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        for datagram, address in self.core.shutdown_datagrams(self.loop.time()):
-            transport.sendto(datagram, address)
+        """Tell every client that the server shuts down; nothing is sent from other threads after this."""
+        with self._core_lock:
+            self._closed = True
+            transport = self.transport
+            if transport is None or transport.is_closing():
+                return
+            for datagram, address in self.core.shutdown_datagrams(self.loop.time()):
+                transport.sendto(datagram, address)
+
+
+async def bind_server_socket(hostname: str, port: int) -> socket.socket:
+    """A non-blocking IPv4 UDP socket bound to `hostname`:`port` (0 for a free port)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(hostname, port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
+    if not infos:
+        raise OSError(f"cannot resolve {hostname!r}")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind(infos[0][4])
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class NetworkThread:

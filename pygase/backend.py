@@ -29,14 +29,13 @@ import contextlib
 import copy
 import inspect
 import logging
-import socket
 import threading
 import time
 from typing import Any, Callable, Optional
 
 from pygase import _codec
 from pygase._server_core import ServerCore
-from pygase._transport import ServerProtocol, call_user_function
+from pygase._transport import ServerProtocol, bind_server_socket, call_user_function
 from pygase.event import Event, UniversalEventHandler
 from pygase.gamestate import GameState, GameStateUpdate, GameStatus, _combined
 from pygase.utils import Sqn, get_available_ip_addresses
@@ -422,11 +421,14 @@ class Server:
                 event_wire._push_event(event)
 
         try:
-            transport, protocol = await loop.create_datagram_endpoint(
-                lambda: ServerProtocol(core, on_event, stop.set, self.simulate),
-                local_addr=(hostname, port),
-                family=socket.AF_INET,
-            )
+            sock = await bind_server_socket(hostname, port)
+            try:
+                transport, protocol = await loop.create_datagram_endpoint(
+                    lambda: ServerProtocol(core, on_event, stop.set, self.simulate, sock), sock=sock
+                )
+            except BaseException:
+                sock.close()
+                raise
         except BaseException:
             self._finished.set()
             raise
@@ -518,8 +520,7 @@ class Server:
             return
 
         def send() -> None:
-            self._core.dispatch_event(event, target_client, retries, ack_callback)
-            protocol.sweep()
+            protocol.dispatch_event(event, target_client, retries, ack_callback)
 
         if _in_thread_of(loop):
             send()

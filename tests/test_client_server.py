@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -446,3 +447,34 @@ def test_blocking_methods_can_be_awaited_inside_their_own_event_loop():
 
     stopped, status, port = asyncio.run(main())
     assert stopped is True and status == DISCONNECTED and port is None
+
+
+def test_client_that_falls_silent_is_dropped_and_the_game_logic_hears_it(backend_factory, monkeypatch):
+    """With one client the game loop's thread sends each new state itself; a timeout it finds on the way
+    still reaches the game logic, through the server's own thread."""
+    from pygase import CLIENT_LEFT
+    from pygase.connection import ClientConnection, ServerConnection
+    from pygase.event import UniversalEventHandler
+
+    monkeypatch.setattr(ServerConnection, "timeout", 0.5)
+    left = threading.Event()
+    backend = backend_factory(GameState(n=0), lambda game_state, dt: {"n": game_state.n + 1})
+    backend.game_state_machine.register_event_handler(
+        CLIENT_LEFT, lambda game_state, client_address: left.set()
+    )
+    server_address = ("127.0.0.1", backend.server.port)
+    connection = ClientConnection(server_address, UniversalEventHandler())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.05)
+        deadline = time.monotonic() + 3.0
+        while connection.status != ConnectionStatus.get("Connected") or not backend.server.connections:
+            assert time.monotonic() < deadline, "the hand-driven client did not join"
+            for datagram in connection.datagrams_to_send(time.monotonic()):
+                sock.sendto(datagram, server_address)
+            with contextlib.suppress(TimeoutError, ValueError):
+                connection.receive_datagram(sock.recv(4096), time.monotonic())
+        # from now on the client says nothing
+        assert left.wait(timeout=3.0)
+    assert backend.server.connections == {}
+    assert backend.game_state_store.get_game_state().n > 0  # the game went on

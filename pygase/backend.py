@@ -109,7 +109,8 @@ class GameStateStore:
             ValueError: if an attribute name is not a Python identifier (or starts with "_")
         """
         _check_names(update.__dict__)
-        encoded = self._encode(update.__dict__)  # checks every value can be sent before anything changes
+        # checks every value can be sent before anything changes (all names are public: checked above)
+        encoded = _codec.pack(update.__dict__, single_float=self.single_precision_floats)
         with self._lock:
             state = self._game_state
             if not update.time_order > state.time_order:
@@ -822,19 +823,13 @@ class GameStateMachine:
         if not isinstance(changes, dict):
             logger.error("%s returned %s instead of an update dict: ignored", source, type(changes).__name__)
             return
-        for key in changes:
-            if (
-                not isinstance(key, str)
-                or not key.isidentifier()
-                or key.startswith("_")
-                or key == "time_order"
-            ):
-                logger.error("%s returned an update with the invalid attribute name %r: ignored", source, key)
-                return
+        if "time_order" in changes:
+            logger.error("%s returned an update that sets time_order: ignored", source)
+            return
         store = self._game_state_store
-        update = GameStateUpdate(store.get_game_state().time_order + 1, **changes)
         try:
-            store.push_update(update)
+            update = GameStateUpdate(store.get_game_state().time_order + 1, **changes)
+            store.push_update(update)  # checks the names and values
         except (TypeError, ValueError) as error:
             logger.error("%s returned an update that cannot be sent (%s): ignored", source, error)
 

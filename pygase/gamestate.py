@@ -246,8 +246,7 @@ class GameStateUpdate(Sendable, Comparable):
     def _apply_to(self, game_state: GameState) -> None:
         """Apply this update to `game_state` in place if it is newer; internal and cheap."""
         if self.time_order > game_state.time_order:
-            _apply(game_state.__dict__, self._changes())
-            game_state.time_order = Sqn(self.time_order)
+            _apply(game_state.__dict__, self.__dict__)  # time_order too: a leaf, copied as it is
 
     def __lt__(self, other: Any) -> bool:
         return bool(self.time_order < other.time_order)

@@ -420,9 +420,10 @@ class ServerProtocol(asyncio.DatagramProtocol):
             )
         if loop_needed:
             with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
-                self.loop.call_soon_threadsafe(self._after_sweep_elsewhere, calls)
+                self.loop.call_soon_threadsafe(self._finish_sweep, calls)
 
-    def _after_sweep_elsewhere(self, calls: list) -> None:
+    def _finish_sweep(self, calls: list) -> None:
+        """In the loop's thread, after a sweep: run the callbacks, hand on notifications, re-arm."""
         for function, args in calls:
             call_user_function(function, *args)
         self._hand_on_notifications()
@@ -441,12 +442,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
             for datagram, address in self.core.datagrams_to_send(now):
                 self._send(datagram, address)
             calls = self.core.take_calls()
-        for function, args in calls:
-            call_user_function(function, *args)
-        self._hand_on_notifications()
-        with self._core_lock:
-            deadline = self.core.get_timer()
-        self._timer.arm(deadline)
+        self._finish_sweep(calls)
 
     def _hand_on_notifications(self) -> None:
         while True:

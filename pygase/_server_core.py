@@ -236,6 +236,8 @@ class ServerCore:
         if self._departed:
             self._departed = {a: entry for a, entry in self._departed.items() if now < entry[1]}
         for address, connection in list(self.connections.items()):
+            if address in self._replies:
+                continue  # its handshake reply goes first, from `datagrams_for`
             connection.handle_timer(now)
             if connection.status == _DISCONNECTED:
                 self._remove(address)

@@ -466,18 +466,28 @@ class ServerProtocol(asyncio.DatagramProtocol):
 
 async def bind_server_socket(hostname: str, port: int) -> socket.socket:
     """A non-blocking IPv4 UDP socket bound to `hostname`:`port` (0 for a free port)."""
+    if not 0 <= port <= 65535:
+        raise OverflowError(f"port must be 0-65535, got {port}")
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(hostname, port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
     if not infos:
         raise OSError(f"cannot resolve {hostname!r}")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.setblocking(False)
-        sock.bind(infos[0][4])
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    error: Optional[OSError] = None
+    for *_, address in infos:  # the first address that can be bound, as asyncio does
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind(address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    assert error is not None
+    raise error
 
 
 class NetworkThread:

@@ -322,7 +322,8 @@ class Server:
 
     @property
     def connections(self) -> dict:
-        return self._core.connections
+        # A copy: the server's threads add and remove connections while a caller may be iterating.
+        return dict(self._core.connections)
 
     @property
     def host_client(self) -> Optional[tuple]:

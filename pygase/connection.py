@@ -208,6 +208,7 @@ class Connection:
         self._remote_received_at = 0.0
         self._last_sent: Optional[float] = None
         self._ack_due_at: Optional[float] = None
+        self._received_since_sent = 0  # packages received since we last sent one (which acks them)
         self._sent: dict[int, _SentPackage] = {}
         self._in_flight = 0  # packages in `_sent` that carry events
         self._outbox: collections.deque[_OutgoingEvent] = collections.deque()
@@ -300,6 +301,10 @@ class Connection:
         self._process_acks(header.ack, header._bits, package.ack_delay, now)
         if self._in_flight and previous is not None and now - previous >= _SILENCE:
             self._resend_after_silence(now)
+        self._received_since_sent += 1
+        if self._received_since_sent >= _WINDOW // 2:
+            # Acknowledge before the ack field no longer reaches the oldest of them (fast senders).
+            self._ack_due_at = now
         if package._entries and self._ack_due_at is None:
             self._ack_due_at = now + self.ack_delay
         return self._inbound.receive(package._entries, package.event_floor)
@@ -452,8 +457,14 @@ class Connection:
         """The other side is heard again after a silence: events whose resend waits out a backoff that
         grew during the silence (up to seconds) go out at once instead."""
         rto = self._retransmission_timeout()
-        for sequence in [s for s, sent in self._sent.items() if sent.records and now - sent.time >= rto]:
-            self._lose(sequence)
+        for sequence in [
+            s
+            for s, sent in self._sent.items()
+            if sent.records
+            and now - sent.time >= rto
+            and all(record.retries > 0 or record.done for record in sent.records)
+        ]:
+            self._lose(sequence)  # (a last attempt is left to its own deadline: it may still arrive)
 
     def _pop_sent(self, sequence: int) -> Optional[_SentPackage]:
         sent = self._sent.pop(sequence, None)
@@ -676,6 +687,7 @@ class Connection:
             self._in_flight += 1
         self._last_sent = now
         self._ack_due_at = None
+        self._received_since_sent = 0
         self.packages_sent += 1
         self.bytes_sent += len(datagram)
         return datagram
@@ -749,6 +761,7 @@ class ClientConnection(Connection):
         self._session: Optional[int] = None
         self._state_transfer: Optional[tuple[int, int, dict]] = None  # (id, parts, received parts)
         self._completed_transfer = 0  # id of the last state transfer put together
+        self._handshake_changed = False  # a handshake message came since the last look at what is due
 
     # ---- handshake ----------------------------------------------------------------------------------
 
@@ -756,6 +769,7 @@ class ClientConnection(Connection):
         """Take a datagram from the server (a handshake message or a package); return its new events."""
         if handshake.is_handshake(datagram):
             self._receive_handshake(handshake.parse(datagram), now)
+            self._handshake_changed = True  # something may be due at once (the first package, say)
             return []
         if not self._joined:
             raise ValueError("a package before the handshake completed")
@@ -813,11 +827,18 @@ class ClientConnection(Connection):
         return self._handshake_sent + self.handshake_interval * (2 if self._rejoining else 1)
 
     def settled(self) -> bool:
-        return self._joined and not self._rejoining and not self._leaving and super().settled()
+        return (
+            self._joined
+            and not self._rejoining
+            and not self._leaving
+            and not self._handshake_changed
+            and super().settled()
+        )
 
     def datagrams_to_send(self, now: float) -> list:
         """Return the handshake message or the packages that are due now."""
         self._start(now)
+        self._handshake_changed = False
         if self.status == _DISCONNECTED:
             return []
         last = self._last_received

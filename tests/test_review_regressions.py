@@ -423,3 +423,81 @@ def test_a_transfer_that_never_ends_does_not_hold_the_update_cache_forever():
         store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, x=i))
     assert len(store.get_update_cache()) <= GameStateStore._update_cache_size * 30
     store._unpin(token)  # a late unpin of a dropped pin is harmless
+
+
+# ---- a review of the sends from the game loop's thread, the settled check and the 0.2 s heartbeats ----
+
+
+def handshake_by_hand(core: ServerCore, client, address: tuple, now: float = 0.0) -> list:
+    """Run the handshake between `client` and `core` by hand until the server has the connection; return
+    the server's replies to the client's last message (the welcome), not yet delivered."""
+    from pygase.connection import ClientConnection
+
+    assert isinstance(client, ClientConnection)
+    for _ in range(3):
+        for datagram in client.datagrams_to_send(now):
+            core.receive_datagram(datagram, address, now)
+        if address in core.connections:
+            return core.datagrams_for(address, now)
+        for reply in core.datagrams_for(address, now):
+            client.receive_datagram(reply, now)
+    raise AssertionError("the handshake did not complete")
+
+
+def test_a_new_client_gets_its_welcome_before_any_package_even_from_a_sweep_in_between():
+    """A sweep from the game loop's thread may run between a RESPONSE and the sending of its WELCOME."""
+    from pygase.connection import ClientConnection
+
+    store = GameStateStore(GameState(n=0))
+    core = ServerCore(store, UniversalEventHandler())
+    client = ClientConnection(("server", 1), UniversalEventHandler())
+    address = ("client", 2)
+    for datagram in client.datagrams_to_send(0.0):  # HELLO
+        core.receive_datagram(datagram, address, 0.0)
+    client.receive_datagram(core.datagrams_for(address, 0.0)[0], 0.0)  # CHALLENGE
+    for datagram in client.datagrams_to_send(0.0):  # RESPONSE: the server keeps the client from now on
+        core.receive_datagram(datagram, address, 0.0)
+    assert address in core.connections
+    assert [a for _, a in core.datagrams_to_send(0.01)] == []  # the sweep leaves the new client alone
+    welcome, *packages = core.datagrams_for(address, 0.01)
+    client.receive_datagram(welcome, 0.01)
+    assert client.status == CONNECTED
+
+
+def test_a_client_that_just_joined_is_not_settled_so_its_first_package_goes_out_at_once():
+    from pygase.connection import ClientConnection
+
+    store = GameStateStore(GameState(n=0))
+    core = ServerCore(store, UniversalEventHandler())
+    client = ClientConnection(("server", 1), UniversalEventHandler())
+    for reply in handshake_by_hand(core, client, ("client", 2)):
+        client.receive_datagram(reply, 0.0)
+    assert client.status == CONNECTED
+    assert not client.settled()  # the transport looks at what is due instead of waiting for its timer
+    assert client.datagrams_to_send(0.0)  # the first package, at once
+    assert client.settled()
+
+
+def test_fast_ticks_are_acknowledged_in_time_and_not_counted_as_lost():
+    """Clients send heartbeats every 0.2 s; a server ticking at 200 Hz sends 40 packages in that time,
+    more than the ack field covers, so the client acknowledges every 16 packages as well."""
+    store = GameStateStore(GameState(x=0.0))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.3)
+    server_side = next(iter(session.server.connections.values()))
+    lost_before = server_side.packages_lost
+
+    def tick(now: float) -> None:
+        store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, x=now))
+
+    session.run(2.0, tick, tick=0.005)
+    assert server_side.packages_sent > 300
+    assert server_side.packages_lost == lost_before
+    assert client.status == CONNECTED
+
+
+def test_a_port_out_of_range_is_refused_as_before():
+    server = Backend(GameState(), lambda game_state, dt: {}).server
+    with pytest.raises(OverflowError):
+        asyncio.run(server.run_async(70000, "127.0.0.1"))

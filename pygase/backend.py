@@ -37,7 +37,7 @@ from pygase import _codec
 from pygase._server_core import ServerCore
 from pygase._transport import ServerProtocol, bind_server_socket, call_user_function
 from pygase.event import Event, UniversalEventHandler
-from pygase.gamestate import GameState, GameStateUpdate, GameStatus, _combined
+from pygase.gamestate import GameState, GameStateUpdate, GameStatus, _extended
 from pygase.utils import Sqn, get_available_ip_addresses
 
 __all__ = ["GameStateStore", "Server", "GameStateMachine", "Backend"]
@@ -86,6 +86,7 @@ class GameStateStore:
         self._deltas: dict[int, tuple[GameStateUpdate, Sqn]] = {}
         self._listeners: list[Callable[[], None]] = []
         self._pins: dict[object, Sqn] = {}
+        self._latest: tuple[Optional[GameStateUpdate], bytes] = (None, b"")  # newest update, encoded
 
     def get_update_cache(self) -> list:
         """Return the latest state updates."""
@@ -136,6 +137,7 @@ class GameStateStore:
                 self._cache_base = cache[excess - 1].time_order
                 del cache[:excess]
             self._encoded = {int(previous): (update.time_order, encoded, False)}
+            self._latest = (update, encoded)
         for listener in list(self._listeners):
             listener()
 
@@ -171,6 +173,8 @@ class GameStateStore:
             delta = self._delta_for(time_order, current)
             if delta is None:
                 result = (current, self._encode(self._public_state()), True)
+            elif delta is self._latest[0]:  # the newest update covers all the client lacks
+                result = (current, self._latest[1], False)
             else:
                 result = (current, self._encode(delta.__dict__), False)
             self._encoded[int(time_order)] = result
@@ -192,7 +196,7 @@ class GameStateStore:
                 delta = None  # fell out of the cache: start again from the base
             else:
                 for update in newer:
-                    delta = _combined(delta, update)
+                    delta = _extended(delta, update)
         if delta is None:
             delta = self._delta_since(time_order)
         if delta is not None:
@@ -219,7 +223,7 @@ class GameStateStore:
             return None
         combined = newer[0]
         for update in newer[1:]:
-            combined = _combined(combined, update)
+            combined = _extended(combined, update)
         return combined
 
     def _encode(self, attributes: dict) -> bytes:

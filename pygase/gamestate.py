@@ -109,6 +109,31 @@ def _combine(earlier: dict, later: dict) -> dict:
 _MISSING = object()
 
 
+def _covers(later: dict, earlier: dict) -> bool:
+    """Whether `later` overwrites all that `earlier` does, so that applying `later` alone has the effect
+    of applying both (what `_combine(earlier, later)` would build is `later` itself).
+
+    A value covers anything unless it is a plain dict: that merges, so it covers only a plain dict whose
+    keys it all covers in turn (a deletion, a scalar or a replaced dict before it must be kept).
+    """
+    for key, before in earlier.items():
+        value = later.get(key, _MISSING)
+        if value is _MISSING:
+            return False
+        merges = isinstance(value, dict) and type(value) is not Replace
+        if merges and (type(before) is Replace or not isinstance(before, dict) or not _covers(value, before)):
+            return False
+    return True
+
+
+def _extended(delta: GameStateUpdate, update: GameStateUpdate) -> GameStateUpdate:
+    """`delta` followed by the newer `update`, as one update: `update` itself if it covers `delta` (as
+    when every tick sets the same fields), so that its encoding can be reused."""
+    if _covers(update.__dict__, delta.__dict__):  # (both have a time_order: a scalar, covered)
+        return update
+    return _combined(delta, update)
+
+
 def _combined(earlier: GameStateUpdate, later: GameStateUpdate) -> GameStateUpdate:
     """Combine two updates cheaply; the result may share values with its operands (internal use)."""
     combined = GameStateUpdate.__new__(GameStateUpdate)

@@ -442,3 +442,36 @@ def test_game_state_from_bytes_rejects_a_non_int_game_status(game_status):
 def test_from_bytes_rejects_garbage_with_value_error(cls, garbage):
     with pytest.raises(ValueError):
         cls.from_bytes(garbage)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_state_and_updates())
+@example((GameState(a={"x": 1}), [GameStateUpdate(1, a=TO_DELETE), GameStateUpdate(2, a={"x": 2})]))
+@example((GameState(a={"x": 1}), [GameStateUpdate(1, a=5), GameStateUpdate(2, a={"x": 2})]))
+@example((GameState(a={"x": 1, "y": 1}), [GameStateUpdate(1, a={"x": 3}), GameStateUpdate(2, a={"x": 2})]))
+@example(
+    (
+        GameState(a={"x": 1, "y": 1}),
+        [GameStateUpdate(1, a=5), GameStateUpdate(2, a={"x": 1}), GameStateUpdate(3, a={"x": 2})],
+    )
+)
+def test_extending_a_delta_by_an_update_that_covers_it_has_the_effect_of_applying_both(state_and_updates):
+    """The store extends what a client lacks update by update, and takes an update that overwrites all
+    of it as the whole delta (to reuse its encoding): the effect must stay that of applying them all."""
+    from pygase.gamestate import _extended
+
+    state, updates = state_and_updates
+    expected = _apply_in_order(state, updates)
+    delta = functools.reduce(_extended, updates)
+    assert state + delta == expected
+    assert state + GameStateUpdate.from_bytes(delta.to_bytes()) == expected
+
+
+def test_an_update_that_sets_every_field_again_is_the_whole_delta():
+    from pygase.gamestate import _extended
+
+    older = GameStateUpdate(1, players={1: {"x": 0.0, "y": 0.0}, 2: {"x": 1.0}})
+    newer = GameStateUpdate(2, players={1: {"x": 0.5, "y": 0.5}, 2: {"x": 1.5}})
+    assert _extended(older, newer) is newer
+    sparse = GameStateUpdate(3, players={1: {"x": 0.7}})
+    assert _extended(newer, sparse) is not sparse  # player 1's y and player 2 are still needed

@@ -169,12 +169,21 @@ def _header_bytes(sequence: int, ack: int, bits: int) -> bytes:
 _BITS = struct.Struct("!I")
 
 
-def _plain_body(fields: int, ack_delay: int, event_floor: int) -> bytes:
-    """The start of a package body without events: its field count, ack delay, no events, event floor.
+#: The encoded events of a package without any (an empty msgpack array).
+_NO_EVENTS = b"\x90"
 
-    A subclass's own fields follow (`_tail_bytes`); together they are what `Package.to_datagram` writes.
+
+def _body_start(fields: int, ack_delay: int, events: bytes, event_floor: int) -> bytes:
+    """The fields every package body starts with: the field count, ack delay, encoded events, event floor.
+
+    A subclass's own fields follow (`_tail_bytes`, `_server_tail`).
     """
-    return bytes((0x90 | fields,)) + _codec.pack(ack_delay) + b"\x90" + _codec.pack(event_floor)
+    return bytes((0x90 | fields,)) + _codec.pack(ack_delay) + events + _codec.pack(event_floor)
+
+
+def _server_tail(update: bytes, full_state: bool, session: int) -> bytes:
+    """A server package's own fields: the encoded update (b"\\xc0" for none), full state flag, session."""
+    return update + (b"\xc3" if full_state else b"\xc2") + _codec.pack(session)
 
 
 def _events_from_wire(data: Any) -> list:
@@ -264,12 +273,7 @@ class Package:
         Raises:
             OverflowError: if the resulting datagram would exceed `Package._max_size`
         """
-        body = (
-            bytes([0x90 | self._body_fields])
-            + _codec.pack(self.ack_delay)
-            + self._events_bytes()
-            + _codec.pack(self.event_floor)
-        )
+        body = _body_start(self._body_fields, self.ack_delay, self._events_bytes(), self.event_floor)
         head = _header_bytes(int(self.header.sequence), int(self.header.ack), self.header._bits)
         datagram = head + body + self._tail_bytes()
         self._serialized = True
@@ -396,7 +400,7 @@ class ServerPackage(Package):
         update = self._update_bytes
         if update is None:
             update = b"\xc0" if self.game_state_update is None else self.game_state_update.to_bytes()
-        return update + (b"\xc3" if self.full_state else b"\xc2") + _codec.pack(self.session)
+        return _server_tail(update, self.full_state, self.session)
 
     def to_datagram(self) -> bytes:
         """Override `Package.to_datagram` to include game_state_update."""

@@ -34,6 +34,7 @@ from pygase import _codec
 from pygase import _handshake as handshake
 from pygase._event_order import PART_EVENT, PART_SIZE, InboundEvents, check_event_args, split_event
 from pygase._packages import (
+    _NO_EVENTS,
     PROTOCOL_ID,
     ClientPackage,
     DuplicateSequenceError,
@@ -41,8 +42,9 @@ from pygase._packages import (
     Package,
     ProtocolIDMismatchError,
     ServerPackage,
+    _body_start,
     _header_bytes,
-    _plain_body,
+    _server_tail,
 )
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.gamestate import GameState, GameStateUpdate
@@ -634,9 +636,14 @@ class Connection:
     def _start_package(self, now: float) -> Package:
         package = self._make_package(self._new_header(now), now)
         package.event_floor = self._event_floor()
-        if self._last_received is not None:
-            package.ack_delay = min(int((now - self._remote_received_at) * 10000), 2**31)
+        package.ack_delay = self._ack_delay(now)
         return package
+
+    def _ack_delay(self, now: float) -> int:
+        """How long, in 0.1 ms, the newest package from the other side has waited for this package's ack."""
+        if self._last_received is None:
+            return 0
+        return min(int((now - self._remote_received_at) * 10000), 2**31)
 
     def _next_datagram(self, now: float) -> bytes:
         if not ((self._outbox or self._bulk) and self._window_open()):
@@ -660,12 +667,9 @@ class Connection:
         """A package without events, built straight into bytes: the same bytes `_start_package` and
         `Package.to_datagram` would give, for the packages sent most (heartbeats, acks, state updates)."""
         self.local_sequence = self.local_sequence + 1
-        ack_delay = 0
-        if self._last_received is not None:
-            ack_delay = min(int((now - self._remote_received_at) * 10000), 2**31)
         return (
             _header_bytes(int(self.local_sequence), int(self.remote_sequence), self._ack_bits)
-            + _plain_body(self._outgoing_fields, ack_delay, self._event_floor())
+            + _body_start(self._outgoing_fields, self._ack_delay(now), _NO_EVENTS, self._event_floor())
             + tail
         )
 
@@ -1142,8 +1146,8 @@ class ServerConnection(Connection):
             if self._transfer is not None:
                 return None  # the update starts a transfer: this package carries its first parts
             if inline is not None:
-                return inline[0] + (b"\xc3" if inline[1] else b"\xc2") + _codec.pack(self.session)
-        return b"\xc0\xc2" + _codec.pack(self.session)  # no update, not the full state
+                return _server_tail(inline[0], inline[1], self.session)
+        return _server_tail(b"\xc0", False, self.session)  # no update
 
     def _inline_update(self) -> Optional[tuple[bytes, bool]]:
         """What the client lacks, as (encoded update, full state flag) if it fits in this package.

@@ -488,10 +488,7 @@ def test_fast_ticks_are_acknowledged_in_time_and_not_counted_as_lost():
     server_side = next(iter(session.server.connections.values()))
     lost_before = server_side.packages_lost
 
-    def tick(now: float) -> None:
-        store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, x=now))
-
-    session.run(2.0, tick, tick=0.005)
+    session.run(2.0, lambda now: push(store, x=now), tick=0.005)
     assert server_side.packages_sent > 300
     assert server_side.packages_lost == lost_before
     assert client.status == CONNECTED

@@ -7,7 +7,13 @@ A demo subclasses `Demo` with its rules (`initial_state`, `time_step`, `handlers
     python -m demos.NAME [local] [--bots N]                  host and play in one process (the default)
     python -m demos.NAME host [--port P] [--name N] [--password W] [--bots N]
     python -m demos.NAME join HOST[:PORT] [--name N] [--password W]
-    ... [--headless] [--seconds S] [--screenshot PATH] [--simulate LOSS,LATENCY_MS]
+    ... [--headless] [--seconds S] [--screenshot PATH] [--simulate CONDITIONS]
+
+--headless runs without a display and stops after --seconds S, 5 by default (the window stops
+after --seconds too, and runs until closed without it). --simulate puts a simulated bad link in front
+of this window's client, in the syntax of `PYGASE_SIMULATE` (`pygase.testing`), e.g.
+`--simulate loss=10%,latency=75ms,jitter=10ms`: latency is one way, so the round trip is twice that;
+times take ms or s, probabilities % or a fraction.
 
 Joining: when a window or bot connects it sends JOIN(name); the backend calls `add_player`, remembers which
 client address is which player and answers YOU_ARE(player_id). Event handlers of the demo get that
@@ -200,20 +206,37 @@ class BotRunner:
             bot.client.disconnect()
 
 
+SIMULATE_EXAMPLE = "loss=10%,latency=75ms,jitter=10ms"
+
+
 def parse_simulation(text: Optional[str]) -> Optional[LinkConditions]:
-    """Parse --simulate LOSS,LATENCY_MS: loss as a fraction or a percentage, round trip latency in ms."""
+    """Parse --simulate, in the syntax of `LinkConditions.from_string` (e.g. "loss=10%,latency=75ms").
+
+    Raises:
+        argparse.ArgumentTypeError: with the accepted syntax; for the old LOSS,LATENCY_MS form (such as
+            "0.1,150", a round trip in ms) it names the same conditions in the new syntax
+    """
     if not text:
         return None
+    old_form = text.replace(" ", "").split(",")
+    if len(old_form) == 2 and "=" not in text:
+        try:
+            loss, round_trip = float(old_form[0].rstrip("%")), float(old_form[1].removesuffix("ms"))
+        except ValueError:
+            pass
+        else:
+            percent = loss if loss > 1 or old_form[0].endswith("%") else loss * 100
+            one_way = round_trip / 2
+            raise argparse.ArgumentTypeError(
+                f"the LOSS,LATENCY_MS form is gone: write --simulate "
+                f"loss={percent:g}%,latency={one_way:g}ms,jitter={one_way / 5:g}ms "
+                f"for what {text} meant (latency is one way: {round_trip:g} ms round trip is "
+                f"latency={one_way:g}ms)"
+            )
     try:
-        loss_text, latency_text = text.replace("%", "").replace("ms", "").split(",")
-        loss = float(loss_text)
-        loss = loss / 100 if loss > 1 else loss
-        one_way = float(latency_text) / 2000
-        return LinkConditions(latency=one_way, jitter=one_way / 5, loss=loss)
+        return LinkConditions.from_string(text)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(
-            f"--simulate takes LOSS,LATENCY_MS such as 0.1,150: {error}"
-        ) from None
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser(demo: Demo) -> argparse.ArgumentParser:
@@ -230,10 +253,24 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
     )
     parser.add_argument("--password", default=None, help="session password (host: require it; join: give it)")
     parser.add_argument("--bots", type=int, default=None, help="computer players (local default 3)")
-    parser.add_argument("--headless", action="store_true", help="run without a display (needs --seconds)")
-    parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument(
+        "--headless", action="store_true", help="run without a display; stops after --seconds, 5 by default"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="stop after this many seconds (default: until closed)"
+    )
     parser.add_argument("--screenshot", default=None, help="save the last frame to this PNG")
-    parser.add_argument("--simulate", default=None, help="simulate a bad link: LOSS,LATENCY_MS e.g. 0.1,150")
+    parser.add_argument(
+        "--simulate",
+        type=parse_simulation,
+        default=None,
+        metavar="CONDITIONS",
+        help=(  # argparse %-formats help: %% is a percent sign
+            f"simulate a bad link, e.g. {SIMULATE_EXAMPLE.replace('%', '%%')} (latency is one way: the round "
+            "trip is twice that; times take ms or s, loss and duplication %% or a fraction; the syntax of "
+            "PYGASE_SIMULATE)"
+        ),
+    )
     parser.add_argument("--verbose", action="store_true", help="show PyGaSe's log")
     return parser
 
@@ -249,7 +286,12 @@ class DemoRun:
 
 def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
     """Run a demo from command-line arguments; see the module docstring."""
-    args = build_parser(demo).parse_args(argv)
+    parser = build_parser(demo)
+    args = parser.parse_args(argv)
+    try:  # every Client of this process reads PYGASE_SIMULATE: refuse nonsense there with a usage message
+        LinkConditions.from_environment()
+    except ValueError as error:
+        parser.error(str(error))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     if args.headless:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
@@ -260,8 +302,7 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
     from pygase_pygame._hooks import call_declared
     from pygase_pygame.lan import SessionAnnouncer
 
-    simulate = parse_simulation(args.simulate)
-    window = GameWindow(size=demo.size, title=f"{demo.title} - PyGaSe", client=Client(simulate=simulate))
+    window = GameWindow(size=demo.size, title=f"{demo.title} - PyGaSe", client=Client(simulate=args.simulate))
     view = PlayerView(args.name)
     window.client.register_event_handler("YOU_ARE", lambda player_id: setattr(view, "player_id", player_id))
     window.client.register_event_handler("FULL", lambda: logger.warning("the game is full: watching"))

@@ -7,9 +7,23 @@
   driven exactly as the asyncio layer drives them: `session.run(seconds)` advances the clock.
 
 The same conditions work on real sockets: `Client(simulate=LinkConditions(latency=0.075, loss=0.1))`,
-`Server(store, simulate=...)`, or the environment variable `PYGASE_SIMULATE="latency=0.075,loss=0.1"`
+`Server(store, simulate=...)`, or the environment variable `PYGASE_SIMULATE="loss=10%,latency=75ms"`
 for every client of a process. The simulated link then delays, drops and duplicates the datagrams that
 side sends and receives, so switch it on for one side only.
+
+Link conditions as text (`PYGASE_SIMULATE`, `LinkConditions.from_string`, the demos' `--simulate`) are
+name=value items separated by commas, any subset in any order:
+
+    loss=10%,latency=75ms,jitter=10ms,duplication=1%
+
+- `latency` and `jitter` are times with a unit, `ms` or `s` (`75ms`, `0.075s`). Latency is one way:
+  the round trip is twice that, so `latency=75ms` feels like a 150 ms ping.
+- `loss` and `duplication` are probabilities, as a percentage or a fraction (`10%` or `0.1`).
+- A number without a unit is read as seconds or as a fraction, and only below 1 (so the older
+  `latency=0.075,loss=0.1` still works); `latency=150` or `loss=10` are refused with a request for a
+  unit rather than read as 150 seconds or a probability of 10.
+
+In Python, `LinkConditions(...)` takes plain numbers: seconds and fractions (at most 10 s of latency).
 
 Example:
     session = SimulatedSession(GameStateStore(GameState(hp=100)), LinkConditions(latency=0.05, loss=0.1))
@@ -21,8 +35,11 @@ Example:
 from __future__ import annotations
 
 import heapq
+import math
+import numbers
 import os
 import random
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -36,8 +53,22 @@ __all__ = ["LinkConditions", "SimulatedNetwork", "SimulatedSession"]
 _DISCONNECTED = ConnectionStatus.get("Disconnected")
 
 #: Environment variable that switches the network simulator on for every `Client` of a process,
-#: e.g. `PYGASE_SIMULATE="latency=0.075,loss=0.1"` (latency is one way: the round trip gets twice that).
+#: e.g. `PYGASE_SIMULATE="loss=10%,latency=75ms"` (latency is one way: the round trip gets twice that).
 SIMULATE_VARIABLE = "PYGASE_SIMULATE"
+
+#: The syntax of link conditions as text, for error and help messages.
+LINK_SYNTAX = (
+    'name=value items separated by commas, e.g. "loss=10%,latency=75ms,jitter=10ms,duplication=1%": '
+    "latency and jitter take ms or s (latency is one way; the round trip is twice that), "
+    "loss and duplication take % or a fraction"
+)
+
+#: The most latency `LinkConditions` accepts, in seconds: more is surely a value in milliseconds.
+MAX_LATENCY = 10.0
+
+_TIMES = ("latency", "jitter")
+_PROBABILITIES = ("loss", "duplication")
+_VALUE = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)(ms|s|%)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -58,13 +89,39 @@ class LinkConditions:
     duplication: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.latency < 0 or self.jitter < 0:
-            raise ValueError("latency and jitter must not be negative")
+        for name in _TIMES + _PROBABILITIES:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                unit = "seconds" if name in _TIMES else "a fraction between 0 and 1"
+                raise ValueError(
+                    f"{name} must be a number ({unit}), got {value!r}; "
+                    f'LinkConditions.from_string reads text such as "loss=10%,latency=75ms"'
+                )
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        for name in _TIMES:
+            value = getattr(self, name)
+            if value < 0:
+                raise ValueError(f"{name} must not be negative, got {value!r}")
+            if value > MAX_LATENCY:
+                raise ValueError(
+                    f"{name}={value!r} is over {MAX_LATENCY:g} seconds: LinkConditions takes seconds, "
+                    f"so 75 ms is {name}=0.075"
+                )
         if self.jitter > self.latency:
             raise ValueError("jitter must not exceed latency (a datagram cannot arrive before it is sent)")
-        for name in ("loss", "duplication"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} is a probability between 0 and 1")
+        for name in _PROBABILITIES:
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(
+                    f"{name}={value!r} is not a probability between 0 and 1 (10 % is {name}=0.1)"
+                )
+
+    def __str__(self) -> str:
+        """The conditions in the syntax `from_string` reads, e.g. "latency=75ms,loss=10%"."""
+        items = [f"{name}={getattr(self, name) * 1000:g}ms" for name in _TIMES if getattr(self, name)]
+        items += [f"{name}={getattr(self, name) * 100:g}%" for name in _PROBABILITIES if getattr(self, name)]
+        return ",".join(items) or "latency=0ms"
 
     def delays(self, rng: random.Random) -> list:
         """Draw what happens to one datagram: the delay of each copy that arrives (none if it is lost)."""
@@ -75,28 +132,87 @@ class LinkConditions:
 
     @classmethod
     def from_string(cls, text: str) -> LinkConditions:
-        """Parse `"latency=0.15,jitter=0.02,loss=0.1,duplication=0"` (any subset, any order).
+        """Parse link conditions such as `"loss=10%,latency=75ms,jitter=10ms,duplication=1%"`.
+
+        Any subset of the four names, in any order (see the module docstring). `latency` and `jitter`
+        take `ms` or `s`; latency is one way, the round trip is twice that. `loss` and `duplication`
+        take `%` or a fraction. A number without a unit is read as seconds or a fraction, and only
+        accepted below 1: `latency=150` is refused rather than read as 150 seconds.
 
         Raises:
-            ValueError: for unknown names or values out of range
+            ValueError: for anything else, with a message that shows the accepted syntax
         """
         values: dict[str, float] = {}
-        for item in text.replace(" ", "").split(","):
+        for item in str(text).replace(" ", "").split(","):
             if not item:
                 continue
-            name, _, value = item.partition("=")
-            if name not in ("latency", "jitter", "loss", "duplication") or not value:
+            name, equals, value = item.partition("=")
+            name = name.lower()
+            if not equals or name not in _TIMES + _PROBABILITIES:
                 raise ValueError(
-                    f"expected name=value with latency, jitter, loss or duplication, got {item!r}"
+                    f"{item!r} is not one of latency=, jitter=, loss=, duplication=. Expected {LINK_SYNTAX}"
                 )
-            values[name] = float(value)
-        return cls(**values)
+            if name in values:
+                raise ValueError(f"{name} is given twice in {text!r}. Expected {LINK_SYNTAX}")
+            values[name] = _parse_value(name, value)
+        try:
+            return cls(**values)
+        except ValueError as error:
+            raise ValueError(f"{error}. Expected {LINK_SYNTAX}") from None
 
     @classmethod
     def from_environment(cls) -> Optional[LinkConditions]:
-        """Read `PYGASE_SIMULATE` (see `from_string`); None if it is not set or empty."""
+        """Read `PYGASE_SIMULATE` (see `from_string`); None if it is not set or empty.
+
+        Raises:
+            ValueError: naming the variable and the accepted syntax, if it cannot be read
+        """
         text = os.environ.get(SIMULATE_VARIABLE, "").strip()
-        return cls.from_string(text) if text else None
+        if not text:
+            return None
+        try:
+            return cls.from_string(text)
+        except ValueError as error:
+            raise ValueError(f"environment variable {SIMULATE_VARIABLE}={text!r}: {error}") from None
+
+
+def _parse_value(name: str, text: str) -> float:
+    """One value of `LinkConditions.from_string`: in seconds for times, as a fraction for probabilities."""
+    item = f"{name}={text}"
+    match = _VALUE.fullmatch(text)
+    if match is None:
+        wanted = "a time such as 75ms or 0.075s" if name in _TIMES else "a probability such as 10% or 0.1"
+        raise ValueError(f"{item!r}: {name} takes {wanted}. Expected {LINK_SYNTAX}")
+    number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    if name in _TIMES:
+        if unit == "%":
+            raise ValueError(f"{item!r}: {name} is a time, in ms or s. Expected {LINK_SYNTAX}")
+        if not unit and abs(number) >= 1:
+            hint = f"{name}={match.group(1)}ms"
+            if abs(number) <= MAX_LATENCY:
+                hint += f" or {name}={match.group(1)}s"
+            raise ValueError(
+                f"{item!r} has no unit: write {hint} (a bare number is read as seconds only below 1). "
+                f"Expected {LINK_SYNTAX}"
+            )
+        seconds = number / 1000 if unit == "ms" else number
+        if seconds > MAX_LATENCY:
+            raise ValueError(
+                f"{item!r} is over {MAX_LATENCY:g} s, more than a simulated link delays. "
+                f"Expected {LINK_SYNTAX}"
+            )
+        return seconds
+    if unit in ("ms", "s"):
+        raise ValueError(f"{item!r}: {name} is a probability, in % or as a fraction. Expected {LINK_SYNTAX}")
+    if unit == "%":
+        return number / 100
+    if abs(number) >= 1:
+        hint = f"{name}=1% or {name}=100%" if number == 1 else f"{name}={match.group(1)}%"
+        raise ValueError(
+            f"{item!r} has no unit: write {hint} (a bare number is a fraction, accepted below 1). "
+            f"Expected {LINK_SYNTAX}"
+        )
+    return number
 
 
 class SimulatedNetwork:

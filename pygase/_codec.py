@@ -8,11 +8,21 @@ state update can say "replace this dict" instead of "merge into this dict".
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Optional
 
 import msgpack
 
-__all__ = ["Replace", "pack", "unpack", "unpack_trusted", "DecodeError", "MAX_DEPTH"]
+__all__ = [
+    "Replace",
+    "pack",
+    "pack_checked",
+    "pack_state",
+    "check_sendable",
+    "unpack",
+    "unpack_trusted",
+    "DecodeError",
+    "MAX_DEPTH",
+]
 
 _REPLACE_EXT = 1
 #: Deepest nesting of lists and maps a decoded value may have.
@@ -50,9 +60,7 @@ def _default(obj: Any) -> Any:
         return list(obj)
     if isinstance(obj, dict):
         return dict(obj)
-    raise TypeError(
-        f"{type(obj).__name__} cannot be sent: use None, bool, int, float, str, bytes, list, tuple or dict"
-    )
+    raise TypeError(f"{type(obj).__name__} cannot be sent: {_VALUES_HELP}")
 
 
 def _no_ext(code: int, data: bytes) -> Any:
@@ -93,17 +101,140 @@ def _packer(single_float: bool) -> msgpack.Packer:
         return _packers.single if single_float else _packers.double
 
 
+def _state_packer(single_float: bool) -> msgpack.Packer:
+    try:
+        return _packers.state_single if single_float else _packers.state_double
+    except AttributeError:
+        # Not strict: dict and list subclasses (the store's read-only containers) pack as they are.
+        _packers.state_double = msgpack.Packer(use_bin_type=True, default=_default, autoreset=True)
+        _packers.state_single = msgpack.Packer(
+            use_bin_type=True, default=_default, autoreset=True, use_single_float=True
+        )
+        return _packers.state_single if single_float else _packers.state_double
+
+
+def pack_state(attributes: dict, single_float: bool = False) -> bytes:
+    """Serialize a whole game state held by a store: checked values, no `Replace` in it (so any dict,
+    list or tuple packs as a plain map or array, without copying)."""
+    return _state_packer(single_float).pack(attributes)
+
+
 def pack(value: Any, single_float: bool = False) -> bytes:
     """Serialize a value; `single_float` sends floats with 32-bit precision to save space."""
     packer = _packer(single_float)
     try:
         return packer.pack(value)
-    except ValueError as error:  # msgpack's own limits, e.g. an int too large
+    except (ValueError, OverflowError) as error:  # msgpack's own limits, e.g. an int too large
         raise TypeError(f"value cannot be sent: {error}") from error
 
 
 _CONTAINERS = (list, dict, Replace)
 _KEYS = (str, int, bytes)
+_PLAIN_KEYS = frozenset(_KEYS)
+_LEAVES = frozenset((type(None), bool, int, float, str, bytes))
+_VALUES_HELP = "use None, bool, int, float, str, bytes, list, tuple or dict"
+
+
+def pack_checked(value: Any, single_float: bool = False, depth: int = 0, where: str = "") -> bytes:
+    """Serialize a value that comes from user code, checking it arrives on the other side as it is.
+
+    msgpack itself packs some values that the receiver refuses (a tuple or float as a map key, nesting
+    deeper than `MAX_DEPTH`): those would stop a game's syncing far from the mistake. `depth` is how deep
+    `value` will sit in what is decoded (an event's data sits inside its package).
+
+    Raises:
+        TypeError: naming the path of the first bad value, e.g. ``grid[(1, 2)]: map keys must be ...``;
+            the message starts with `where`
+    """
+    try:
+        packed = pack(value, single_float)
+    except TypeError:
+        packed = None
+    if packed is None or not _arrives_intact(value, depth):
+        raise TypeError(where + (describe_problem(value, depth) or "the value cannot be sent"))
+    return packed
+
+
+def check_sendable(value: Any, depth: int = 0, where: str = "") -> None:
+    """Raise `TypeError` as `pack_checked` does if `value` cannot be sent intact."""
+    pack_checked(value, depth=depth, where=where)
+
+
+def _arrives_intact(value: Any, depth: int) -> bool:
+    """Fast check of what `pack` lets through and `unpack` refuses: map keys and nesting depth.
+
+    The value is known to pack, so every type in it is one the codec knows. The type tests run over
+    whole containers at C speed (`set(map(type, ...))`): this runs on every update a game pushes.
+    """
+    pending = [(value, depth)]
+    while pending:
+        container, level = pending.pop()
+        if level > MAX_DEPTH:
+            return False
+        if isinstance(container, dict):
+            key_types = set(map(type, container))
+            if not key_types <= _PLAIN_KEYS and (
+                bool in key_types or not all(issubclass(kind, _KEYS) for kind in key_types)
+            ):
+                return False
+            items: Any = container.values()
+        else:
+            items = container
+        value_types = set(map(type, items))
+        if value_types <= _LEAVES:
+            continue
+        for item in items:
+            if isinstance(item, (dict, list, tuple)):
+                pending.append((item, level + 1))
+    return True
+
+
+def describe_problem(value: Any, depth: int = 0, root: str = "") -> Optional[str]:
+    """Say where in `value` the first thing that cannot be sent intact is, and why (None if nothing).
+
+    The path starts with `root`, or else at the keys of `value` when it is a dict of names (attributes,
+    keyword arguments), so ``{"grid": {(1, 2): 3}}`` gives
+    ``grid[(1, 2)]: map keys must be str, int or bytes, not tuple``.
+    """
+    found = _problem(value, depth)
+    if found is None:
+        return None
+    path, reason = found
+    if not root and isinstance(value, dict) and path and isinstance(path[0], str) and path[0].isidentifier():
+        root, path = path[0], path[1:]
+    text = root + "".join(f"[{key!r}]" for key in path)
+    return f"{text or 'the value'}: {reason}"
+
+
+def _problem(value: Any, depth: int) -> Any:
+    """(path, reason) of the first value in `value` that does not arrive intact, or None. Slow: only
+    called once a value was found wanting."""
+    if value is None or isinstance(value, (bool, float, str, bytes, bytearray, memoryview)):
+        return None
+    if isinstance(value, int):
+        if -(2**63) <= value < 2**64:
+            return None
+        return [], "ints must fit in 64 bits"
+    if isinstance(value, (dict, list, tuple)):
+        if depth > MAX_DEPTH:
+            return [], f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, bool) or not isinstance(key, _KEYS):
+                    reason = f"map keys must be str, int or bytes, not {type(key).__name__}"
+                    if isinstance(key, tuple):
+                        reason += " (use a str such as '1,2' or nested dicts)"
+                    return [key], reason
+                found = _problem(key, depth + 1) or _problem(item, depth + 1)
+                if found is not None:
+                    return [key, *found[0]], found[1]
+            return None
+        for index, item in enumerate(value):
+            found = _problem(item, depth + 1)
+            if found is not None:
+                return [index, *found[0]], found[1]
+        return None
+    return [], f"{type(value).__name__} cannot be sent: {_VALUES_HELP}"
 
 
 def _check(value: Any) -> None:

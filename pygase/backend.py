@@ -26,14 +26,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import copy
 import inspect
 import logging
+import math
 import threading
 import time
 from typing import Any, Callable, Optional
 
-from pygase import _codec
+from pygase import _codec, _readonly
+from pygase._readonly import ReadOnlyGameState
 from pygase._server_core import ServerCore
 from pygase._transport import ServerProtocol, bind_server_socket, call_user_function
 from pygase.event import Event, UniversalEventHandler
@@ -71,12 +72,15 @@ class GameStateStore:
         self, initial_game_state: Optional[GameState] = None, single_precision_floats: bool = False
     ) -> None:
         self.single_precision_floats = single_precision_floats
-        # The store works on its own copy: the caller's object stays as it was.
-        state = copy.deepcopy(initial_game_state) if initial_game_state is not None else GameState()
-        _check_names(state.__dict__)
+        source = initial_game_state if initial_game_state is not None else GameState()
+        _check_names(source.__dict__)
+        _codec.check_sendable(source.__dict__, where="the initial game state cannot be sent: ")
+        # The store works on its own, read-only copy: the caller's object stays as it was, and game code
+        # that changes the state in place (which would never be sent) gets an error saying so.
+        state = ReadOnlyGameState.of(source)
         if int(state.time_order) == 0:
             # Time order 0 means "no state yet" to a client, so the first state the store has is 1.
-            state.time_order = Sqn(1)
+            state.__dict__["time_order"] = Sqn(1)
         self._game_state = state
         self._game_state_update_cache: list[GameStateUpdate] = []
         self._cache_base = state.time_order  # the time order the oldest cached update builds on
@@ -94,7 +98,12 @@ class GameStateStore:
             return list(self._game_state_update_cache)
 
     def get_game_state(self) -> GameState:
-        """Return the current game state."""
+        """Return the current game state.
+
+        It is read-only: setting an attribute, or changing one of its dicts or lists in place, raises
+        `TypeError` (such a change would never reach the clients; push an update instead). Copies of its
+        parts (`dict(...)`, `.copy()`, `copy.deepcopy`) are ordinary mutable values.
+        """
         return self._game_state
 
     get_gamestate = get_game_state
@@ -106,19 +115,22 @@ class GameStateStore:
         `GameStateMachine`. An update that is not newer than the state is ignored.
 
         Raises:
-            TypeError: if the update holds a value that cannot be sent
+            TypeError: if the update holds a value that cannot be sent intact (the message names its path,
+                e.g. ``grid[(1, 2)]``); the state is left as it was
             ValueError: if an attribute name is not a Python identifier (or starts with "_")
         """
         _check_names(update.__dict__)
         # checks every value can be sent before anything changes (all names are public: checked above)
-        encoded = _codec.pack(update.__dict__, single_float=self.single_precision_floats)
+        encoded = _codec.pack_checked(
+            update.__dict__, self.single_precision_floats, where="the update cannot be sent: "
+        )
         with self._lock:
             state = self._game_state
             if not update.time_order > state.time_order:
                 logger.debug("ignoring update %d: the state is at %d", update.time_order, state.time_order)
                 return
             previous = state.time_order
-            update._apply_to(state)
+            _readonly.apply(state.__dict__, update.__dict__)
             cache = self._game_state_update_cache
             cache.append(update)
             excess = len(cache) - self._update_cache_size
@@ -172,7 +184,7 @@ class GameStateStore:
                 self._encoded.clear()
             delta = self._delta_for(time_order, current)
             if delta is None:
-                result = (current, self._encode(self._public_state()), True)
+                result = (current, self._encode_state(), True)
             elif delta is self._latest[0]:  # the newest update covers all the client lacks
                 result = (current, self._latest[1], False)
             else:
@@ -230,8 +242,9 @@ class GameStateStore:
         public = {key: value for key, value in attributes.items() if not key.startswith("_")}
         return _codec.pack(public, single_float=self.single_precision_floats)
 
-    def _public_state(self) -> dict:
-        return {k: v for k, v in self._game_state.__dict__.items() if not k.startswith("_")}
+    def _encode_state(self) -> bytes:
+        # The state holds read-only dicts and lists, which the general packer would copy one by one.
+        return _codec.pack_state(self._game_state.__dict__, single_float=self.single_precision_floats)
 
     def _add_listener(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -569,6 +582,12 @@ def _log_start(hostname: str, port: int) -> None:
         )
 
 
+def _handler_label(handler: UniversalEventHandler, event_type: str) -> str:
+    function = handler._event_handlers.get(event_type)
+    name = getattr(function, "__qualname__", None) or type(function).__name__
+    return f"the handler {name} for event {event_type!r}"
+
+
 class GameStateMachine:
     """Run a simulation that propagates the game state.
 
@@ -601,7 +620,7 @@ class GameStateMachine:
         self._started = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
-        self._last_error_log = 0.0
+        self._error_logs: dict[str, tuple[float, int]] = {}  # source -> (last logged, not logged since)
 
     def register_event_handler(self, event_type: str, event_handler_function: Callable[..., Any]) -> None:
         """Register an event handler for a specific event type.
@@ -779,7 +798,7 @@ class GameStateMachine:
         while not self._stop_requested:
             if self._event_queue:
                 event, client_address = self._event_queue.popleft()
-                label = f"the handler for event {event.type!r}"
+                label = _handler_label(handler, event.type)
                 try:
                     result = handler.handle(
                         event,
@@ -788,7 +807,7 @@ class GameStateMachine:
                         client_address=client_address,
                     )
                 except Exception:
-                    logger.exception("error in %s", label)
+                    self._log_error(label, "error in %s (the game goes on)", label, exc_info=True)
                     continue
                 if inspect.isawaitable(result):
                     result = yield ("await", result, label)
@@ -805,7 +824,7 @@ class GameStateMachine:
             try:
                 result = self.time_step(store.get_game_state(), dt)
             except Exception:
-                self._log_time_step_error()
+                self._log_error("time_step", "error in time_step (the game loop goes on)", exc_info=True)
                 result = None
             if inspect.isawaitable(result):
                 result = yield ("await", result, "time_step")
@@ -815,28 +834,37 @@ class GameStateMachine:
             if next_step <= now:  # fell behind: skip the missed steps instead of bursting
                 next_step = now + interval
 
-    def _log_time_step_error(self) -> None:
-        # A time step that raises would log 50 times a second: log at most once a second.
+    def _log_error(self, source: str, message: str, *args: Any, exc_info: bool = False) -> None:
+        """Log at ERROR, at most once a second for each `source`: a time step that fails does so 50 times
+        a second, and a handler that fails does so for every event a client sends."""
         now = time.monotonic()
-        if now - self._last_error_log >= 1.0:
-            self._last_error_log = now
-            logger.exception("error in time_step (the game loop goes on)")
+        last, skipped = self._error_logs.get(source, (-math.inf, 0))
+        if now - last < 1.0:
+            self._error_logs[source] = (last, skipped + 1)
+            return
+        self._error_logs[source] = (now, 0)
+        if skipped:
+            message += f" [{skipped} more from the same source in the last second were not logged]"
+        logger.error(message, *args, exc_info=exc_info)
 
     def _push(self, changes: Any, source: str = "the game loop") -> None:
         if not changes:
             return
         if not isinstance(changes, dict):
-            logger.error("%s returned %s instead of an update dict: ignored", source, type(changes).__name__)
+            self._log_error(
+                source, "%s returned %s instead of an update dict: ignored", source, type(changes).__name__
+            )
             return
         if "time_order" in changes:
-            logger.error("%s returned an update that sets time_order: ignored", source)
+            self._log_error(source, "%s returned an update that sets time_order: ignored", source)
             return
         store = self._game_state_store
         try:
             update = GameStateUpdate(store.get_game_state().time_order + 1, **changes)
             store.push_update(update)  # checks the names and values
         except (TypeError, ValueError) as error:
-            logger.error("%s returned an update that cannot be sent (%s): ignored", source, error)
+            # The game goes on syncing without this update.
+            self._log_error(source, "%s returned an update that was dropped: %s", source, error)
 
     def stop(self, timeout: float = 1.0) -> bool:
         """Pause the game simulation.

@@ -28,6 +28,8 @@ CLIENT_JOINED = RESERVED_PREFIX + "client_joined"
 #: Event a server hands its handlers when a client left, timed out or was cut off.
 CLIENT_LEFT = RESERVED_PREFIX + "client_left"
 _NOTIFICATIONS = (CLIENT_JOINED, CLIENT_LEFT)
+# An event travels as one entry of a package's list of events: [type, args, kwargs, id] two levels down.
+_DEPTH_IN_PACKAGE = 2
 
 
 class Event(Sendable, Comparable):
@@ -76,8 +78,19 @@ class Event(Sendable, Comparable):
         return event
 
     def to_bytes(self) -> bytes:
-        """Serialize the event to a compact bytestring."""
-        return _codec.pack(self._to_wire())
+        """Serialize the event to a compact bytestring.
+
+        Raises:
+            TypeError: if the event's data cannot be sent intact; the message names the argument and the
+                path of the bad value, e.g. ``event 'PAINT' cannot be sent: cells[(1, 2)]: map keys ...``
+        """
+        try:
+            return _codec.pack_checked(self._to_wire(), depth=_DEPTH_IN_PACKAGE)
+        except TypeError:
+            problem = _codec.describe_problem(
+                self.handler_args, _DEPTH_IN_PACKAGE + 1, root="args"
+            ) or _codec.describe_problem(self.handler_kwargs, _DEPTH_IN_PACKAGE + 1)
+            raise TypeError(f"event {self.type!r} cannot be sent: {problem}") from None
 
     @classmethod
     def from_bytes(cls, bytepack: bytes) -> Event:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from pygase import _codec
 from pygase._codec import Replace
 from pygase.utils import Comparable, NamedEnum, Sendable, Sqn
 
@@ -148,7 +149,9 @@ class GameState(Sendable, Comparable):
     Contains game state information that will be synchronized between the server and the clients.
     Via `pygase.utils.Sendable` its instances will be serialized using the msgpack protocol and must only
     contain attributes of type `str`, `bytes`, `Sqn`, `int`, `float`, `bool`, `None` as well as lists,
-    tuples or dicts of such (dicts may have int keys).
+    tuples or dicts of such (dict keys are `str`, `int` or `bytes`; nesting at most 32 levels deep).
+    The constructor checks this and raises `TypeError` naming the path of a bad value, e.g.
+    ``grid[(1, 2)]`` for a tuple key.
 
     Arguments:
         time_order: current time order number of the game state, higher means more recent
@@ -160,11 +163,16 @@ class GameState(Sendable, Comparable):
         game_status (int): see constructor argument of same name
         time_order (Sqn): see constructor argument of same name
 
+    Raises:
+        TypeError: if an attribute's value cannot be sent intact
+
     `GameState` instances mainly consist of custom attributes that make up the game state.
     `state + update` returns a new state with a newer update applied (the operands are unchanged).
     """
 
     def __init__(self, time_order: int = 0, game_status: int = 0, **kwargs: Any) -> None:
+        if kwargs:
+            _codec.check_sendable(kwargs, where="GameState attribute cannot be sent: ")
         self.__dict__.update(kwargs)
         self.game_status = game_status or GameStatus.get("Paused")
         self.time_order = Sqn(time_order)

@@ -23,3 +23,40 @@ def no_thread_left_behind():
             break
         time.sleep(0.01)
     assert not leftover, f"threads left behind: {leftover}"
+
+
+@pytest.fixture
+def backend_factory():
+    """Start backends on 127.0.0.1 with a free port; shut all of them down after the test."""
+    from pygase import Backend
+
+    started: list = []
+
+    def start(initial_game_state, time_step_function, event_handlers=None, interval=0.02, **settings):
+        backend = Backend(initial_game_state, time_step_function, event_handlers, **settings)
+        thread = backend.run_in_thread("127.0.0.1", 0, interval)
+        started.append((backend, thread))
+        return backend
+
+    yield start
+    for backend, thread in started:
+        backend.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def client_factory():
+    """Create clients connected to 127.0.0.1; disconnect all of them after the test."""
+    from pygase import Client
+
+    clients: list = []
+
+    def connect(port: int, **options):
+        client = Client()
+        client.connect_in_thread(port, "127.0.0.1", **options)
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        client.disconnect()

@@ -72,6 +72,13 @@ _DISCONNECTED = ConnectionStatus.get("Disconnected")
 _SILENCE_SHOWN_AFTER = 1.0  # seconds without a package before "connection lost" is shown
 
 
+def _password_of(backend: Backend) -> Optional[str]:
+    """The session password `backend` was made with (None: anyone may join)."""
+    # pygase.Server keeps it in its connection core; it has no public attribute for it (yet).
+    core = getattr(backend.server, "_core", None)
+    return getattr(core, "password", None)
+
+
 class GameWindow:
     """The pygame window, clock, input and drawing of a PyGaSe game client.
 
@@ -150,20 +157,38 @@ class GameWindow:
         self.hooks[name] = function
         return function
 
-    def join(self, hostname: str = "localhost", port: int = 8080) -> None:
-        """Connect to a PyGaSe server in the background; the window shows the connection's state."""
-        self.client.connect_in_thread(port, hostname)
+    def join(self, hostname: str = "localhost", port: int = 8080, password: Optional[str] = None) -> None:
+        """Connect to a PyGaSe server in the background; the window shows the connection's state.
 
-    def host(self, backend: Backend, hostname: str = "127.0.0.1", port: int = 0) -> int:
+        Arguments:
+            hostname: hostname or IPv4 address of the server
+            port: port of the server
+            password: the session password, if the server has one (a wrong one: the window says so)
+        """
+        self.client.connect_in_thread(port, hostname, password)
+
+    def host(
+        self, backend: Backend, hostname: str = "127.0.0.1", port: int = 0, password: Optional[str] = None
+    ) -> int:
         """Run `backend` in this process and join it as its host; return the port it listens on.
 
-        Closing the window shuts the backend down.
+        The window joins at once, so it is the first client and becomes the host: the client that may shut
+        the server down. Closing the window shuts the backend down.
+
+        Arguments:
+            backend: the backend to run
+            hostname: address to listen on ("0.0.0.0": all of this machine's, to host on the LAN)
+            port: port to listen on (0: any free one)
+            password: the session password to join with; by default the one the backend was made with
+                (`Backend(..., password=...)`), so the host is never refused
         """
+        if password is None:
+            password = _password_of(backend)
         self.backend = backend
         self._backend_thread = backend.run_in_thread(hostname, port)
         bound = backend.server.port
         assert bound is not None
-        self.join("127.0.0.1" if hostname in ("", "0.0.0.0") else hostname, bound)
+        self.join("127.0.0.1" if hostname in ("", "0.0.0.0") else hostname, bound, password)
         return bound
 
     def dispatch(self, event_type: str, *args: Any, **kwargs: Any) -> None:

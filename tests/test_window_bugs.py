@@ -1,0 +1,126 @@
+"""Regressions of issue 12 in the pygame layer: a password locked the host out of its own game (1).
+Headless, loopback only."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+os.environ["SDL_VIDEODRIVER"] = "dummy"
+os.environ["SDL_AUDIODRIVER"] = "dummy"
+
+from pygase import Backend, Client, GameState  # noqa: E402
+from pygase_pygame import GameWindow  # noqa: E402
+
+pytestmark = pytest.mark.timeout(30)
+
+BACKGROUND = (18, 18, 26)
+
+
+def run_until(window: GameWindow, condition, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        window.frame()
+        time.sleep(0.005)
+
+
+def is_host(client: Client) -> bool:
+    return client.connection is not None and client.connection.host_token is not None
+
+
+@pytest.fixture
+def window():
+    created = GameWindow(size=(200, 150), fps=0)
+    yield created
+    created.close()
+
+
+@pytest.fixture
+def server():
+    """A password-protected backend running on loopback (not hosted by a window)."""
+    backend = Backend(GameState(x=1), lambda game_state, dt: {}, password="pw")
+    thread = backend.run_in_thread("127.0.0.1", 0)
+    yield backend
+    backend.shutdown()
+    thread.join(timeout=5)
+
+
+# ---- 1: a password locked the host out of its own game ----------------------------------------------
+
+
+def test_a_window_hosting_a_password_backend_joins_as_its_host_and_others_need_the_password(window):
+    backend = Backend(GameState(x=1), lambda game_state, dt: {}, password="pw")
+    port = window.host(backend)
+    window.client.wait_until(lambda state: state.x == 1, timeout=3)
+    run_until(window, lambda: window.snapshot() is not None)
+    assert window.status_text() == ""  # not "wrong password"
+    assert window.client.refused_reason is None
+    assert is_host(window.client)
+
+    guest, stranger = Client(), Client()
+    try:
+        guest.connect_in_thread(port, "127.0.0.1", "pw")
+        guest.wait_until(lambda state: state.x == 1, timeout=3)
+        assert not is_host(guest)  # the host was first, and stays the host
+        stranger.connect_in_thread(port, "127.0.0.1")
+        deadline = time.monotonic() + 3
+        while stranger.refused_reason is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stranger.refused_reason == "wrong password"
+    finally:
+        guest.disconnect()
+        stranger.disconnect()
+    # host rights: the hosting window's client may shut the server down
+    window.client.disconnect(shutdown_server=True)
+    deadline = time.monotonic() + 3
+    while backend.server.port is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert backend.server.port is None
+
+
+def test_host_takes_an_explicit_password_too(window):
+    backend = Backend(GameState(x=1), lambda game_state, dt: {}, password="pw")
+    window.host(backend, password="wrong")
+    run_until(window, lambda: window.status_text() == "wrong password")
+    assert window.snapshot() is None
+
+
+def test_join_takes_hostname_port_and_password_by_keyword(window, server):
+    window.join(hostname="127.0.0.1", port=server.server.port, password="pw")
+    window.client.wait_until(lambda state: state.x == 1, timeout=3)
+    run_until(window, lambda: window.snapshot() is not None)
+    assert window.status_text() == ""
+
+
+def test_join_keeps_its_positional_order_and_says_when_the_password_is_wrong(window, server):
+    window.join("127.0.0.1", server.server.port, "nope")
+    run_until(window, lambda: window.status_text() == "wrong password")
+    assert window.snapshot() is None
+
+
+def test_the_demos_host_password_path_lets_the_host_and_bots_with_the_password_play(monkeypatch):
+    from demos._framework import run_demo
+    from demos.chase.game import DEMO
+
+    windows: list[GameWindow] = []
+    original_host = GameWindow.host
+
+    def host_on_loopback(self, backend, hostname="127.0.0.1", port=0, **options):
+        windows.append(self)  # and stay off the LAN: loopback, no announcements
+        return original_host(self, backend, "127.0.0.1", port, **options)
+
+    monkeypatch.setattr(GameWindow, "host", host_on_loopback)
+    monkeypatch.setattr("pygase_pygame.lan.announcement_addresses", lambda: [])
+    result = run_demo(
+        DEMO,
+        ["host", "--port", "0", "--password", "pw", "--name", "Hosty", "--bots", "1"]
+        + ["--headless", "--seconds", "2"],
+    )
+    (window,) = windows
+    assert window.client.refused_reason is None
+    assert is_host(window.client)
+    assert result.final_state is not None
+    assert result.final_state.next_id == 3  # the host's player and the bot joined

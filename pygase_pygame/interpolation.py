@@ -51,6 +51,10 @@ _DELAY_RISE_RATE = 0.2  # seconds of delay per second: the render clock slows to
 _DELAY_FALL_RATE = 0.05  # ... and speeds up to 1.05x at most while the delay adapts
 _PEAK_MEMORY = 2.0  # seconds in which the excess of the longest recent interval fades to 1/e
 _PEAK_MARGIN = 0.5  # ... and at least that interval plus _PEAK_MARGIN average intervals
+# How entities settle when no update follows (see `SnapshotInterpolator.sample`): after extrapolating for
+# `max_extrapolation` seconds they glide back onto the newest snapshot in max(update interval,
+# _SETTLE_FACTOR * max_extrapolation) seconds, so at most at 1.5 / _SETTLE_FACTOR times their last speed.
+_SETTLE_FACTOR = 2.0
 
 
 def _number(value: Any) -> Optional[float]:
@@ -105,6 +109,12 @@ class SnapshotInterpolator:
     half update intervals on a clean link (30 ms at 50 updates/s, 150 ms at 10 updates/s) and more on a
     jittery one.
 
+    When no update follows (nothing changed on the server, or the link stalls), motion is extrapolated
+    briefly and then settles: about `delay + max_extrapolation + max(update_interval, 2 *
+    max_extrapolation)` seconds after the newest update (a third of a second with the defaults at 50
+    updates/s) the values shown are exactly the newest authoritative ones, and they stay so until the
+    next update.
+
     Arguments:
         collection: name of the game state attribute that holds the entities, a dict of
             key -> entity dict (for example `"players"` for `state.players = {1: {"x": 3.0, "y": 4.0}}`)
@@ -112,7 +122,8 @@ class SnapshotInterpolator:
         min_delay: the shortest delay in seconds
         max_delay: the longest delay in seconds
         max_extrapolation: how many seconds past the newest snapshot to extrapolate when updates are
-            late, before entities stop and hold
+            late; after that, entities glide back onto their newest values and stay there exactly (an
+            entity that stopped gets no further updates, so it must end where the server has it)
         history: how many snapshots to keep (at least 2)
 
     `record` is meant to be called from a state listener (network thread) and `sample` / `apply` from the
@@ -260,12 +271,16 @@ class SnapshotInterpolator:
         """Return each entity's field values (a tuple in `fields` order) at render time `now - delay`.
 
         Values are interpolated linearly between the two snapshots around the render time. If the render
-        time is past the newest snapshot (updates are late), they are extrapolated with the velocity
-        between the last two snapshots (at least half an update interval apart, so that a burst of updates
-        does not give absurd speeds) for at most `max_extrapolation` seconds and then held; before the
-        oldest snapshot, the oldest values are used. An entity that is new in the newest snapshot shows its
-        newest values; entities missing from the newest snapshot are left out. A field that is missing or
-        not a number in the snapshots used is None.
+        time is past the newest snapshot (updates are late, or none come because nothing changed), they
+        are extrapolated with the velocity between the last two snapshots (at least half an update
+        interval apart, so that a burst of updates does not give absurd speeds) for at most
+        `max_extrapolation` seconds. Then they ease back (smoothly, starting and ending at rest) onto the
+        newest snapshot's values over max(`update_interval`, 2 * `max_extrapolation`) seconds, and from
+        then on are exactly those values: an entity that stopped is shown where the server has it, never
+        at a projected spot. Before the oldest snapshot, the oldest values are used. An entity that is
+        new in the newest snapshot shows its newest values; entities missing from the newest snapshot are
+        left out. A field that is missing or not a number in the snapshots used is None; the others are
+        floats.
         """
         with self._lock:
             self._see(now)
@@ -300,14 +315,23 @@ class SnapshotInterpolator:
         self, snapshots: list[_Snapshot], render_time: float, interval: float
     ) -> Dict[Any, _Values]:
         newest_time, newest = snapshots[-1]
-        if len(snapshots) < 2:
+        ahead = render_time - newest_time
+        extrapolation = self.max_extrapolation
+        if ahead > extrapolation:
+            # No update came in time: ease the projection back onto the newest values, which are the
+            # authoritative ones until an update says otherwise (an entity that stopped sends none).
+            settle = max(interval, _SETTLE_FACTOR * extrapolation)
+            progress = (ahead - extrapolation) / settle if settle > 0 else 1.0
+            if progress >= 1.0:
+                return dict(newest)
+            ahead = extrapolation * (1.0 - progress * progress * (3.0 - 2.0 * progress))  # smoothstep
+        if ahead <= 0.0 or len(snapshots) < 2:
             return dict(newest)
         # The velocity is that between the newest snapshot and the last one at least half an update
         # interval older: updates that arrive in a burst are close in time, and their velocity is wild.
         times = [time for time, _ in snapshots]
         base = bisect.bisect_right(times, newest_time - 0.5 * interval) - 1
         base = max(0, min(len(snapshots) - 2, base))
-        ahead = min(render_time - newest_time, self.max_extrapolation)
         result: Dict[Any, _Values] = {}
         for key, values in newest.items():
             for index in (base, len(snapshots) - 2):
@@ -335,7 +359,9 @@ class SnapshotInterpolator:
         `entities` is the game's own copy of the collection (key -> entity dict). Only entities present
         both there and in the newest snapshot, and only fields that are numbers in the entity, are
         changed; the keys in `skip` (the locally predicted entity, say) and everything else are left
-        alone.
+        alone. A field that holds an int gets an int (the interpolated value rounded), so a type the game
+        relies on does not change; once an entity has settled (see `sample`) its fields equal the newest
+        authoritative values exactly.
         """
         fields = self.fields
         for key, values in self.sample(now).items():
@@ -347,8 +373,13 @@ class SnapshotInterpolator:
             for field, value in zip(fields, values):
                 if value is not None and field in entity:
                     current = entity[field]
-                    if type(current) is float or _number(current) is not None:
+                    kind = type(current)
+                    if kind is float:
                         entity[field] = value
+                    elif kind is int:  # ints stay ints (and settle exactly on the authoritative int)
+                        entity[field] = round(value)
+                    elif _number(current) is not None:  # a subclass of int (not bool) or float
+                        entity[field] = round(value) if isinstance(current, int) else value
 
 
 class Predictor:

@@ -205,13 +205,15 @@ def test_late_updates_are_extrapolated_from_the_last_two_snapshots():
     assert interpolator.sample(1.15 + 0.1)[1] == pytest.approx((15.0, -7.5))
 
 
-def test_extrapolation_stops_after_max_extrapolation_and_holds():
+def test_extrapolation_stops_after_max_extrapolation_and_settles_on_the_newest_snapshot():
     interpolator = fixed(0.1, max_extrapolation=0.05)
     interpolator.record(players(p1={"x": 0.0, "y": 0.0}), 1.0)
     interpolator.record(players(p1={"x": 10.0, "y": 0.0}), 1.1)
     assert interpolator.sample(1.1 + 0.1 + 0.05)[1] == pytest.approx((15.0, 0.0))
-    assert interpolator.sample(1.1 + 0.1 + 0.5)[1] == pytest.approx((15.0, 0.0))
-    assert interpolator.sample(1.1 + 0.1 + 60.0)[1] == pytest.approx((15.0, 0.0))
+    x = interpolator.sample(1.1 + 0.1 + 0.1)[1][0]  # easing back: not further than the limit
+    assert x is not None and 10.0 < x < 15.0
+    assert interpolator.sample(1.1 + 0.1 + 0.5)[1] == (10.0, 0.0)  # no update came: the newest is exact
+    assert interpolator.sample(1.1 + 0.1 + 60.0)[1] == (10.0, 0.0)
 
 
 def test_a_burst_of_updates_does_not_make_extrapolation_overshoot():

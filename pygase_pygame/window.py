@@ -17,11 +17,13 @@ the state lock and never blocks the network thread), interpolates remote entitie
 prediction if configured, and calls your `draw(screen, state)`. F3 toggles the network statistics.
 Closing the window disconnects; a window that hosts shuts its server down.
 
-Hooks are functions registered with `@window.hook`, found by name; each gets only the arguments it
-declares: `draw(screen, state)`, `update(dt, state)`, `on_key_down(key, mod, unicode)`,
-`on_key_up(key, mod)`, `on_mouse_down(pos, button)`, `on_mouse_up(pos, button)`,
-`on_mouse_move(pos, rel, buttons)`, `on_joy_button_down(joy, button)`, `on_joy_button_up(joy, button)`,
-`on_joy_axis(joy, axis, value)`, `on_event(event)`, `on_connect()`, `on_disconnect()`, `on_close()`.
+Hooks are functions registered with `@window.hook` (or `window.hooks[name] = function`), found by name;
+each gets only the arguments it declares, by name and in any order: `draw(screen, state)`,
+`update(dt, state)`, `on_key_down(key, mod, unicode)`, `on_key_up(key, mod)`, `on_mouse_down(pos, button)`,
+`on_mouse_up(pos, button)`, `on_mouse_move(pos, rel, buttons)`, `on_joy_button_down(joy, button)`,
+`on_joy_button_up(joy, button)`, `on_joy_axis(joy, axis, value)`, `on_event(event)`, `on_connect()`,
+`on_disconnect()`, `on_close()`. A hook with a parameter it would never get, such as
+`draw(surface, game_state)`, is refused with a TypeError when it is registered.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import logging
 import threading
 import time
 import warnings
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 
@@ -40,12 +43,12 @@ from pygase.backend import Backend
 from pygase.client import Client
 from pygase.connection import ConnectionStatus
 from pygase.gamestate import GameState
-from pygase_pygame._hooks import call_declared
+from pygase_pygame._hooks import call_declared, check_declared
 from pygase_pygame._names import did_you_mean
 from pygase_pygame.bindings import InputBindings, key_name
 from pygase_pygame.overlay import NetStatsOverlay
 
-__all__ = ["GameWindow", "HOOKS"]
+__all__ = ["GameWindow", "HOOKS", "Hooks"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,46 @@ def _password_of(backend: Backend) -> Optional[str]:
     return getattr(core, "password", None)
 
 
+class Hooks(MutableMapping):
+    """The hooks of a window by name (`window.hooks`): a dict that checks what is put in it.
+
+    `window.hooks["draw"] = function` registers a hook like `@window.hook` does. A name that is not in
+    `HOOKS` gets a warning with the closest hook name and is not registered; a function with a parameter
+    the hook never gives (`draw(surface, game_state)`) is refused with a TypeError.
+    """
+
+    def __init__(self) -> None:
+        self._functions: dict[str, Callable[..., Any]] = {}
+
+    def _register(self, name: str, function: Callable[..., Any], stacklevel: int) -> None:
+        # `stacklevel` as in warnings.warn, counted from here: where a warning points in the user's code
+        if name not in HOOKS:
+            warnings.warn(
+                f"{name!r} is not a GameWindow hook{did_you_mean(name, HOOKS)}", stacklevel=stacklevel
+            )
+            return
+        check_declared(function, HOOKS[name], name)
+        self._functions[name] = function
+
+    def __setitem__(self, name: str, function: Callable[..., Any]) -> None:
+        self._register(name, function, stacklevel=3)
+
+    def __getitem__(self, name: str) -> Callable[..., Any]:
+        return self._functions[name]
+
+    def __delitem__(self, name: str) -> None:
+        del self._functions[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._functions)
+
+    def __len__(self) -> int:
+        return len(self._functions)
+
+    def __repr__(self) -> str:
+        return f"Hooks({self._functions!r})"
+
+
 class GameWindow:
     """The pygame window, clock, input and drawing of a PyGaSe game client.
 
@@ -95,6 +138,11 @@ class GameWindow:
         predicted_events: event types that are inputs of the predictor; they get an `input_seq` kwarg
         overlay_key: key that toggles the network statistics overlay
         background: colour the screen is cleared with each frame
+
+    Attributes:
+        hooks (Hooks): the registered hooks by name (see `hook()` and `HOOKS`)
+        client (pygase.Client): the window's client
+        backend (pygase.Backend): the backend this window hosts (see `host()`), or None
     """
 
     def __init__(
@@ -125,7 +173,7 @@ class GameWindow:
         self.overlay_key = key_name(overlay_key)
         self.overlay = NetStatsOverlay()
         self.show_overlay = False
-        self.hooks: dict[str, Callable[..., Any]] = {}
+        self.hooks = Hooks()
         self.backend: Optional[Backend] = None
         self.running = False
         self.frames = 0
@@ -148,13 +196,15 @@ class GameWindow:
     def hook(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """Decorator: register `function` as the hook its name says (see `HOOKS`).
 
-        A name that is not a hook gets a warning with the closest hook name, and is not registered.
+        `window.hooks[name] = function` does the same. A name that is not a hook gets a warning with the
+        closest hook name, and is not registered.
+
+        Raises:
+            TypeError: if `function` has a parameter the hook never gives (such as `draw(surface, state)`:
+                a draw hook may declare `screen` and `state`); parameters with defaults, `*args` and
+                `**kwargs` are fine
         """
-        name = function.__name__
-        if name not in HOOKS:
-            warnings.warn(f"{name!r} is not a GameWindow hook{did_you_mean(name, HOOKS)}", stacklevel=2)
-            return function
-        self.hooks[name] = function
+        self.hooks._register(function.__name__, function, stacklevel=3)
         return function
 
     def join(self, hostname: str = "localhost", port: int = 8080, password: Optional[str] = None) -> None:

@@ -1,5 +1,5 @@
-"""Regressions of issue 12 in the pygame layer: a password locked the host out of its own game (1).
-Headless, loopback only."""
+"""Regressions of issue 12 in the pygame layer: a password locked the host out of its own game (1), hooks
+with wrong parameter names failed every frame instead of at registration (6). Headless, loopback only."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ["SDL_AUDIODRIVER"] = "dummy"
 
 from pygase import Backend, Client, GameState  # noqa: E402
-from pygase_pygame import GameWindow  # noqa: E402
+from pygase_pygame import HOOKS, GameWindow  # noqa: E402
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -124,3 +124,66 @@ def test_the_demos_host_password_path_lets_the_host_and_bots_with_the_password_p
     assert is_host(window.client)
     assert result.final_state is not None
     assert result.final_state.next_id == 3  # the host's player and the bot joined
+
+
+# ---- 6: hooks with parameters they never get -----------------------------------------------------------
+
+
+def test_a_hook_with_wrong_parameter_names_is_refused_when_registered(window):
+    with pytest.raises(TypeError) as refused:
+
+        @window.hook
+        def draw(surface, game_state):
+            pass
+
+    message = str(refused.value)
+    assert "draw" in message and "'surface'" in message and "'game_state'" in message
+    assert "screen, state" in message
+    assert "draw" not in window.hooks
+
+
+def test_a_misnamed_parameter_gets_a_suggestion(window):
+    with pytest.raises(TypeError, match=r"'game_state'.*did you mean 'state'"):
+
+        @window.hook
+        def update(dt, game_state):
+            pass
+
+
+def test_hooks_set_by_name_are_checked_too(window):
+    with pytest.raises(TypeError, match=r"on_event.*'e'.*event"):
+        window.hooks["on_event"] = lambda e: None
+    with pytest.raises(TypeError, match=r"on_connect.*'client'.*takes no arguments"):
+        window.hooks.update(on_connect=lambda client: None)
+    with pytest.raises(TypeError, match="must be a function"):
+        window.hooks["draw"] = "draw"
+    with pytest.raises(TypeError, match="positional-only"):
+        exec("def draw(screen, /): pass\nwindow.hooks['draw'] = draw", {"window": window})
+    assert dict(window.hooks) == {}
+
+
+def test_unknown_hook_names_set_by_name_get_the_warning_of_the_decorator(window):
+    with pytest.warns(UserWarning, match="did you mean 'draw'") as caught:
+        window.hooks["drwa"] = lambda screen: None
+    assert caught[0].filename == __file__
+    assert "drwa" not in window.hooks
+
+
+def test_hooks_may_declare_some_of_their_arguments_defaults_args_and_kwargs(window):
+    class Game:
+        def draw(self, state):
+            pass
+
+    window.hooks["draw"] = Game().draw
+    window.hooks["update"] = lambda state, dt, speed=2: None
+    window.hooks["on_event"] = lambda *args, **kwargs: None
+    window.hooks["on_key_down"] = lambda unicode, key: None
+    assert set(window.hooks) == {"draw", "update", "on_event", "on_key_down"}
+    del window.hooks["update"]
+    assert "update" not in window.hooks and window.hooks.get("update") is None
+
+
+def test_every_hook_in_the_table_accepts_all_its_arguments(window):
+    for name, arguments in HOOKS.items():
+        window.hooks[name] = eval(f"lambda {', '.join(arguments)}: None")
+    assert set(window.hooks) == set(HOOKS)

@@ -15,11 +15,18 @@ Each frame the window pumps pygame's events (turning bound input into events sen
 calling your input hooks), takes a snapshot of the game state when it changed (so drawing never holds
 the state lock and never blocks the network thread), interpolates remote entities, applies client-side
 prediction if configured, and calls your `draw(screen, state)`. F3 toggles the network statistics.
-Closing the window disconnects; a window that hosts shuts its server down.
+Closing the window disconnects; a window that hosts shuts its server down. `run()` again opens it again.
+
+`draw` is called once the first game state arrived. Until then, and whenever the connection is in
+trouble, a status banner in the middle of the window says what is going on ("connecting…", "wrong
+password", "connection lost, reconnecting…", "server closed" ...: `window.status_text()`). To draw a
+waiting screen of your own, register `draw_waiting(screen, status)`: it is called instead of the banner
+until the first state arrived, with the banner's text as `status`.
 
 Hooks are functions registered with `@window.hook` (or `window.hooks[name] = function`), found by name;
 each gets only the arguments it declares, by name and in any order: `draw(screen, state)`,
-`update(dt, state)`, `on_key_down(key, mod, unicode)`, `on_key_up(key, mod)`, `on_mouse_down(pos, button)`,
+`draw_waiting(screen, status)`, `update(dt, state)` (`state` is None before the first state),
+`on_key_down(key, mod, unicode)`, `on_key_up(key, mod)`, `on_mouse_down(pos, button)`,
 `on_mouse_up(pos, button)`, `on_mouse_move(pos, rel, buttons)`, `on_joy_button_down(joy, button)`,
 `on_joy_button_up(joy, button)`, `on_joy_axis(joy, axis, value)`, `on_event(event)`, `on_connect()`,
 `on_disconnect()`, `on_close()`. A hook with a parameter it would never get, such as
@@ -55,6 +62,7 @@ logger = logging.getLogger(__name__)
 #: Hook names and the arguments each can declare.
 HOOKS = {
     "draw": ("screen", "state"),
+    "draw_waiting": ("screen", "status"),
     "update": ("dt", "state"),
     "on_key_down": ("key", "mod", "unicode"),
     "on_key_up": ("key", "mod"),
@@ -158,10 +166,9 @@ class GameWindow:
         overlay_key: str = "f3",
         background: Any = (18, 18, 26),
     ) -> None:
-        pygame.display.init()
-        pygame.font.init()
-        self.screen = pygame.display.set_mode(size)
-        pygame.display.set_caption(title)
+        self._size = tuple(size)
+        self._title = title
+        self.screen = self._open_display()
         self.clock = pygame.time.Clock()
         self.fps = fps
         self.background = background
@@ -179,6 +186,7 @@ class GameWindow:
         self.frames = 0
         self._backend_thread: Optional[threading.Thread] = None
         self._snapshot: Optional[GameState] = None
+        self._snapshot_of: Any = None  # the connection the snapshot is of
         self._snapshot_version = -1
         self._was_connected = False
         self._hook_errors: dict[str, float] = {}
@@ -187,9 +195,23 @@ class GameWindow:
         self._banner: Optional[pygame.Surface] = None
         self._last_frame = time.monotonic()
         self._closed = False
+        self._quit = False  # the player closed the window
         # Interpolators and a predictor may also be added after construction: the listener feeds whatever
         # `interpolators` and `predictor` hold when a state arrives.
         self.client.register_state_listener(self._on_state)
+
+    def _open_display(self) -> pygame.Surface:
+        pygame.display.init()
+        pygame.font.init()
+        screen = pygame.display.set_mode(self._size)
+        pygame.display.set_caption(self._title)
+        return screen
+
+    def _reopen(self) -> None:
+        """Open the window again after `close()` (its client stays as `close()` left it: disconnected)."""
+        self.screen = self._open_display()
+        self._closed = False
+        self._quit = False
 
     # ---- set-up -------------------------------------------------------------------------------------
 
@@ -277,13 +299,13 @@ class GameWindow:
         if connection is None or connection.updates_received == 0:
             return None
         version = connection.updates_received
-        if version != self._snapshot_version or self._snapshot is None:
+        if version != self._snapshot_version or self._snapshot is None or self._snapshot_of is not connection:
             with self.client.access_game_state() as state:
                 packed = _codec.pack(state.__dict__)
                 version = connection.updates_received
             snapshot = GameState.__new__(GameState)
             snapshot.__dict__.update(_codec.unpack_trusted(packed))
-            self._snapshot, self._snapshot_version = snapshot, version
+            self._snapshot, self._snapshot_version, self._snapshot_of = snapshot, version, connection
         return self._snapshot
 
     def _prepare_state(self, now: float) -> Optional[GameState]:
@@ -312,7 +334,14 @@ class GameWindow:
         return self.interpolators[0].delay if self.interpolators else None
 
     def status_text(self) -> str:
-        """What the connection is doing, in words for the player ('' while all is well)."""
+        """What the connection is doing, in words for the player ('' while all is well).
+
+        This is the text of the status banner, and the `status` a `draw_waiting` hook gets: "not
+        connected", "connecting…", "waiting for the game…" (joined, no state yet), "connection lost,
+        reconnecting…", "server closed, waiting for it to return…", and once the connection ended
+        "disconnected", "server closed" or why the server refused this client ("wrong password",
+        "server full" ...).
+        """
         connection = self.client.connection
         if connection is None:
             return "not connected"
@@ -328,6 +357,8 @@ class GameWindow:
             return "connecting…"
         if time.monotonic() - last > _SILENCE_SHOWN_AFTER:
             return "connection lost, reconnecting…"
+        if connection.updates_received == 0:
+            return "waiting for the game…"
         return ""
 
     # ---- running ------------------------------------------------------------------------------------
@@ -348,6 +379,7 @@ class GameWindow:
     def _handle_event(self, event: Any, now: float) -> None:
         if event.type == pygame.QUIT:
             self.running = False
+            self._quit = True
             return
         if event.type == pygame.KEYDOWN and pygame.key.name(event.key) == self.overlay_key:
             self.show_overlay = not self.show_overlay
@@ -380,7 +412,12 @@ class GameWindow:
             )
 
     def frame(self, now: Optional[float] = None) -> None:
-        """Run one frame: input, state snapshot, interpolation and prediction, drawing, display flip."""
+        """Run one frame: input, state snapshot, interpolation and prediction, drawing, display flip.
+
+        A closed window opens again.
+        """
+        if self._closed:
+            self._reopen()
         now = time.monotonic() if now is None else now
         dt, self._last_frame = now - self._last_frame, now
         for event in pygame.event.get():
@@ -393,9 +430,14 @@ class GameWindow:
         state = self._prepare_state(now)
         self._call_hook("update", dt=dt, state=state)
         self.screen.fill(self.background)
+        status = self.status_text()
         if state is not None:
             self._call_hook("draw", screen=self.screen, state=state)
-        self._draw_banner()
+            self._draw_banner(status)
+        elif "draw_waiting" in self.hooks:
+            self._call_hook("draw_waiting", screen=self.screen, status=status)
+        else:
+            self._draw_banner(status)
         if self.show_overlay and self.client.connection is not None:
             if self.overlay.due(now):
                 self.overlay.update(self.client.statistics(), self.interpolation_delay, now)
@@ -403,8 +445,7 @@ class GameWindow:
         pygame.display.flip()
         self.frames += 1
 
-    def _draw_banner(self) -> None:
-        text = self.status_text()
+    def _draw_banner(self, text: str) -> None:
         if not text:
             return
         if text != self._banner_text or self._banner is None:
@@ -423,27 +464,40 @@ class GameWindow:
         seconds: Optional[float] = None,
         screenshot: Union[str, Path, None] = None,
         script: Iterable[tuple[float, Any]] = (),
+        close: bool = True,
     ) -> None:
-        """Run the game until the window is closed (or for `frames` frames or `seconds` seconds).
+        """Run the game until the player closes the window (or for `frames` frames or `seconds` seconds).
+
+        When the run ends, the window closes (see `close()`): it disconnects, and a window that hosts shuts
+        its server down. `run()` may be called again: it opens the window again, but the window's client
+        is disconnected then (the status banner says so) unless `join()` or `host()` connected it again.
+        To stop and go on later with the same connection, pass `close=False`.
 
         Arguments:
-            frames: stop after this many frames
+            frames: stop after this many frames (of this run)
             seconds: stop after this many seconds
             screenshot: save the last frame to this PNG file
             script: (time in seconds since the start, pygame event) pairs posted at that time, to drive
                 the game without a player (tests, demos, bots)
+            close: close the window when the run ends; False leaves it open and connected (unless the
+                player closed it), and the next `run()` goes on with the game
         """
+        if self._closed:
+            self._reopen()
         pending = sorted(script, key=lambda item: item[0])
         start = time.monotonic()
+        first_frame = self.frames
         self._last_frame = start
         self.running = True
+        self._quit = False
+        finished = False
         try:
             while self.running:
                 now = time.monotonic()
                 while pending and pending[0][0] <= now - start:
                     pygame.event.post(pending.pop(0)[1])
                 self.frame(now)
-                if frames is not None and self.frames >= frames:
+                if frames is not None and self.frames - first_frame >= frames:
                     break
                 if seconds is not None and time.monotonic() - start >= seconds:
                     break
@@ -451,25 +505,31 @@ class GameWindow:
                     self.clock.tick(self.fps)
             if screenshot is not None:
                 self.save_screenshot(screenshot)
+            finished = True
         finally:
-            self.close()
+            if close or self._quit or not finished:
+                self.close()
 
     def save_screenshot(self, path: Union[str, Path]) -> None:
         """Save what the screen shows now to a PNG file."""
         pygame.image.save(self.screen, str(path))
 
     def close(self) -> None:
-        """Disconnect (shutting the server down if this window hosts it) and close the window."""
+        """Disconnect (shutting the server down if this window hosts it) and close the window.
+
+        Nothing happens if the window is closed already. A closed window opens again with `run()`.
+        """
         if self._closed:
             return
         self._closed = True
         self.running = False
         self._call_hook("on_close")
-        hosting = self.backend is not None
+        backend, thread = self.backend, self._backend_thread  # no thread: the backend was shut down
         if self.client.connection is not None:
-            self.client.disconnect(shutdown_server=hosting)
-        if self.backend is not None:
-            self.backend.shutdown()
-            if self._backend_thread is not None:
-                self._backend_thread.join(timeout=5)
+            self.client.disconnect(shutdown_server=backend is not None and thread is not None)
+        if backend is not None and thread is not None:
+            backend.shutdown()
+            thread.join(timeout=5)
+            self._backend_thread = None  # `backend` stays, for a look at how the game ended
+        self._was_connected = False
         pygame.display.quit()

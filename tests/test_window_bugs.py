@@ -1,17 +1,23 @@
 """Regressions of issue 12 in the pygame layer: a password locked the host out of its own game (1), hooks
-with wrong parameter names failed every frame instead of at registration (6). Headless, loopback only."""
+with wrong parameter names failed every frame instead of at registration (6), `run()` could not run twice
+and there was no way to draw a waiting screen (7). Headless, loopback only."""
 
 from __future__ import annotations
 
 import os
+import socket
 import time
+from types import SimpleNamespace
 
 import pytest
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ["SDL_AUDIODRIVER"] = "dummy"
 
+import pygame  # noqa: E402
+
 from pygase import Backend, Client, GameState  # noqa: E402
+from pygase.connection import ConnectionStatus  # noqa: E402
 from pygase_pygame import HOOKS, GameWindow  # noqa: E402
 
 pytestmark = pytest.mark.timeout(30)
@@ -36,6 +42,15 @@ def window():
     created = GameWindow(size=(200, 150), fps=0)
     yield created
     created.close()
+    created.client.disconnect()  # if a test joined again after closing
+
+
+@pytest.fixture
+def silent_port():
+    """A loopback UDP port where something listens but never answers: a client stays "connecting…"."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -187,3 +202,100 @@ def test_every_hook_in_the_table_accepts_all_its_arguments(window):
     for name, arguments in HOOKS.items():
         window.hooks[name] = eval(f"lambda {', '.join(arguments)}: None")
     assert set(window.hooks) == set(HOOKS)
+
+
+# ---- 7: run() twice, and the waiting screen --------------------------------------------------------------
+
+
+def test_run_can_be_called_again_after_the_window_closed(window):
+    window.run(frames=2)
+    window.run(frames=3)  # used to fail with "video system not initialized"
+    assert window.frames == 5  # frames counts the frames of each run
+    assert window.status_text() == "not connected"
+
+
+def test_a_window_that_closed_can_join_again_and_play(window, server):
+    drawn = []
+    window.hooks["draw"] = lambda state: drawn.append(state.x)
+    window.join("127.0.0.1", server.server.port, "pw")
+    window.client.wait_until(lambda state: state.x == 1, timeout=3)
+    window.run(frames=2)
+    assert drawn and window.client.connection.status == ConnectionStatus.get("Disconnected")
+    drawn.clear()
+    window.join("127.0.0.1", server.server.port, "pw")
+    window.client.wait_until(lambda state: state.x == 1, timeout=3)
+    window.run(frames=2)
+    assert drawn == [1, 1]
+
+
+def test_run_with_close_false_leaves_the_window_open_and_connected(window, server):
+    window.join("127.0.0.1", server.server.port, "pw")
+    window.client.wait_until(lambda state: state.x == 1, timeout=3)
+    window.run(frames=2, close=False)
+    connection = window.client.connection
+    assert connection.status == ConnectionStatus.get("Connected")
+    window.run(frames=2, close=False)
+    assert window.client.connection is connection and connection.status == ConnectionStatus.get("Connected")
+    # the player closing the window closes it anyway
+    window.run(frames=100, close=False, script=[(0.0, pygame.event.Event(pygame.QUIT))])
+    assert connection.status == ConnectionStatus.get("Disconnected")
+    assert window.frames < 100
+
+
+def test_draw_waits_for_the_first_state_and_the_banner_says_why(window, silent_port, tmp_path):
+    drawn = []
+    window.hooks["draw"] = lambda state: drawn.append(state)
+    window.join("127.0.0.1", silent_port)
+    shot = tmp_path / "banner.png"
+    window.run(frames=3, screenshot=shot)
+    assert drawn == []
+    image = pygame.image.load(str(shot))
+    assert image.get_at((100, 75))[:3] != BACKGROUND  # the banner in the middle
+    assert image.get_at((2, 2))[:3] == BACKGROUND
+
+
+def test_draw_waiting_draws_a_waiting_screen_with_the_status_instead_of_the_banner(
+    window, silent_port, tmp_path
+):
+    statuses = []
+
+    @window.hook
+    def draw_waiting(screen, status):
+        statuses.append(status)
+        screen.fill((0, 90, 0))
+
+    window.join("127.0.0.1", silent_port)
+    shot = tmp_path / "waiting.png"
+    window.run(frames=3, screenshot=shot)
+    assert statuses == ["connecting…"] * 3
+    image = pygame.image.load(str(shot))
+    assert image.get_at((100, 75))[:3] == (0, 90, 0)  # no banner over it
+    assert image.get_at((2, 2))[:3] == (0, 90, 0)
+
+
+def test_draw_waiting_hears_of_a_wrong_password_and_draw_takes_over_once_the_state_is_there(window, server):
+    statuses, drawn = [], []
+    window.hooks["draw_waiting"] = lambda status: statuses.append(status)
+    window.hooks["draw"] = lambda state: drawn.append(state.x)
+    window.join("127.0.0.1", server.server.port, "wrong")
+    run_until(window, lambda: statuses[-1:] == ["wrong password"])
+    assert drawn == []
+    window.client.disconnect()
+    window.join("127.0.0.1", server.server.port, "pw")
+    run_until(window, lambda: drawn)
+    waited = len(statuses)
+    window.frame()
+    assert len(statuses) == waited
+
+
+def test_status_says_waiting_for_the_game_between_joining_and_the_first_state(window):
+    window.client.connection = SimpleNamespace(
+        status=ConnectionStatus.get("Connected"),
+        server_closed=False,
+        _last_received=time.monotonic(),
+        updates_received=0,
+    )
+    try:
+        assert window.status_text() == "waiting for the game…"
+    finally:
+        window.client.connection = None

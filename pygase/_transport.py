@@ -187,8 +187,14 @@ class ClientProtocol(asyncio.DatagramProtocol):
             self.flush()
 
     def error_received(self, exc: Exception) -> None:
-        # e.g. ICMP port unreachable while the server is not up yet: keep trying until the timeout
+        # e.g. ICMP port unreachable: the core decides whether the connect has failed (nothing listens
+        # there) or the server is restarting (it answered before: keep trying)
         logger.debug("socket error on connection to %s: %s", self.connection.remote_address, exc)
+        if self._closed.done() or not isinstance(exc, OSError):
+            return
+        self.connection.receive_network_error(exc, self.loop.time())
+        if self.connection.status == _DISCONNECTED:
+            self.flush()  # runs what the close asks for and ends the connection
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self._timer.cancel()

@@ -734,6 +734,10 @@ class ClientConnection(Connection):
     #: Seconds of silence after which a joined client also tries the handshake again (the server may
     #: have been replaced by a new one that does not know it).
     rejoin_after = 1.5
+    #: Seconds a client that never heard from the server keeps trying while the network says that nothing
+    #: listens at the server's address (it may be starting); after that, connecting fails. Once the
+    #: server answered, such errors are ignored: a server that restarts refuses for a moment.
+    refused_patience = 1.0
     #: Longest time in seconds a state update that arrived waits to be applied when nothing reads the
     #: state, so that the time order the client reports (and so the size of its updates) keeps up.
     report_interval = 0.5
@@ -751,6 +755,9 @@ class ClientConnection(Connection):
         self.host_token: Optional[bytes] = None
         #: why the server refused this client ('wrong password', 'server full' ...), if it did
         self.refused_reason: Optional[str] = None
+        self._answered = False  # a handshake reply from the server came at least once
+        self._failure: Optional[tuple[type[OSError], str]] = None  # why connecting failed, if it did
+        self._socket_error: Optional[OSError] = None  # the last error the socket reported
         self._pending: Optional[tuple[Sqn, bytes, bool]] = None  # newest update not yet applied
         self._pending_lock = threading.Lock()
         self.game_state_context: LockedRessource = _FreshGameState(GameState(), self)
@@ -784,6 +791,7 @@ class ClientConnection(Connection):
     def _receive_handshake(self, message: handshake.HandshakeMessage, now: float) -> None:
         if message.nonce != self._nonce:
             raise ValueError("a handshake reply to no request of ours")
+        self._answered = True
         if message.kind == "challenge":
             self._cookie = (message.window, message.cookie)
             self._handshake_sent = None  # answer at once
@@ -805,10 +813,76 @@ class ClientConnection(Connection):
             )
         elif message.kind == "refused":
             self.refused_reason = handshake.REFUSED_REASONS.get(message.reason, "refused by the server")
-            logger.warning(
+            logger.info(
                 "the server at %s refused to let us join: %s", self.remote_address, self.refused_reason
             )
             self._close()
+
+    # ---- failing to connect -------------------------------------------------------------------------
+
+    def receive_network_error(self, error: OSError, now: float) -> None:
+        """Take an error the socket reported (an ICMP 'port unreachable' arrives as ConnectionRefusedError).
+
+        A refusal ends a connection that never heard from the server once it lasts `refused_patience`
+        seconds: nothing listens at that address. After the server answered, errors are only noted: a
+        server that restarts refuses for a moment, and the client rejoins by itself.
+        """
+        self._start(now)
+        self._socket_error = error
+        if (
+            self.status == _DISCONNECTED
+            or self._answered
+            or not isinstance(error, ConnectionRefusedError)
+            or self._started_at is None
+            or now < self._started_at + self.refused_patience
+        ):
+            return
+        self._fail(
+            ConnectionRefusedError,
+            "nothing listens on that port (connection refused); is the server running, and is this its port?",
+        )
+
+    def handle_timer(self, now: float) -> None:
+        """Detect lost packages and a lost connection (or a server that never let us join)."""
+        was_open = self.status != _DISCONNECTED
+        super().handle_timer(now)
+        if was_open and self.status == _DISCONNECTED and self._session is None:
+            if self._answered:
+                detail = f"the server answered but did not let this client join within {self.timeout:g} s"
+            else:
+                detail = f"no answer within {self.timeout:g} s"
+                if self._socket_error is not None:
+                    detail += f" (last socket error: {self._socket_error})"
+                detail += (
+                    "; is the server running at that address and port, and does a firewall let UDP through?"
+                )
+            self._fail(TimeoutError, detail)
+
+    def _fail(self, kind: type[OSError], detail: str) -> None:
+        """End a connection that could not be established, keeping why (see `connect_error`)."""
+        if self._failure is None and self.refused_reason is None and self._session is None:
+            self._failure = (kind, detail)
+            logger.info("cannot connect to %s:%s: %s", *self.remote_address[:2], detail)
+        if self.status != _DISCONNECTED:
+            self._close()
+
+    def connect_error(self) -> Optional[OSError]:
+        """Return a new exception that says why this connection ended before it joined, or None.
+
+        `ConnectionRefusedError` if the server refused this client (see `refused_reason`) or nothing
+        listens at its address, `TimeoutError` if nothing answered, `ConnectionError` if the socket could
+        not be opened (a hostname that does not resolve, say). None while connecting, after joining
+        (unless the server refuses a rejoin), and after `shutdown()`.
+        """
+        hostname, port = self.remote_address[:2]
+        if self.refused_reason is not None:
+            return ConnectionRefusedError(
+                f"the server at {hostname}:{port} refused the connection: {self.refused_reason}"
+            )
+        if self._failure is not None:
+            kind, detail = self._failure
+            return kind(f"cannot connect to {hostname}:{port}: {detail}")
+        return None
 
     def _begin_handshake(self) -> None:
         self._nonce = secrets.token_bytes(8)

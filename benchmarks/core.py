@@ -35,11 +35,18 @@ Figures, each printed on one line next to its target:
    clients on other machines would not do. More worker processes than cores (`--workers 4` on 2 cores)
    add that much more competition and make the server fall behind sooner.
 
+6. the game loop's work in the store per tick, measured in this process with the benchmark game's own
+   `time_step` (20 entities): `time_step` reading the store's state, and `push_update` of its result
+   (checking that every value arrives intact, then applying it to the store's read-only state), in µs
+   per tick (median of 5 runs of 2,000 ticks). `--store-only` prints just this figure; it uses only the
+   public API, so it also runs against older versions of pygase for comparison.
+
 Run (from the repository root; takes under 3 minutes with the defaults):
 
     python benchmarks/core.py                  # full run: N = 1, 50, 100, 200
     python benchmarks/core.py --quick --clients 1,50    # smoke run
     python benchmarks/core.py --seconds 8 --events 300 --workers 4
+    python benchmarks/core.py --store-only     # figure 6 alone, a few seconds
 
 Only 127.0.0.1 is used. Every child process is shut down at the end, on errors and on Ctrl-C too; every
 client disconnects before its worker exits.
@@ -89,6 +96,36 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ---- small helpers --------------------------------------------------------------------------------------
+
+
+def store_tick_costs(ticks: int = 2000, runs: int = 5) -> tuple[float, float]:
+    """Figure 6: (µs per tick in `time_step`, µs per tick in `push_update`), each the median over runs."""
+    from pygase import GameStateStore, GameStateUpdate
+
+    step_costs, push_costs = [], []
+    for _ in range(runs):
+        game = procs._Game()
+        store = GameStateStore(game.initial_state())
+        in_step = in_push = 0.0
+        for _ in range(ticks):
+            started = time.perf_counter()
+            changes = game.time_step(store.get_game_state(), INTERVAL)
+            stepped = time.perf_counter()
+            store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, **changes))
+            in_step += stepped - started
+            in_push += time.perf_counter() - stepped
+        step_costs.append(1e6 * in_step / ticks)
+        push_costs.append(1e6 * in_push / ticks)
+    return statistics.median(step_costs), statistics.median(push_costs)
+
+
+def print_store_tick_costs() -> None:
+    step, push = store_tick_costs()
+    print(
+        f"6. game loop work in the store per tick ({procs.ENTITIES} moving entities): time_step reading the "
+        f"state {step:.1f} µs, push_update (check + apply) {push:.1f} µs",
+        flush=True,
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -203,6 +240,7 @@ def request_all(children: list, command: str, timeout: float, **arguments: Any) 
 
 @dataclass
 class Settings:
+    store_only: bool
     clients: list
     seconds: float
     events: int
@@ -565,6 +603,7 @@ class CoreBenchmark:
                 sys.stdout.flush()
         finally:
             self.close()
+        print_store_tick_costs()
         if max(self.foreign_load, default=0.0) > FOREIGN_LOAD_WARNING:
             print(
                 f"WARNING: other processes used up to {max(self.foreign_load):.0f} % CPU (mean "
@@ -600,6 +639,9 @@ def parse_arguments(argv: Optional[list] = None) -> Settings:
         default=os.cpu_count() or 2,
         help="maximum number of client processes (default: one per core)",
     )
+    parser.add_argument(
+        "--store-only", action="store_true", help="print only figure 6 (measured in this process)"
+    )
     args = parser.parse_args(argv)
     try:
         clients = [int(part) for part in args.clients.split(",") if part.strip()]
@@ -614,6 +656,7 @@ def parse_arguments(argv: Optional[list] = None) -> Settings:
         parser.error("--seconds needs a positive number")
     events = args.events if args.events is not None else (40 if args.quick else 200)
     return Settings(
+        store_only=args.store_only,
         clients=clients,
         seconds=seconds,
         events=max(1, events),
@@ -624,7 +667,12 @@ def parse_arguments(argv: Optional[list] = None) -> Settings:
 
 
 def main(argv: Optional[list] = None) -> int:
-    return CoreBenchmark(parse_arguments(argv)).run()
+    settings = parse_arguments(argv)
+    if settings.store_only:
+        print(f"{pygase_fingerprint()}:", flush=True)
+        print_store_tick_costs()
+        return 0
+    return CoreBenchmark(settings).run()
 
 
 if __name__ == "__main__":

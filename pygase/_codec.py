@@ -130,7 +130,7 @@ def pack(value: Any, single_float: bool = False) -> bytes:
 
 _CONTAINERS = (list, dict, Replace)
 _KEYS = (str, int, bytes)
-_PLAIN_KEYS = frozenset(_KEYS)
+PLAIN_KEYS = frozenset(_KEYS)
 _LEAVES = frozenset((type(None), bool, int, float, str, bytes))
 _VALUES_HELP = "use None, bool, int, float, str, bytes, list, tuple or dict"
 
@@ -160,32 +160,41 @@ def check_sendable(value: Any, depth: int = 0, where: str = "") -> None:
     pack_checked(value, depth=depth, where=where)
 
 
+def keys_arrive(mapping: Any) -> bool:
+    """Whether the receivers accept every key of `mapping` (str, int or bytes; not bool)."""
+    return PLAIN_KEYS.issuperset(map(type, mapping)) or all(
+        isinstance(key, _KEYS) and not isinstance(key, bool) for key in mapping
+    )
+
+
 def _arrives_intact(value: Any, depth: int) -> bool:
     """Fast check of what `pack` lets through and `unpack` refuses: map keys and nesting depth.
 
-    The value is known to pack, so every type in it is one the codec knows. The type tests run over
-    whole containers at C speed (`set(map(type, ...))`): this runs on every update a game pushes.
+    The value is known to pack, so every type in it is one the codec knows. Keys and values are tested
+    at C speed (`issuperset(map(type, ...))`): this runs on every update a game pushes.
     """
-    pending = [(value, depth)]
-    while pending:
-        container, level = pending.pop()
-        if level > MAX_DEPTH:
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(value, dict):
+        if not keys_arrive(value):
             return False
-        if isinstance(container, dict):
-            key_types = set(map(type, container))
-            if not key_types <= _PLAIN_KEYS and (
-                bool in key_types or not all(issubclass(kind, _KEYS) for kind in key_types)
-            ):
-                return False
-            items: Any = container.values()
-        else:
-            items = container
-        value_types = set(map(type, items))
-        if value_types <= _LEAVES:
+        items: Any = value.values()
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        return True
+    if _LEAVES.issuperset(map(type, items)):
+        return True
+    inner = depth + 1
+    for item in items:
+        if type(item) is dict and inner <= MAX_DEPTH:
+            # a leaf dict (one entity's fields) is checked here, without a call
+            if PLAIN_KEYS.issuperset(map(type, item)) and _LEAVES.issuperset(map(type, item.values())):
+                continue
+        elif not isinstance(item, (dict, list, tuple)):
             continue
-        for item in items:
-            if isinstance(item, (dict, list, tuple)):
-                pending.append((item, level + 1))
+        if not _arrives_intact(item, inner):
+            return False
     return True
 
 

@@ -120,17 +120,26 @@ class GameStateStore:
             ValueError: if an attribute name is not a Python identifier (or starts with "_")
         """
         _check_names(update.__dict__)
-        # checks every value can be sent before anything changes (all names are public: checked above)
-        encoded = _codec.pack_checked(
-            update.__dict__, self.single_precision_floats, where="the update cannot be sent: "
-        )
+        # Every value must arrive before anything changes: packing checks the types, planning the merge
+        # the map keys and nesting that the receivers refuse (all names are public: checked above).
+        try:
+            encoded: Optional[bytes] = _codec.pack(update.__dict__, single_float=self.single_precision_floats)
+        except TypeError:
+            encoded = None
         with self._lock:
             state = self._game_state
+            try:
+                merge = _readonly.Merge(state.__dict__, update.__dict__) if encoded is not None else None
+            except _readonly.Refused:
+                merge = None
+            if merge is None or encoded is None:
+                problem = _codec.describe_problem(update.__dict__) or "it cannot be sent"
+                raise TypeError(f"the update cannot be sent: {problem}")
             if not update.time_order > state.time_order:
                 logger.debug("ignoring update %d: the state is at %d", update.time_order, state.time_order)
                 return
             previous = state.time_order
-            _readonly.apply(state.__dict__, update.__dict__)
+            merge.execute()
             cache = self._game_state_update_cache
             cache.append(update)
             excess = len(cache) - self._update_cache_size

@@ -475,3 +475,34 @@ def test_an_update_that_sets_every_field_again_is_the_whole_delta():
     assert _extended(older, newer) is newer
     sparse = GameStateUpdate(3, players={1: {"x": 0.7}})
     assert _extended(newer, sparse) is not sparse  # player 1's y and player 2 are still needed
+
+
+@settings(max_examples=200, deadline=None)
+@given(_state_and_updates())
+@example((GameState(a={1: {"x": 1}}), [GameStateUpdate(1, a={1: {"x": 2}, 2: {"x": 3}})]))
+@example((GameState(a={1: {"x": 1}}), [GameStateUpdate(1, a={1: {"x": TO_DELETE}, 2: 5})]))
+def test_the_stores_read_only_state_follows_updates_as_a_plain_state_does(state_and_updates):
+    """The store merges updates into its read-only state itself (`_readonly.Merge`): same effect as
+    `state + update`, and every dict and list in it stays read-only."""
+    from pygase import GameStateStore
+    from pygase._readonly import ReadOnlyDict, ReadOnlyList
+
+    state, updates = state_and_updates
+    store = GameStateStore(state)
+    plain = copy.deepcopy(store.get_game_state())
+    for update in updates:
+        store.push_update(update)
+        plain = plain + update
+        assert store.get_game_state() == plain
+
+    def mutable_parts(value):
+        if isinstance(value, dict):
+            yield from ([] if type(value) is ReadOnlyDict else [value])
+            for item in value.values():
+                yield from mutable_parts(item)
+        elif isinstance(value, list):
+            yield from ([] if type(value) is ReadOnlyList else [value])
+            for item in value:
+                yield from mutable_parts(item)
+
+    assert not [part for value in vars(store.get_game_state()).values() for part in mutable_parts(value)]

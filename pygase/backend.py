@@ -360,6 +360,11 @@ class Server:
         self._core.host_client = address
 
     @property
+    def password(self) -> Optional[str]:
+        """The session password clients must know to join (None: anyone may join); read-only."""
+        return self._core.password
+
+    @property
     def hostname(self) -> Optional[str]:
         """Get the hostname or IP address on which the server listens.
 

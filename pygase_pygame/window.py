@@ -83,13 +83,6 @@ _DISCONNECTED = ConnectionStatus.get("Disconnected")
 _SILENCE_SHOWN_AFTER = 1.0  # seconds without a package before "connection lost" is shown
 
 
-def _password_of(backend: Backend) -> Optional[str]:
-    """The session password `backend` was made with (None: anyone may join)."""
-    # pygase.Server keeps it in its connection core; it has no public attribute for it (yet).
-    core = getattr(backend.server, "_core", None)
-    return getattr(core, "password", None)
-
-
 class Hooks(MutableMapping):
     """The hooks of a window by name (`window.hooks`): a dict that checks what is put in it.
 
@@ -255,7 +248,7 @@ class GameWindow:
                 (`Backend(..., password=...)`), so the host is never refused
         """
         if password is None:
-            password = _password_of(backend)
+            password = backend.server.password
         self.backend = backend
         self._backend_thread = backend.run_in_thread(hostname, port)
         bound = backend.server.port

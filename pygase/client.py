@@ -31,6 +31,29 @@ logger = logging.getLogger(__name__)
 _DISCONNECTED = ConnectionStatus.get("Disconnected")
 
 
+def _check_address(method: str, port: Any, hostname: Any, password: Any) -> None:
+    """Refuse at once what cannot be an address: `method(port, hostname)`, in this order."""
+    if isinstance(port, str) and isinstance(hostname, int) and not isinstance(hostname, bool):
+        raise TypeError(
+            f"{method}() takes the port first, then the hostname: "
+            f"{method}({hostname!r}, {port!r}), not {method}({port!r}, {hostname!r})"
+        )
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(
+            f"port must be an int, not {type(port).__name__} ({port!r}); "
+            f"the arguments are {method}(port, hostname)"
+        )
+    if not isinstance(hostname, str):
+        raise TypeError(
+            f"hostname must be a str, not {type(hostname).__name__} ({hostname!r}); "
+            f"the arguments are {method}(port, hostname)"
+        )
+    if not 0 < port <= 65535:
+        raise ValueError(f"port must be 1-65535, got {port}")
+    if password is not None and not isinstance(password, str):
+        raise TypeError(f"password must be a str or None, not {type(password).__name__}")
+
+
 class Client:
     """Exchange events with a PyGaSe server and access a synchronized game state.
 
@@ -42,6 +65,7 @@ class Client:
     Attributes:
         connection (pygase.connection.ClientConnection): object that contains all networking
             information (None before the first `connect`)
+        connect_error (OSError): why the last connect failed (what `connect()` raises), or None
 
     Example:
         from time import sleep
@@ -88,17 +112,19 @@ class Client:
         self._done.clear()
         return connection
 
-    async def _operate(self, connection: ClientConnection) -> None:
+    async def _operate(self, connection: ClientConnection, log_failure: bool = False) -> None:
         def ready(protocol: ClientProtocol) -> None:
             self._protocol = protocol
 
         try:
             await run_client_connection(connection, ready, self.simulate)
-        except OSError as error:
-            logger.error("cannot connect to %s:%s: %s", *connection.remote_address[:2], error)
-            connection._close()
+        except OSError as error:  # the socket could not be opened (a hostname that does not resolve ...)
+            connection._fail(ConnectionError, str(error))
         finally:
             self._protocol = None
+            failure = connection.connect_error()
+            if failure is not None and log_failure:
+                logger.error("%s", failure)  # connect_in_thread: nobody else would hear of it
             for handler in self._disconnect_handlers:
                 try:
                     result = handler()
@@ -113,8 +139,9 @@ class Client:
         """Open a connection to a PyGaSe server.
 
         This is a blocking function: it returns when the connection ends (by `disconnect()`, a server
-        shutdown or a timeout). Use `Client.connect_in_thread()` to connect in the background, or await
-        `Client.connect_async()` in an asyncio program.
+        shutdown or a timeout), or raises if it could not be established. Use
+        `Client.connect_in_thread()` to connect in the background, or await `Client.connect_async()` in
+        an asyncio program.
 
         Arguments:
             port: port number of the server to which to connect
@@ -122,22 +149,39 @@ class Client:
             password: the session password, if the server has one
 
         Raises:
-            ConnectionRefusedError: if the server refused this client (wrong password, server full)
+            TypeError: if `port` is not an int or `hostname` not a str (the order is `connect(port,
+                hostname)`)
+            ValueError: if `port` is not in 1-65535
+            ConnectionRefusedError: if the server refused this client (wrong password, server full), or
+                nothing listens at that address (after `connection.refused_patience`, 1 s)
+            TimeoutError: if nothing answered within `connection.timeout` (5 s)
+            ConnectionError: if no socket could be opened for the address (a hostname that does not
+                resolve, say)
         """
-        self.connect_in_thread(port, hostname, password)
+        _check_address("connect", port, hostname, password)
+        self._start_in_thread(port, hostname, password, log_failure=False)
         self._done.wait()
         self._leave_network_thread()
-        self._raise_if_refused()
+        self._raise_if_failed()
 
-    def _raise_if_refused(self) -> None:
-        reason = self.refused_reason
-        if reason is not None:
-            raise ConnectionRefusedError(f"the server refused the connection: {reason}")
+    def _raise_if_failed(self) -> None:
+        error = self.connect_error
+        if error is not None:
+            raise error
 
     @property
     def refused_reason(self) -> Optional[str]:
         """Why the server refused this client ('wrong password', 'server full' ...), or None."""
         return self.connection.refused_reason if self.connection is not None else None
+
+    @property
+    def connect_error(self) -> Optional[OSError]:
+        """Why the last connect failed, as a new instance of the exception `connect()` raises; or None.
+
+        None while connecting, once the client joined the server, and if `disconnect()` ended the attempt.
+        `connect_in_thread()` users can look here (or at the ERROR it logs) after the connection ended.
+        """
+        return self.connection.connect_error() if self.connection is not None else None
 
     def connect_in_thread(
         self, port: int, hostname: str = "localhost", password: Optional[str] = None
@@ -145,19 +189,32 @@ class Client:
         """Open a connection in a separate thread.
 
         See `Client.connect()`. The thread is the network thread all clients of this process share; it
-        ends when the last of them disconnects. If the server refuses the client, the connection ends and
-        `refused_reason` says why.
+        ends when the last of them disconnects. If the connection cannot be established (the server
+        refuses the client, nothing listens at the address, nothing answers) it ends, the reason is logged
+        at ERROR, `connect_error` (and `refused_reason`) say why, and `wait_until()` and `try_to()` raise
+        a `ConnectionError` with the reason.
 
         Returns:
             the thread the client loop runs in
+
+        Raises:
+            TypeError: if `port` is not an int or `hostname` not a str (the order is
+                `connect_in_thread(port, hostname)`)
+            ValueError: if `port` is not in 1-65535
         """
+        _check_address("connect_in_thread", port, hostname, password)
+        return self._start_in_thread(port, hostname, password, log_failure=True)
+
+    def _start_in_thread(
+        self, port: int, hostname: str, password: Optional[str], log_failure: bool
+    ) -> threading.Thread:
         loop, thread = NetworkThread.acquire()
         try:
             connection = self._new_connection(port, hostname, password, loop, thread)
         except BaseException:
             NetworkThread.release()
             raise
-        future = asyncio.run_coroutine_threadsafe(self._operate(connection), loop)
+        future = asyncio.run_coroutine_threadsafe(self._operate(connection, log_failure), loop)
         future.add_done_callback(lambda _: NetworkThread.release())
         return thread
 
@@ -167,11 +224,18 @@ class Client:
         """Run a connection on the running event loop until it ends (see `Client.connect()`).
 
         Raises:
-            ConnectionRefusedError: if the server refused this client (wrong password, server full)
+            TypeError: if `port` is not an int or `hostname` not a str (the order is
+                `connect_async(port, hostname)`)
+            ValueError: if `port` is not in 1-65535
+            ConnectionRefusedError: if the server refused this client (wrong password, server full), or
+                nothing listens at that address
+            TimeoutError: if nothing answered within `connection.timeout` (5 s)
+            ConnectionError: if no socket could be opened for the address
         """
+        _check_address("connect_async", port, hostname, password)
         connection = self._new_connection(port, hostname, password, asyncio.get_running_loop(), None)
         await self._operate(connection)
-        self._raise_if_refused()
+        self._raise_if_failed()
 
     def _leave_network_thread(self) -> None:
         # If this client was the last user of the shared network thread, wait for it to finish.
@@ -269,6 +333,7 @@ class Client:
         while True:
             with self._state_changed:
                 version = self._state_version
+            self._raise_if_connect_failed()
             with self.access_game_state() as game_state:
                 try:
                     result = function(game_state)
@@ -279,10 +344,25 @@ class Client:
                         return result
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"not met within {timeout} s")
+                raise TimeoutError(f"not met within {timeout} s{self._still_connecting()}")
             with self._state_changed:
                 if self._state_version == version:
                     self._state_changed.wait(remaining)
+
+    def _raise_if_connect_failed(self) -> None:
+        error = self.connect_error
+        if error is None:
+            return
+        if isinstance(error, ConnectionError):
+            raise error
+        raise ConnectionError(str(error))  # a TimeoutError here would read as "not met in time"
+
+    def _still_connecting(self) -> str:
+        connection = self.connection
+        if connection is None or connection.status == _DISCONNECTED or connection._session is not None:
+            return ""
+        hostname, port = connection.remote_address[:2]
+        return f" (the client is still connecting to {hostname}:{port}: no server has let it join yet)"
 
     def wait_until(self, game_state_condition: Callable[[Any], bool], timeout: float = 1.0) -> None:
         """Block until a condition on the game state is satisfied.
@@ -295,6 +375,8 @@ class Client:
 
         Raises:
             TimeoutError: if the condition is not met after `timeout` seconds
+            ConnectionError: if the connection could not be established (`ConnectionRefusedError` if the
+                server refused this client or nothing listens at its address; see `connect_error`)
         """
         self._poll(game_state_condition, timeout, bool)
 
@@ -313,6 +395,7 @@ class Client:
 
         Raises:
             TimeoutError: if the function doesn't run through after `timeout` seconds
+            ConnectionError: if the connection could not be established (see `wait_until`)
         """
         return self._poll(function, timeout, lambda _: True)
 
@@ -357,7 +440,9 @@ class Client:
                 f"more than max_event_size ({connection.max_event_size})"
             )
         if self._done.is_set():
-            logger.warning("the client is disconnected: event %r not sent", event_type)
+            failure = connection.connect_error()
+            reason = f" ({failure})" if failure is not None else ""
+            logger.warning("the client is disconnected%s: event %r not sent", reason, event_type)
             return
         self._run_in_loop(lambda: connection.dispatch_event(event, ack_callback, None, retries))
 

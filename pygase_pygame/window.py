@@ -332,16 +332,20 @@ class GameWindow:
         This is the text of the status banner, and the `status` a `draw_waiting` hook gets: "not
         connected", "connecting…", "waiting for the game…" (joined, no state yet), "connection lost,
         reconnecting…", "server closed, waiting for it to return…", and once the connection ended
-        "disconnected", "server closed" or why the server refused this client ("wrong password",
-        "server full" ...).
+        "disconnected", "server closed", why the server refused this client ("wrong password",
+        "server full" ...) or why the connect failed (`Client.connect_error`: nothing listens on that
+        port, no answer).
         """
         connection = self.client.connection
         if connection is None:
             return "not connected"
         if connection.status == _DISCONNECTED:
-            reason = getattr(self.client, "refused_reason", None)
+            reason = self.client.refused_reason
             if reason:
                 return str(reason)
+            failure = self.client.connect_error  # nothing listening, no answer ...
+            if failure is not None:
+                return str(failure)
             return "server closed" if connection.server_closed else "disconnected"
         if connection.server_closed:
             return "server closed, waiting for it to return…"

@@ -299,3 +299,12 @@ def test_status_says_waiting_for_the_game_between_joining_and_the_first_state(wi
         assert window.status_text() == "waiting for the game…"
     finally:
         window.client.connection = None
+
+
+def test_the_banner_says_why_a_connect_failed(window):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    window.join("127.0.0.1", port)
+    run_until(window, lambda: "nothing listens" in window.status_text(), timeout=4.0)
+    assert f"127.0.0.1:{port}" in window.status_text()

@@ -1,18 +1,16 @@
-"""Demo games for PyGaSe: small, complete games to play with friends on a LAN.
+"""Shortcuts for a checkout: `python -m demos` and `python -m demos.NAME ...`, as README.md shows.
 
-Run `python -m demos` for the launcher, `python -m demos list` for the list, or `python -m demos.NAME`.
+The demos are the package `pygase_demos` (installed as the `pygase-demo` command). This folder is only
+these forwarders and is left out of the wheel, so nothing named `demos` lands in site-packages.
 """
 
-from __future__ import annotations
+import sys
 
-import os
 
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+def forward(name=None):
+    """Run `pygase-demo [NAME] ARGS...` with this process's ARGS, named as typed in a checkout."""
+    from pygase_demos import __main__ as launcher
+    from pygase_demos import _framework
 
-#: name -> one-line description (the games themselves are imported when run)
-DEMOS = {
-    "dots": "Collect the star: the smallest demo, walked through in README.md.",
-    "chase": "A game of tag: the chaser passes the role by catching someone.",
-    "arena": "Top-down ships and bullets in an arena: shoot, dodge, respawn, top the kill board.",
-    "pong": "Pong for two players, with any number of spectators.",
-}
+    _framework.DEMO_COMMAND = "python -m demos.{name}"
+    launcher.main(([name] if name else []) + sys.argv[1:], prog="python -m demos")

@@ -14,11 +14,11 @@ os.environ["SDL_AUDIODRIVER"] = "dummy"
 
 import pygame  # noqa: E402
 
-from demos._framework import run_demo  # noqa: E402
-from demos.arena import rules  # noqa: E402
-from demos.arena.game import DEMO, ArenaDemo  # noqa: E402
 from pygase import TO_DELETE, GameStateUpdate  # noqa: E402
 from pygase.backend import GameStateStore  # noqa: E402
+from pygase_demos._framework import run_demo  # noqa: E402
+from pygase_demos.arena import rules  # noqa: E402
+from pygase_demos.arena.game import DEMO, ArenaDemo  # noqa: E402
 from pygase_pygame import Predictor  # noqa: E402
 
 pytestmark = pytest.mark.timeout(20)

@@ -16,10 +16,10 @@ from types import SimpleNamespace  # noqa: E402
 import pygame  # noqa: E402
 import pytest  # noqa: E402
 
-from demos._framework import Bot, BotRunner, PlayerView, make_backend, run_demo  # noqa: E402
-from demos.chase import rules  # noqa: E402
-from demos.chase.game import DEMO, bot_direction  # noqa: E402
 from pygase import GameState, GameStateUpdate  # noqa: E402
+from pygase_demos._framework import Bot, BotRunner, PlayerView, make_backend, run_demo  # noqa: E402
+from pygase_demos.chase import rules  # noqa: E402
+from pygase_demos.chase.game import DEMO, bot_direction  # noqa: E402
 from pygase_pygame import Predictor  # noqa: E402
 
 

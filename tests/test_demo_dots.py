@@ -10,9 +10,9 @@ os.environ["SDL_AUDIODRIVER"] = "dummy"
 import pygame  # noqa: E402
 import pytest  # noqa: E402
 
-from demos._framework import run_demo  # noqa: E402
-from demos.dots.game import DEMO, SPEED, STEP  # noqa: E402
 from pygase import GameState  # noqa: E402
+from pygase_demos._framework import run_demo  # noqa: E402
+from pygase_demos.dots.game import DEMO, SPEED, STEP  # noqa: E402
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -53,14 +53,14 @@ def test_readme_walk_through_is_the_demos_own_code():
     readme = (root / "README.md").read_text()
     walk_through = readme.split("## Write your own game")[1].split("### Without the demo framework")[0]
     blocks = [part.split("```")[0] for part in walk_through.split("```python\n")[1:]]
-    source = (root / "demos" / "dots" / "game.py").read_text()
+    source = (root / "pygase_demos" / "dots" / "game.py").read_text()
     assert len(blocks) == 5
     for block in blocks:
-        assert block in source, f"README block not in demos/dots/game.py:\n{block}"
+        assert block in source, f"README block not in pygase_demos/dots/game.py:\n{block}"
 
 
 def test_join_mode_with_the_right_password_plays_and_with_a_wrong_one_does_not():
-    from demos._framework import make_backend
+    from pygase_demos._framework import make_backend
 
     backend = make_backend(DEMO, password="open sesame")
     thread = backend.run_in_thread("127.0.0.1", 0)

@@ -13,10 +13,10 @@ os.environ["SDL_AUDIODRIVER"] = "dummy"
 
 import pygame  # noqa: E402
 
-from demos._framework import PlayerView, run_demo  # noqa: E402
-from demos.pong import rules  # noqa: E402
-from demos.pong.game import DEMO, PongScreen  # noqa: E402
 from pygase import GameStateUpdate  # noqa: E402
+from pygase_demos._framework import PlayerView, run_demo  # noqa: E402
+from pygase_demos.pong import rules  # noqa: E402
+from pygase_demos.pong.game import DEMO, PongScreen  # noqa: E402
 from pygase_pygame import GameWindow, Predictor  # noqa: E402
 
 pytestmark = pytest.mark.timeout(30)

@@ -15,10 +15,10 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from demos._framework import build_parser, run_demo  # noqa: E402
-from demos.dots.game import DEMO  # noqa: E402
 from pygase import Client  # noqa: E402
 from pygase.testing import SIMULATE_VARIABLE, LinkConditions  # noqa: E402
+from pygase_demos._framework import build_parser, run_demo  # noqa: E402
+from pygase_demos.dots.game import DEMO  # noqa: E402
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -187,7 +187,7 @@ def test_a_demo_refuses_a_bad_environment_variable_with_a_usage_error(monkeypatc
 
 
 def test_a_demo_run_puts_the_simulated_link_in_front_of_its_window(monkeypatch):
-    import demos._framework as framework
+    import pygase_demos._framework as framework
 
     made = []
 

@@ -117,8 +117,8 @@ def test_join_keeps_its_positional_order_and_says_when_the_password_is_wrong(win
 
 
 def test_the_demos_host_password_path_lets_the_host_and_bots_with_the_password_play(monkeypatch):
-    from demos._framework import run_demo
-    from demos.chase.game import DEMO
+    from pygase_demos._framework import run_demo
+    from pygase_demos.chase.game import DEMO
 
     windows: list[GameWindow] = []
     original_host = GameWindow.host

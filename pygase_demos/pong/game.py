@@ -13,9 +13,9 @@ interpolated between state updates (`SnapshotInterpolator`), your own paddle pre
 with the movement rule shared with the server in `rules.py`), and sounds derived on the client from
 state changes.
 
-    python -m demos.pong                    # play against a bot in this process
-    python -m demos.pong host               # host on the LAN; friends join with
-    python -m demos.pong join HOST:8080
+    pygase-demo pong                    # play against a bot in this process
+    pygase-demo pong host               # host on the LAN; friends join with
+    pygase-demo pong join HOST:8080
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from typing import Any, Optional
 
 import pygame
 
-from demos import DEMOS, _assets
-from demos._framework import Bot, Demo, PlayerView
-from demos.pong import rules
 from pygase import GameState
+from pygase_demos import DEMOS, _assets
+from pygase_demos._framework import Bot, Demo, PlayerView
+from pygase_demos.pong import rules
 from pygase_pygame import Predictor, SnapshotInterpolator
 
 __all__ = ["DEMO", "PongDemo"]

@@ -1,4 +1,4 @@
-"""Generate the demos' images and sounds: run `python assets/make_assets.py` to rewrite them.
+"""Generate the demos' images and sounds: run `python pygase_demos/assets/make_assets.py` to rewrite them.
 
 Images (PNG with alpha, written to `assets/images/`), drawn pixel by pixel from signed distance
 fields so the edges are anti-aliased:
@@ -14,7 +14,7 @@ fields so the edges are anti-aliased:
 - `floor.png` 64x64: a subtle, seamless dark blue-grey floor tile
 - `star.png` 8x8: a tiny white twinkle
 
-The runner, ship, ball and paddle are white and light grey so that `demos._assets.tinted` (a
+The runner, ship, ball and paddle are white and light grey so that `pygase_demos._assets.tinted` (a
 `BLEND_RGBA_MULT` by a colour) turns them into that colour with its shading kept.
 
 Sounds (22050 Hz mono 16-bit WAV, written to `assets/sounds/`), synthesised with the standard

@@ -4,7 +4,7 @@ Shows the whole shape of a PyGaSe game in one short file: a game state, a time s
 that moves players with a speed cap (the server never takes positions from clients), bindings from keys
 to events, interpolated drawing, and a bot.
 
-Controls: arrow keys or WASD. Run: `python -m demos.dots` (see `python -m demos.dots --help`).
+Controls: arrow keys or WASD. Run: `pygase-demo dots` (see `pygase-demo dots --help`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import random
 
 import pygame
 
-from demos import _assets
-from demos._framework import Demo, main
 from pygase import TO_DELETE, GameState
+from pygase_demos import _assets
+from pygase_demos._framework import Demo, main
 from pygase_pygame import SnapshotInterpolator
 
 WIDTH, HEIGHT = 640, 480

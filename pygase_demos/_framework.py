@@ -2,11 +2,12 @@
 
 A demo subclasses `Demo` with its rules (`initial_state`, `time_step`, `handlers`, `add_player`,
 `remove_player`), its drawing (`setup_window`) and its bots (`bot_step`), and its `__main__` calls
-`run_demo(TheDemo(), sys.argv[1:])`. Command line of every demo:
+`run_demo(TheDemo(), sys.argv[1:])`. Command line of every demo (`pygase-demo NAME` when installed,
+`python -m pygase_demos.NAME`, or `python -m demos.NAME` in a checkout):
 
-    python -m demos.NAME [local] [--bots N]                  host and play in one process (the default)
-    python -m demos.NAME host [--port P] [--name N] [--password W] [--bots N]
-    python -m demos.NAME join HOST[:PORT] [--name N] [--password W]
+    pygase-demo NAME [local] [--bots N]                  host and play in one process (the default)
+    pygase-demo NAME host [--port P] [--name N] [--password W] [--bots N]
+    pygase-demo NAME join HOST[:PORT] [--name N] [--password W]
     ... [--headless] [--seconds S] [--screenshot PATH] [--simulate CONDITIONS]
 
 --headless runs without a display and stops after --seconds S, 5 by default (the window stops
@@ -31,16 +32,17 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 from pygase import CLIENT_LEFT, Backend, Client, GameState
 from pygase.testing import LinkConditions
 
-logger = logging.getLogger("demos")
+logger = logging.getLogger("pygase_demos")
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_PORT = 8080
+#: How a demo's command is written in its usage line and messages ("players join with: ..."): the
+#: installed command. A checkout's `demos/` shortcuts set it to what is typed there, `python -m demos.{name}`.
+DEMO_COMMAND = "pygase-demo {name}"
 VERSION = "1"
 
 
@@ -241,7 +243,7 @@ def parse_simulation(text: Optional[str]) -> Optional[LinkConditions]:
 
 def build_parser(demo: Demo) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=f"python -m demos.{demo.name}", description=f"{demo.title}: {demo.description}"
+        prog=DEMO_COMMAND.format(name=demo.name), description=f"{demo.title}: {demo.description}"
     )
     parser.add_argument(
         "mode", nargs="?", default="local", choices=["local", "host", "join"], help="default: local"
@@ -332,7 +334,7 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
         if hosting_on_lan:
             print(
                 f"Hosting {demo.title} on port {port}; "
-                f"players join with: python -m demos.{demo.name} join HOST:{port}"
+                f"players join with: {DEMO_COMMAND.format(name=demo.name)} join HOST:{port}"
             )
             announcer = SessionAnnouncer(
                 {
@@ -393,12 +395,13 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
     return DemoRun(final[0] if final else None, window.frames, len(bots.bots) if bots else 0)
 
 
-def main(demo: Demo) -> None:
-    """Entry point of `python -m demos.NAME`."""
+def main(demo: Demo, argv: Optional[list] = None) -> None:
+    """Entry point of `pygase-demo NAME` and `python -m pygase_demos.NAME`: run `demo` with `argv`
+    (default: this process's arguments)."""
     import sys
 
     try:
-        run_demo(demo, sys.argv[1:])
+        run_demo(demo, sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
         pass
     except ConnectionRefusedError as error:

@@ -1,4 +1,5 @@
-"""Load the demos' images, sounds and font from `assets/` (found relative to this file).
+"""Load the demos' images, sounds and font from `pygase_demos/assets/` (beside this file, so they are
+found wherever the package is installed; `assets/README.md` gives their sources and licences).
 
 Images: `image("ship")` loads `assets/images/ship.png`; `tinted("ship", colour)` multiplies a white
 sprite by a colour (cached). Sounds are optional: `play("shoot")` does nothing on a machine without
@@ -14,10 +15,10 @@ from typing import Optional
 
 import pygame
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parent / "assets"
 FONT_FILE = ASSETS / "fonts" / "DejaVuSans.ttf"
 
-logger = logging.getLogger("demos")
+logger = logging.getLogger("pygase_demos")
 
 
 @cache

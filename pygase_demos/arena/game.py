@@ -20,10 +20,10 @@ from typing import Any, Optional
 
 import pygame
 
-from demos import _assets
-from demos._framework import Bot, Demo, PlayerView
-from demos.arena import rules
 from pygase import TO_DELETE, GameState
+from pygase_demos import _assets
+from pygase_demos._framework import Bot, Demo, PlayerView
+from pygase_demos.arena import rules
 from pygase_pygame import Predictor, SnapshotInterpolator
 
 ROTATION_STEP = 5  # degrees between the cached rotations of a ship sprite

@@ -18,11 +18,11 @@ from typing import Any, Optional
 
 import pygame
 
-from demos import _assets
-from demos._framework import Bot, Demo, PlayerView
-from demos.chase import rules
 from pygase import TO_DELETE, GameState
 from pygase.utils import get_available_ip_addresses
+from pygase_demos import _assets, _framework
+from pygase_demos._framework import Bot, Demo, PlayerView
+from pygase_demos.chase import rules
 from pygase_pygame import Predictor, SnapshotInterpolator
 
 _KEYS = tuple(rules.new_world())
@@ -446,7 +446,8 @@ class ChaseView:
             elif server.hostname in ("0.0.0.0", ""):
                 lan = [a for a in get_available_ip_addresses() if not a.startswith("127.")]
                 address = f"{lan[0] if lan else 'THIS-MACHINE'}:{server.port}"
-                self._invitation = f"Friends join with: python -m demos.chase join {address}"
+                command = _framework.DEMO_COMMAND.format(name="chase")
+                self._invitation = f"Friends join with: {command} join {address}"
             else:
                 self._invitation = "Playing on this machine only: add --bots 3, or host for your LAN."
         return self._invitation

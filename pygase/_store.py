@@ -1,0 +1,242 @@
+"""The game state store: the server's copy of the game state and the updates that clients lack.
+
+`GameStateStore` (public as `pygase.backend.GameStateStore`) keeps the state read-only (see
+`pygase._readonly`), caches the latest updates, and encodes for each client what it lacks: the newest
+update, a delta merged from the cached updates (remembered for clients that lag behind), or the whole
+state. Cache pins keep the updates that a client receiving a large state builds on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Optional
+
+from pygase import _codec, _readonly
+from pygase._readonly import ReadOnlyGameState
+from pygase.gamestate import GameState, GameStateUpdate, _extended
+from pygase.utils import Sqn
+
+__all__ = ["GameStateStore"]
+
+logger = logging.getLogger("pygase.backend")  # the logger it always had: logging settings keep working
+
+_PINNED_CACHE_LIMIT = 30  # pins may keep at most this many times the usual update cache (a minute at 50 Hz)
+_DELTAS_KEPT = 64  # deltas remembered for clients that lag behind, by the base they build on
+
+
+class GameStateStore:
+    """Provide access to a game state and manage state updates.
+
+    Arguments:
+        initial_game_state: state of the game before the simulation begins
+        single_precision_floats: send floats with 32 bits instead of 64 (4 bytes less each; about seven
+            significant digits arrive, which is plenty for positions on a screen)
+
+    The store keeps the latest updates so that it can send each client exactly what it lacks; a client
+    that fell further behind than the cache reaches gets the whole state.
+    """
+
+    _update_cache_size = 100
+
+    def __init__(
+        self, initial_game_state: Optional[GameState] = None, single_precision_floats: bool = False
+    ) -> None:
+        self.single_precision_floats = single_precision_floats
+        source = initial_game_state if initial_game_state is not None else GameState()
+        _check_names(source.__dict__)
+        _codec.check_sendable(source.__dict__, where="the initial game state cannot be sent: ")
+        # The store works on its own, read-only copy: the caller's object stays as it was, and game code
+        # that changes the state in place (which would never be sent) gets an error saying so.
+        state = ReadOnlyGameState.of(source)
+        if int(state.time_order) == 0:
+            # Time order 0 means "no state yet" to a client, so the first state the store has is 1.
+            state.__dict__["time_order"] = Sqn(1)
+        self._game_state = state
+        self._game_state_update_cache: list[GameStateUpdate] = []
+        self._cache_base = state.time_order  # the time order the oldest cached update builds on
+        self._lock = threading.RLock()
+        self._encoded: dict[int, tuple] = {}
+        # base time order -> (what a client there lacks, as of which time order), most recent last
+        self._deltas: dict[int, tuple[GameStateUpdate, Sqn]] = {}
+        self._listeners: list[Callable[[], None]] = []
+        self._pins: dict[object, Sqn] = {}
+        self._latest: tuple[Optional[GameStateUpdate], bytes] = (None, b"")  # newest update, encoded
+
+    def get_update_cache(self) -> list:
+        """Return the latest state updates."""
+        with self._lock:
+            return list(self._game_state_update_cache)
+
+    def get_game_state(self) -> GameState:
+        """Return the current game state.
+
+        It is read-only: setting an attribute, or changing one of its dicts or lists in place, raises
+        `TypeError` (such a change would never reach the clients; push an update instead). Copies of its
+        parts (`dict(...)`, `.copy()`, `copy.deepcopy`) are ordinary mutable values.
+        """
+        return self._game_state
+
+    get_gamestate = get_game_state
+
+    def push_update(self, update: GameStateUpdate) -> None:
+        """Push a new state update to the update cache.
+
+        This method will usually be called by whatever is progressing the game state, usually a
+        `GameStateMachine`. An update that is not newer than the state is ignored.
+
+        Raises:
+            TypeError: if the update holds a value that cannot be sent intact (the message names its path,
+                e.g. ``grid[(1, 2)]``); the state is left as it was
+            ValueError: if an attribute name is not a Python identifier (or starts with "_")
+        """
+        _check_names(update.__dict__)
+        # Every value must arrive before anything changes: packing checks the types, planning the merge
+        # the map keys and nesting that the receivers refuse (all names are public: checked above).
+        try:
+            encoded: Optional[bytes] = _codec.pack(update.__dict__, single_float=self.single_precision_floats)
+        except TypeError:
+            encoded = None
+        with self._lock:
+            state = self._game_state
+            try:
+                merge = _readonly.Merge(state.__dict__, update.__dict__) if encoded is not None else None
+            except _readonly.Refused:
+                merge = None
+            if merge is None or encoded is None:
+                problem = _codec.describe_problem(update.__dict__) or "it cannot be sent"
+                raise TypeError(f"the update cannot be sent: {problem}")
+            if not update.time_order > state.time_order:
+                logger.debug("ignoring update %d: the state is at %d", update.time_order, state.time_order)
+                return
+            previous = state.time_order
+            merge.execute()
+            cache = self._game_state_update_cache
+            cache.append(update)
+            excess = len(cache) - self._update_cache_size
+            if self._pins and len(cache) > _PINNED_CACHE_LIMIT * self._update_cache_size:
+                # A transfer that never ends (a client that never acknowledges) must not hold the cache
+                # forever: its client will get the whole state again instead.
+                logger.warning("dropping %d cache pins held too long", len(self._pins))
+                self._pins.clear()
+            if excess > 0 and self._pins:
+                # Keep what pinned time orders need: clients receiving a large state build on it.
+                oldest = min(self._pins.values(), key=lambda t: int(t - update.time_order))
+                while excess > 0 and cache[0].time_order <= oldest:
+                    self._cache_base = cache.pop(0).time_order
+                    excess -= 1
+            elif excess > 0:
+                self._cache_base = cache[excess - 1].time_order
+                del cache[:excess]
+            self._encoded = {int(previous): (update.time_order, encoded, False)}
+            self._latest = (update, encoded)
+        for listener in list(self._listeners):
+            listener()
+
+    def _pin(self, time_order: Sqn) -> object:
+        """Keep the updates since `time_order` in the cache until `_unpin`; return the pin's token."""
+        token = object()
+        with self._lock:
+            self._pins[token] = Sqn(time_order)
+        return token
+
+    def _unpin(self, token: object) -> None:
+        with self._lock:
+            self._pins.pop(token, None)
+
+    def _time_order(self) -> Sqn:
+        return self._game_state.time_order
+
+    def _encoded_update_since(self, time_order: Sqn) -> tuple:
+        """Return (current time order, bytes of what a client at `time_order` lacks, full state flag).
+
+        The bytes are None if the client is up to date. Results are cached until the next update, so
+        clients at the same time order share one encoding.
+        """
+        with self._lock:
+            current = self._game_state.time_order
+            if time_order == current:
+                return current, None, False
+            cached = self._encoded.get(int(time_order))
+            if cached is not None:
+                return cached
+            if len(self._encoded) > 64:  # clients at many different time orders (a paused game)
+                self._encoded.clear()
+            delta = self._delta_for(time_order, current)
+            if delta is None:
+                result = (current, self._encode_state(), True)
+            elif delta is self._latest[0]:  # the newest update covers all the client lacks
+                result = (current, self._latest[1], False)
+            else:
+                result = (current, self._encode(delta.__dict__), False)
+            self._encoded[int(time_order)] = result
+            return result
+
+    def _delta_for(self, time_order: Sqn, current: Sqn) -> Optional[GameStateUpdate]:
+        """What a client at `time_order` lacks, brought up to date from the last time it was asked for.
+
+        A client that lags asks for the same base again and again; extending the delta it got last time
+        by the few updates since costs a merge per new update instead of one per update it lacks.
+        """
+        base = int(time_order)
+        known = self._deltas.pop(base, None)
+        delta = None
+        if known is not None:
+            delta, as_of = known
+            newer = self._updates_after(as_of)
+            if newer is None:
+                delta = None  # fell out of the cache: start again from the base
+            else:
+                for update in newer:
+                    delta = _extended(delta, update)
+        if delta is None:
+            delta = self._delta_since(time_order)
+        if delta is not None:
+            self._deltas[base] = (delta, current)  # most recently asked for last
+            while len(self._deltas) > _DELTAS_KEPT:
+                del self._deltas[next(iter(self._deltas))]
+        return delta
+
+    def _updates_after(self, time_order: Sqn) -> Optional[list]:
+        """The cached updates newer than `time_order` (None if it is not in the cache)."""
+        cache = self._game_state_update_cache
+        if time_order == self._cache_base:
+            return cache
+        for index in range(len(cache) - 1, -1, -1):
+            if cache[index].time_order == time_order:
+                return cache[index + 1 :]
+        return None
+
+    def _delta_since(self, time_order: Sqn) -> Optional[GameStateUpdate]:
+        if int(time_order) == 0:
+            return None
+        newer = self._updates_after(time_order)
+        if not newer:
+            return None
+        combined = newer[0]
+        for update in newer[1:]:
+            combined = _extended(combined, update)
+        return combined
+
+    def _encode(self, attributes: dict) -> bytes:
+        public = {key: value for key, value in attributes.items() if not key.startswith("_")}
+        return _codec.pack(public, single_float=self.single_precision_floats)
+
+    def _encode_state(self) -> bytes:
+        # The state holds read-only dicts and lists, which the general packer would copy one by one.
+        return _codec.pack_state(self._game_state.__dict__, single_float=self.single_precision_floats)
+
+    def _add_listener(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _remove_listener(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+
+def _check_names(attributes: dict) -> None:
+    for name in attributes:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ValueError(
+                f"game state attribute names are identifiers not starting with '_', got {name!r}"
+            )

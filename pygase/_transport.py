@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import random
 import socket
 import threading
 from typing import Any, Callable, Optional
 
+from pygase._link import LinkSimulator
 from pygase._packages import DuplicateSequenceError, Package
 from pygase.connection import ClientConnection, ConnectionStatus
 
@@ -94,23 +94,6 @@ def _receive_or_drop(receive: Callable[..., list], sender: Any, *args: Any) -> O
     except Exception:
         logger.exception("dropped a datagram from %s that could not be handled", sender)
     return None
-
-
-class LinkSimulator:
-    """Delay, drop and duplicate datagrams on a real socket as `pygase.testing.LinkConditions` say."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, conditions: Any, seed: Optional[int] = None) -> None:
-        self._loop = loop
-        self.conditions = conditions
-        self._random = random.Random(seed)
-
-    def pass_on(self, function: Callable[..., None], *args: Any) -> None:
-        """Call `function(*args)` after the link's delay, maybe twice, maybe never."""
-        for delay in self.conditions.delays(self._random):
-            if delay <= 0:
-                function(*args)
-            else:
-                self._loop.call_later(delay, function, *args)
 
 
 class _Timer:

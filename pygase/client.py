@@ -18,11 +18,11 @@ import threading
 import time
 from typing import Any, Callable, ContextManager, Optional
 
+from pygase._link import LinkConditions
 from pygase._transport import ClientProtocol, NetworkThread, run_client_connection
 from pygase.connection import ClientConnection, ConnectionStatus
 from pygase.event import Event, UniversalEventHandler
 from pygase.netstats import ConnectionStatistics, StatisticsMeter
-from pygase.testing import LinkConditions
 
 __all__ = ["Client"]
 

@@ -16,11 +16,12 @@ from typing import Any, Callable, Optional
 
 from pygase._link import LinkSimulator
 from pygase._packages import DuplicateSequenceError, Package
-from pygase.connection import ClientConnection, ConnectionStatus
+from pygase._client_core import ClientCore as ClientConnection
+from pygase._connection import DISCONNECTED
 
 logger = logging.getLogger("pygase")
 
-_DISCONNECTED = ConnectionStatus.get("Disconnected")
+_DISCONNECTED = DISCONNECTED
 _background_tasks: set = set()
 
 

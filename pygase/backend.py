@@ -36,6 +36,7 @@ from typing import Any, Callable, Optional
 from pygase._server_core import ServerCore
 from pygase._store import GameStateStore
 from pygase._transport import ServerProtocol, bind_server_socket, call_user_function
+from pygase.connection import ServerConnection
 from pygase.event import Event, UniversalEventHandler
 from pygase.gamestate import GameState, GameStateUpdate, GameStatus
 from pygase.utils import get_available_ip_addresses
@@ -116,6 +117,7 @@ class Server:
             max_clients,
             max_events_per_second,
             max_event_size,
+            connection_class=ServerConnection,
         )
         self._hostname: Optional[str] = None
         self._port: Optional[int] = None

@@ -47,7 +47,7 @@ from pygase._link import LinkConditions as LinkConditions
 from pygase._link import LinkSimulator as LinkSimulator
 from pygase._packages import DuplicateSequenceError
 from pygase._server_core import ServerCore
-from pygase.connection import ClientConnection, ConnectionStatus
+from pygase.connection import ClientConnection, ConnectionStatus, ServerConnection
 from pygase.event import Event, UniversalEventHandler
 
 __all__ = ["LinkConditions", "SimulatedNetwork", "SimulatedSession"]
@@ -127,7 +127,9 @@ class SimulatedSession:
         server_handler: Optional[UniversalEventHandler] = None,
     ) -> None:
         self.network = SimulatedNetwork(conditions, seed)
-        self.server = ServerCore(game_state_store, server_handler or UniversalEventHandler())
+        self.server = ServerCore(
+            game_state_store, server_handler or UniversalEventHandler(), connection_class=ServerConnection
+        )
         self.clients: dict[tuple, ClientConnection] = {}
         self.server_events: list[tuple[Event, tuple]] = []
         #: (CLIENT_JOINED or CLIENT_LEFT event, client address) in the order they happened

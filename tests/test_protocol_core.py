@@ -317,7 +317,7 @@ def test_packages_without_events_are_the_same_bytes_as_the_general_encoding(monk
     push(store, players={1: {"x": 2.5}})
     now = session.network.now
     for connection, package_class in ((server, ServerPackage), (client, ClientPackage)):
-        assert not connection._outbox and not connection._bulk
+        assert not connection._reliability.queued()
         sequence, sent_time_order = connection.local_sequence, getattr(connection, "_sent_time_order", None)
         shortcut = connection._next_datagram(now)
         # the same package again, the general way: through a Package object and its to_datagram

@@ -222,7 +222,7 @@ def test_shutdown_notice_goes_out_to_every_client(case):
         session.add_client()
         session.run(0.2)
         connection = next(iter(session.server.connections.values()))
-        assert connection._in_flight >= connection.max_packages_in_flight
+        assert connection._reliability.in_flight >= connection.max_packages_in_flight
     assert len(session.server.shutdown_datagrams(session.network.now)) == 1
 
 

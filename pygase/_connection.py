@@ -1,0 +1,420 @@
+"""One side of a PyGaSe connection, without the socket: packages in, packages out, timers.
+
+Part of the protocol core: it consumes datagrams and the current time (`now`, seconds of a monotonic
+clock) and produces datagrams, received events, callbacks to run and the time of its next timer. It never
+touches a socket, a thread or a clock; `pygase._transport` drives it on asyncio, `pygase.testing` over an
+in-memory network. The work is split:
+
+- `pygase._reliability`: the ack window, events in flight, resends and give-ups;
+- `pygase._recovery`: RTT, retransmission timeout, link quality and pacing;
+- this module: sequence numbers, building packages (`_next_datagram`), what is due when (`get_timer`).
+
+`pygase._client_core` and `pygase._server_core` add each side's part; `pygase.connection` is the public
+front with the seed API's names.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from typing import Any, Callable, Optional
+
+from pygase._event_order import InboundEvents, split_event
+from pygase._packages import _NO_EVENTS, Header, Package, _body_start, _header_bytes
+from pygase._recovery import Recovery
+from pygase._reliability import WINDOW, OutgoingEvent, ReceiveWindow, Reliability
+from pygase.event import RESERVED_PREFIX, Event
+from pygase.utils import NamedEnum, Sqn
+
+logger = logging.getLogger("pygase.connection")
+
+#: Control event a client sends when it leaves.
+DISCONNECT_EVENT = RESERVED_PREFIX + "disconnect"
+#: Control event a host client sends to shut the server down, and the server sends when it shuts down.
+SHUTDOWN_EVENT = RESERVED_PREFIX + "shutdown"
+#: Internal event carrying one part of a large state update: args [transfer id, index, count, full, bytes].
+STATE_PART_EVENT = RESERVED_PREFIX + "state"
+
+_SILENCE = 0.5  # seconds without a package after which the other side counts as having been silent
+
+
+class ConnectionStatus(NamedEnum):
+    """Enum for the state of a connection.
+
+    - `'Disconnected'`
+    - `'Connecting'`
+    - `'Connected'`
+    """
+
+
+ConnectionStatus.register("Disconnected")
+ConnectionStatus.register("Connecting")
+ConnectionStatus.register("Connected")
+
+DISCONNECTED = ConnectionStatus.get("Disconnected")
+CONNECTING = ConnectionStatus.get("Connecting")
+CONNECTED = ConnectionStatus.get("Connected")
+
+
+class Connection:
+    """Exchange packages between PyGaSe clients and servers.
+
+    PyGaSe connections exchange events with their other side which are handled using custom handler
+    functions. They also keep each other informed about which packages have been sent and received and
+    automatically avoid network congestion.
+
+    Arguments:
+        remote_address: `('hostname', port)` for the connection partner's address
+        event_handler: object that has a callable `handle` attribute that takes a `pygase.event.Event`
+        event_wire: object to which events are to be repeated (has to implement a `_push_event` method)
+
+    Attributes:
+        remote_address (tuple): see corresponding constructor argument
+        event_handler (pygase.event.UniversalEventHandler): see corresponding constructor argument
+        event_wire (pygase.GameStateMachine): see corresponding constructor argument
+        local_sequence (pygase.utils.Sqn): sequence number of the last sent package
+        remote_sequence (pygase.utils.Sqn): sequence number of the last received package
+        ack_bitfield (str): acks for the 32 packages prior to `self.remote_sequence`
+        latency (float): the round trip time in seconds, smoothed over the last samples
+        status (int): a `ConnectionStatus` value that informs about the state of the connection
+        quality (str): either `'good'` or `'bad'` depending on latency, used for congestion avoidance:
+            while it is `'bad'` at most `1 / congested_interval` packages per second are sent
+
+    PyGaSe servers and clients use the subclasses `ServerConnection` and `ClientConnection` respectively.
+    The Connection class would also work on its own (it's not an 'abstract' class), in which case you
+    would have all features of PyGaSe except for a synchronized game state.
+    """
+
+    #: Seconds of silence from the other side after which the connection counts as lost.
+    timeout = 5.0
+    #: Round trip time in seconds above which the connection quality is 'bad'.
+    latency_threshold = 0.25
+    #: Longest time in seconds between two packages, so the other side knows we are alive.
+    heartbeat_interval = 0.1
+    #: Shortest time in seconds between two packages while the quality is 'bad'.
+    congested_interval = 0.1
+    #: Longest time in seconds a received event waits for an outgoing package to carry its ack.
+    ack_delay = 0.004
+    #: Most packages with events that may be unacknowledged at once (flow control for large transfers).
+    max_packages_in_flight = 24
+    #: Size in bytes up to which events are packed into one package (parts of large ones are smaller).
+    mtu = 1200
+    #: Largest event in bytes that may be sent or received; events over about 1 KB travel in parts.
+    max_event_size = 1024 * 1024
+    #: Largest game state in bytes a client accepts.
+    max_state_size = 64 * 1024 * 1024
+
+    _incoming_package: type[Package] = Package
+    _outgoing_fields = Package._body_fields
+
+    def __init__(self, remote_address: tuple, event_handler: Any, event_wire: Any = None) -> None:
+        self.remote_address = remote_address
+        self.event_handler = event_handler
+        self.event_wire = event_wire
+        self.local_sequence = Sqn(0)
+        self._received = ReceiveWindow()
+        self._recovery = Recovery(self)
+        self._reliability = Reliability(remote_address, self._ack_callback_args())
+        self.status = CONNECTING
+        self._started_at: Optional[float] = None
+        self._last_received: Optional[float] = None
+        self._last_sent: Optional[float] = None
+        self._ack_due_at: Optional[float] = None
+        self._received_since_sent = 0  # packages received since we last sent one (which acks them)
+        self._inbound = InboundEvents(self.max_event_size)
+        # statistics
+        self.packages_sent = 0
+        self.packages_received = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    # ---- public API -------------------------------------------------------------------------------
+
+    @property
+    def remote_sequence(self) -> Sqn:
+        return self._received.newest
+
+    @remote_sequence.setter
+    def remote_sequence(self, value: int) -> None:
+        self._received.newest = Sqn(value)
+
+    @property
+    def ack_bitfield(self) -> str:
+        return format(self._received.bits, "032b")[::-1]
+
+    @property
+    def latency(self) -> float:
+        return self._recovery.latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        self._recovery.latency = value
+
+    @property
+    def quality(self) -> str:
+        return self._recovery.quality
+
+    @quality.setter
+    def quality(self, value: str) -> None:
+        self._recovery.quality = value
+
+    @property
+    def packages_lost(self) -> int:
+        """Packages sent that were never acknowledged."""
+        return self._reliability.lost
+
+    @property
+    def packages_expected(self) -> int:
+        """Packages the other side sent, going by their sequence numbers."""
+        return self._received.expected
+
+    def dispatch_event(
+        self,
+        event: Event,
+        ack_callback: Optional[Callable[..., Any]] = None,
+        timeout_callback: Optional[Callable[..., Any]] = None,
+        retries: int = 0,
+    ) -> None:
+        """Send an event to the connection partner.
+
+        Arguments:
+            event: the event to dispatch
+            ack_callback: will be executed after the event was received
+            timeout_callback: will be executed if the event was not received (after all retries)
+            retries: number of times the event is resent if it is lost
+
+        Using long-running blocking operations in any of the callback functions can disturb the
+        connection.
+        """
+        if retries < 0:
+            raise ValueError("retries must not be negative")
+        encoded = event.to_bytes()
+        if len(encoded) > self.max_event_size:
+            raise ValueError(
+                f"event {event.type!r} has {len(encoded)} bytes, "
+                f"more than max_event_size ({self.max_event_size})"
+            )
+        self._reliability.dispatch(split_event(event, encoded), ack_callback, timeout_callback, retries)
+
+    def _send_bulk(
+        self, event: Event, on_ack: Callable[[], None], on_give_up: Optional[Callable[[], None]] = None
+    ) -> None:
+        """Queue an internal event outside the event order, resent until it arrives (parts of a state)."""
+        self._reliability.send_bulk(event, on_ack, on_give_up)
+
+    # ---- protocol core: inputs ----------------------------------------------------------------------
+
+    def receive_datagram(self, datagram: bytes, now: float) -> list:
+        """Take a datagram from the other side and return the new events it carries.
+
+        Raises:
+            ProtocolIDMismatchError: if the datagram is not a PyGaSe package
+            DuplicateSequenceError: if the package was received before or is too old to tell
+            ValueError: if the datagram is malformed
+        """
+        package = self._incoming_package.from_datagram(datagram)
+        self.bytes_received += len(datagram)
+        return self._receive_package(package, now)
+
+    def _receive_package(self, package: Package, now: float) -> list:
+        self._start(now)
+        header = package.header
+        self._received.register(header.sequence, now)
+        self.packages_received += 1
+        previous, self._last_received = self._last_received, now
+        if self.status == CONNECTING:
+            self.status = CONNECTED
+        reliability = self._reliability
+        newest = reliability.acknowledge(header.ack, header._bits)
+        if newest is not None:
+            self._recovery.add_sample(max(0.0, now - newest.time - package.ack_delay / 10000), now)
+        if reliability.in_flight and previous is not None and now - previous >= _SILENCE:
+            reliability.resend_after_silence(now, self._recovery.retransmission_timeout())
+        self._received_since_sent += 1
+        if self._received_since_sent >= WINDOW // 2:
+            # Acknowledge before the ack field no longer reaches the oldest of them (fast senders).
+            self._ack_due_at = now
+        if package._entries and self._ack_due_at is None:
+            self._ack_due_at = now + self.ack_delay
+        return self._inbound.receive(package._entries, package.event_floor)
+
+    def handle_timer(self, now: float) -> None:
+        """Detect lost packages and a lost connection; call when `get_timer()` says."""
+        self._start(now)
+        if self.status == DISCONNECTED:
+            return
+        self._reliability.detect_losses(now, self._recovery.retransmission_timeout())
+        silent_since = self._last_received if self._last_received is not None else self._started_at
+        if silent_since is not None and now >= silent_since + self.timeout:
+            logger.info(
+                "connection to %s timed out after %.1f s of silence", self.remote_address, self.timeout
+            )
+            self._close()
+
+    def datagrams_to_send(self, now: float) -> list:
+        """Return the datagrams that are due for sending now (usually none or one)."""
+        self._start(now)
+        datagrams = []
+        while self.status != DISCONNECTED and self._send_due(now):
+            datagrams.append(self._next_datagram(now))
+            if not self._reliability.outbox:
+                break
+        return datagrams
+
+    def get_timer(self) -> Optional[float]:
+        """Return the time at which `handle_timer` and `datagrams_to_send` should next be called."""
+        if self.status == DISCONNECTED:
+            return None
+        reliability = self._reliability
+        deadlines = []
+        earliest_send = self._recovery.earliest_send(self._last_sent)
+        if self._ack_due_at is not None:
+            deadlines.append(self._ack_due_at)
+        if self._window_open() and reliability.queued():
+            deadlines.append(earliest_send)
+        if self._last_sent is not None:
+            deadlines.append(max(earliest_send, self._last_sent + self.heartbeat_interval))
+        else:
+            deadlines.append(earliest_send)
+        if reliability.in_flight:
+            deadlines.extend(reliability.resend_deadlines(self._recovery.retransmission_timeout()))
+        silent_since = self._last_received if self._last_received is not None else self._started_at
+        if silent_since is not None:
+            deadlines.append(silent_since + self.timeout)
+        return min(deadlines)
+
+    def settled(self) -> bool:
+        """Whether the connection has nothing to send, no callback to run and no deadline that a received
+        package could have brought forward: its driver can wait for the timer it set before."""
+        return (
+            self.status == CONNECTED
+            and self._ack_due_at is None
+            and not self._reliability.calls
+            and not self._reliability.queued()
+        )
+
+    def take_calls(self) -> list:
+        """Return and forget the callbacks (function, args) the core wants run, in order."""
+        reliability = self._reliability
+        calls, reliability.calls = reliability.calls, []
+        return calls
+
+    # ---- protocol core: internals ------------------------------------------------------------------
+
+    def _start(self, now: float) -> None:
+        if self._started_at is None:
+            self._started_at = now
+            self._recovery.start(now)
+
+    def _close(self) -> None:
+        self.status = DISCONNECTED
+        self._reliability.close()
+
+    def _ack_callback_args(self) -> tuple:
+        """What an ack callback is called with (a server passes the connection)."""
+        return ()
+
+    def _window_open(self) -> bool:
+        return self._reliability.in_flight < self.max_packages_in_flight
+
+    def _send_due(self, now: float) -> bool:
+        # An ack that is due goes out even while sending is throttled: the sender would take the event
+        # for lost and send it again, which costs more than the ack.
+        if self._ack_due_at is not None and now >= self._ack_due_at:
+            return True
+        if now < self._recovery.earliest_send(self._last_sent):
+            return False
+        if self._reliability.queued() and self._window_open():
+            return True
+        return self._last_sent is None or now >= self._last_sent + self.heartbeat_interval
+
+    def _new_header(self, now: float) -> Header:
+        self.local_sequence = self.local_sequence + 1
+        return Header._from_ints(int(self.local_sequence), int(self._received.newest), self._received.bits)
+
+    def _make_package(self, header: Header, now: float) -> Package:
+        """Create the package to send; subclasses add their payload."""
+        return Package(header)
+
+    def _fill(self, package: Package, queue: collections.deque, records: list, datagram: bytes) -> bytes:
+        """Move events from `queue` into `package` while it stays within one MTU; return the datagram."""
+        while queue:
+            record: OutgoingEvent = queue[0]
+            if record.done:  # resolved while it waited (a part of a large event that was given up)
+                queue.popleft()
+                continue
+            package._add_entry(record.event, record.event_id)
+            try:
+                candidate = package.to_datagram()
+            except OverflowError:
+                candidate = b""
+            if not candidate or (len(candidate) > self.mtu and records):
+                package._entries.pop()
+                package._datagram = None
+                return package.to_datagram()
+            records.append(queue.popleft())
+            datagram = candidate
+            if len(datagram) >= self.mtu:
+                break
+        return datagram
+
+    def _start_package(self, now: float) -> Package:
+        package = self._make_package(self._new_header(now), now)
+        package.event_floor = self._reliability.event_floor()
+        package.ack_delay = self._ack_delay(now)
+        return package
+
+    def _ack_delay(self, now: float) -> int:
+        """How long, in 0.1 ms, the newest package from the other side has waited for this package's ack."""
+        if self._last_received is None:
+            return 0
+        return min(int((now - self._received.newest_at) * 10000), 2**31)
+
+    def _next_datagram(self, now: float) -> bytes:
+        reliability = self._reliability
+        if not (reliability.queued() and self._window_open()):
+            tail = self._plain_tail(now)
+            if tail is not None:
+                return self._seal(self._plain_datagram(now, tail), [], now)
+        package = self._start_package(now)
+        datagram = package.to_datagram()
+        records: list[OutgoingEvent] = []
+        if self._window_open():
+            for queue in (reliability.outbox, reliability.bulk):
+                datagram = self._fill(package, queue, records, datagram)
+        return self._seal(datagram, records, now)
+
+    def _plain_tail(self, now: float) -> Optional[bytes]:
+        """The bytes after the event floor of a package without events (the fields a subclass adds), or
+        None if this package needs the general path after all. Subclasses add their fields."""
+        return b""
+
+    def _plain_datagram(self, now: float, tail: bytes) -> bytes:
+        """A package without events, built straight into bytes: the same bytes `_start_package` and
+        `Package.to_datagram` would give, for the packages sent most (heartbeats, acks, state updates)."""
+        self.local_sequence = self.local_sequence + 1
+        received = self._received
+        return (
+            _header_bytes(int(self.local_sequence), int(received.newest), received.bits)
+            + _body_start(
+                self._outgoing_fields, self._ack_delay(now), _NO_EVENTS, self._reliability.event_floor()
+            )
+            + tail
+        )
+
+    def _notice_datagram(self, event: Event, now: float) -> bytes:
+        """Return a package that carries `event` at once, outside the event order, flow control and
+        congestion avoidance: a notice (such as the server's shutdown) that is sent once, not resent."""
+        package = self._start_package(now)
+        package._add_entry(event, 0)
+        return self._seal(package.to_datagram(), [], now)
+
+    def _seal(self, datagram: bytes, records: list, now: float) -> bytes:
+        """Book a package as sent."""
+        self._reliability.book(int(self.local_sequence), now, records)
+        self._last_sent = now
+        self._ack_due_at = None
+        self._received_since_sent = 0
+        self.packages_sent += 1
+        self.bytes_sent += len(datagram)
+        return datagram

@@ -1,0 +1,335 @@
+"""Reliable events and the ack window: what is in flight, what arrived, what to resend, what to give up.
+
+Part of the protocol core: no sockets, threads or clocks. Two delivery classes, as in yojimbo: events
+the user dispatches go out in order and are resent (with back-off) until acknowledged or out of
+retries; bulk events (parts of a large state) are resent until they arrive, outside the event order.
+State updates are never resent: every package carries what the other side lacks.
+
+- `ReceiveWindow`: the sequence numbers received, as the newest and a bit field of the 32 before it.
+- `Reliability`: the outgoing side: queues, packages awaiting an ack, resends, callbacks.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from typing import Any, Callable, Iterator, Optional
+
+from pygase._event_order import PART_EVENT
+from pygase._packages import DuplicateSequenceError
+from pygase.event import RESERVED_PREFIX, Event
+from pygase.utils import Sqn
+
+logger = logging.getLogger("pygase.connection")
+
+#: Packages the ack bit field covers.
+WINDOW = 32
+#: Longest wait in seconds before an unacknowledged event is resent.
+MAX_BACKOFF = 2.0
+#: `retries` of a bulk event: it is resent until it arrives or the connection ends.
+UNTIL_DELIVERED = 2**31
+_PERIOD = Sqn._max_sequence
+
+
+class ReceiveWindow:
+    """Which packages arrived: the newest sequence number and a bit for each of the `WINDOW` before it.
+
+    Bit d - 1 of `bits` stands for the package d before `newest`.
+    """
+
+    __slots__ = ("newest", "bits", "newest_at", "expected")
+
+    def __init__(self) -> None:
+        self.newest = Sqn(0)
+        self.bits = 0
+        self.newest_at = 0.0  # when the newest package arrived (for the ack delay we report)
+        self.expected = 0  # packages the other side sent, going by their sequence numbers
+
+    def register(self, sequence: Sqn, now: float) -> None:
+        """Note the arrival of package `sequence`.
+
+        Raises:
+            ValueError: for sequence number 0, which is never sent
+            DuplicateSequenceError: if it arrived before or is too old to tell
+        """
+        if int(sequence) == 0:
+            raise ValueError("a package's sequence number is never 0")
+        newest = self.newest
+        if int(newest) == 0 or sequence > newest:
+            if int(newest) != 0:
+                shift = sequence - newest
+                bits = (self.bits << shift) | (1 << (shift - 1)) if shift <= WINDOW else 0
+                self.bits = bits & 0xFFFFFFFF
+                self.expected += shift
+            else:
+                self.expected += 1
+            self.newest = Sqn(sequence)
+            self.newest_at = now
+            return
+        distance = newest - sequence
+        if distance == 0:
+            raise DuplicateSequenceError(f"package {int(sequence)} was received before")
+        if distance > WINDOW:
+            raise DuplicateSequenceError(f"package {int(sequence)} is too old to tell if it is new")
+        bit = 1 << (distance - 1)
+        if self.bits & bit:
+            raise DuplicateSequenceError(f"package {int(sequence)} was received before")
+        self.bits |= bit
+
+    def reset(self) -> None:
+        """Start counting afresh (the other side restarted)."""
+        self.newest = Sqn(0)
+        self.bits = 0
+
+
+class OutgoingEvent:
+    """An event on its way to the other side, with what to do when it arrives or is lost."""
+
+    __slots__ = ("event", "event_id", "group", "retries", "attempts", "done")
+
+    def __init__(self, event: Event, event_id: int, group: Dispatch, retries: int) -> None:
+        self.event = event
+        self.event_id = event_id  # 0: a bulk event, outside the event order
+        self.group = group
+        self.retries = retries
+        self.attempts = 0
+        self.done = False
+
+
+class Dispatch:
+    """One dispatched event: its callbacks fire once, when all its parts arrived or one was given up."""
+
+    __slots__ = ("ack_callback", "timeout_callback", "internal", "remaining", "finished", "records")
+
+    def __init__(
+        self,
+        ack_callback: Optional[Callable[..., Any]],
+        timeout_callback: Optional[Callable[..., Any]],
+        internal: bool = False,
+    ) -> None:
+        self.ack_callback = ack_callback
+        self.timeout_callback = timeout_callback
+        self.internal = internal  # PyGaSe's own callbacks run at once, not through the driver
+        self.remaining = 0
+        self.finished = False
+        self.records: list[OutgoingEvent] = []
+
+
+class SentPackage:
+    """A package sent and not yet acknowledged or lost, with the events it carries."""
+
+    __slots__ = ("time", "records", "backoff")
+
+    def __init__(self, time: float, records: list) -> None:
+        self.time = time
+        self.records = records
+        # Each resend of the same event waits twice as long, so a silent link does not use up retries.
+        self.backoff = 2 ** min(max(r.attempts for r in records), 6) if records else 1
+
+
+class Reliability:
+    """The outgoing side of a connection: events queued, packages in flight, resends and give-ups.
+
+    User callbacks (`ack_callback`, `timeout_callback`) are not run here: they are collected as
+    (function, args) for the driver (`take_calls`). `callback_args` are passed to ack callbacks.
+    """
+
+    def __init__(self, peer: Any, callback_args: tuple = ()) -> None:
+        self._peer = peer  # who is on the other side, for log lines
+        self._callback_args = callback_args
+        self.outbox: collections.deque[OutgoingEvent] = collections.deque()
+        self.bulk: collections.deque[OutgoingEvent] = collections.deque()  # parts of large states
+        self.sent: dict[int, SentPackage] = {}
+        self.in_flight = 0  # packages in `sent` that carry events
+        self.next_event_id = 1
+        self._unresolved: dict[int, OutgoingEvent] = {}  # by id, oldest first
+        self.calls: list[tuple[Callable[..., Any], tuple]] = []
+        self.lost = 0  # packages with or without events that were never acknowledged
+
+    # ---- queueing --------------------------------------------------------------------------------
+
+    def dispatch(
+        self,
+        pieces: list,
+        ack_callback: Optional[Callable[..., Any]],
+        timeout_callback: Optional[Callable[..., Any]],
+        retries: int,
+    ) -> None:
+        """Queue an event (as the parts `pieces`) in the event order."""
+        group = Dispatch(ack_callback, timeout_callback)
+        for piece in pieces:
+            record = OutgoingEvent(piece, self.next_event_id, group, retries)
+            self._unresolved[self.next_event_id] = record
+            self.next_event_id += 1
+            group.records.append(record)
+            self.outbox.append(record)
+        group.remaining = len(group.records)
+
+    def send_bulk(
+        self, event: Event, on_ack: Callable[[], None], on_give_up: Optional[Callable[[], None]] = None
+    ) -> None:
+        """Queue an internal event outside the event order, resent until it arrives (parts of a state)."""
+        group = Dispatch(on_ack, on_give_up, internal=True)
+        record = OutgoingEvent(event, 0, group, retries=UNTIL_DELIVERED)
+        group.records.append(record)
+        group.remaining = 1
+        self.bulk.append(record)
+
+    def queued(self) -> bool:
+        return bool(self.outbox or self.bulk)
+
+    def event_floor(self) -> int:
+        """The lowest event id still unresolved: the other side need not wait for any event below it."""
+        for event_id in self._unresolved:
+            return event_id  # ids were added in increasing order: the first is the lowest
+        return self.next_event_id
+
+    # ---- sending ---------------------------------------------------------------------------------
+
+    def book(self, sequence: int, now: float, records: list) -> None:
+        """Note package `sequence` as sent at `now` with the events `records`."""
+        # A package that falls out of the ack window can no longer be acknowledged: it is lost.
+        oldest = (sequence - WINDOW - 2) % _PERIOD + 1
+        if oldest in self.sent:
+            self.lose(oldest)
+        self.sent[sequence] = SentPackage(now, records)
+        if records:
+            self.in_flight += 1
+
+    # ---- acknowledgements and losses -------------------------------------------------------------
+
+    def acknowledge(self, ack: Sqn, bits: int) -> Optional[SentPackage]:
+        """Take the acks of a package from the other side; return the newest acknowledged package if it
+        was still awaited (its send time gives an RTT sample)."""
+        if int(ack) == 0 or not self.sent:
+            return None
+        newest_sequence = int(ack)
+        newest = self._pop(newest_sequence)
+        if newest is not None:
+            self._delivered(newest)
+        if not bits or not self.sent:
+            return newest
+        # Look at whichever is fewer: the packages still waiting for an ack (usually a handful) or the
+        # set bits (up to 32).
+        delivered = []
+        if len(self.sent) < 8:
+            for sequence in self.sent:
+                distance = (newest_sequence - sequence) % _PERIOD
+                if 0 < distance <= WINDOW and bits >> (distance - 1) & 1:
+                    delivered.append(sequence)
+        else:
+            while bits:
+                distance = (bits & -bits).bit_length()  # lowest set bit
+                bits &= bits - 1
+                delivered.append((newest_sequence - distance - 1) % _PERIOD + 1)  # wraps past 1
+        for sequence in delivered:
+            sent = self._pop(sequence)
+            if sent is not None:
+                self._delivered(sent)
+        return newest
+
+    def resend_deadlines(self, timeout: float) -> Iterator[float]:
+        """When each package with events in flight counts as lost, with `timeout` the base wait."""
+        for sent in self.sent.values():
+            if sent.records:
+                yield sent.time + min(timeout * sent.backoff, MAX_BACKOFF)
+
+    def detect_losses(self, now: float, timeout: float) -> None:
+        """Count packages with events that waited too long for an ack as lost (their events resent)."""
+        if not self.in_flight:
+            return
+        for sequence in [
+            s
+            for s, sent in self.sent.items()
+            if sent.records and now >= sent.time + min(timeout * sent.backoff, MAX_BACKOFF)
+        ]:
+            self.lose(sequence)
+
+    def resend_after_silence(self, now: float, timeout: float) -> None:
+        """The other side is heard again after a silence: events whose resend waits out a backoff that
+        grew during the silence (up to seconds) go out at once instead."""
+        for sequence in [
+            s
+            for s, sent in self.sent.items()
+            if sent.records
+            and now - sent.time >= timeout
+            and all(record.retries > 0 or record.done for record in sent.records)
+        ]:
+            self.lose(sequence)  # (a last attempt is left to its own deadline: it may still arrive)
+
+    def lose(self, sequence: int) -> None:
+        """Package `sequence` is lost: resend its events that have retries left, give up the others."""
+        sent = self._pop(sequence)
+        if sent is None:
+            return
+        self.lost += 1
+        for record in sent.records:
+            if record.done:
+                continue
+            if record.retries > 0:
+                record.retries -= 1
+                record.attempts += 1
+                # Resent events go first, so the receiver's wait for a gap is short.
+                (self.outbox if record.event_id else self.bulk).appendleft(record)
+                logger.debug("resending event %r to %s", record.event.type, self._peer)
+            else:
+                self._give_up(record)
+
+    def close(self) -> None:
+        """The connection ends: give up everything still queued or in flight."""
+        for sent in self.sent.values():
+            for record in sent.records:
+                self._give_up(record)
+        for record in [*self.outbox, *self.bulk]:
+            self._give_up(record)
+        self.sent.clear()
+        self.in_flight = 0
+        self.outbox.clear()
+        self.bulk.clear()
+
+    def _pop(self, sequence: int) -> Optional[SentPackage]:
+        sent = self.sent.pop(sequence, None)
+        if sent is not None and sent.records:
+            self.in_flight -= 1
+        return sent
+
+    def _resolve(self, record: OutgoingEvent) -> None:
+        record.done = True
+        if record.event_id:
+            self._unresolved.pop(record.event_id, None)
+
+    def _delivered(self, sent: SentPackage) -> None:
+        for record in sent.records:
+            if record.done:
+                continue
+            self._resolve(record)
+            group = record.group
+            group.remaining -= 1
+            if group.remaining == 0 and not group.finished:
+                group.finished = True
+                if group.ack_callback is not None:
+                    if group.internal:
+                        group.ack_callback()
+                    else:
+                        self.calls.append((group.ack_callback, self._callback_args))
+
+    def _give_up(self, record: OutgoingEvent) -> None:
+        if record.done:
+            return
+        self._resolve(record)
+        group = record.group
+        if group.finished:
+            return
+        group.finished = True
+        for other in group.records:  # the other parts of a large event are useless now
+            if not other.done:
+                self._resolve(other)
+        if group.timeout_callback is not None:
+            if group.internal:
+                group.timeout_callback()
+            else:
+                self.calls.append((group.timeout_callback, ()))
+        elif not record.event.type.startswith(RESERVED_PREFIX) or record.event.type == PART_EVENT:
+            # An event sent without retries may be lost: that was the sender's choice, not news.
+            log = logger.warning if record.attempts else logger.debug
+            log("event %r to %s was lost", record.event.type, self._peer)

@@ -161,17 +161,18 @@ class ClientCore(Connection):
 
     # ---- handshake ----------------------------------------------------------------------------------
 
-    def receive_datagram(self, datagram: bytes, now: float) -> list:
-        """Take a datagram from the server (a handshake message or a package); return its new events."""
+    def receive_datagram(self, datagram: bytes, now: float) -> None:
+        """Take a datagram from the server (a handshake message or a package); its new events are
+        reported by `events()`."""
         if handshake.is_handshake(datagram):
             self._receive_handshake(handshake.parse(datagram), now)
             self._handshake_changed = True  # something may be due at once (the first package, say)
-            return []
+            return
         if not self._joined:
             raise ValueError("a package before the handshake completed")
         package = ServerPackage._from_datagram_deferred(datagram)
         self.bytes_received += len(datagram)
-        return self._receive_package(package, now)
+        self._report_events(self._receive_package(package, now))
 
     def _receive_handshake(self, message: handshake.HandshakeMessage, now: float) -> None:
         if message.nonce != self._nonce:

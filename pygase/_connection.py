@@ -20,6 +20,7 @@ import logging
 from typing import Any, Callable, Optional
 
 from pygase._event_order import InboundEvents, split_event
+from pygase._outputs import EventReceived, Output
 from pygase._packages import _NO_EVENTS, Header, Package, _body_start, _header_bytes
 from pygase._recovery import Recovery
 from pygase._reliability import WINDOW, OutgoingEvent, ReceiveWindow, Reliability
@@ -114,7 +115,8 @@ class Connection:
         self.local_sequence = Sqn(0)
         self._received = ReceiveWindow()
         self._recovery = Recovery(self)
-        self._reliability = Reliability(remote_address, self._ack_callback_args())
+        self._outputs: list[Output] = []  # what happened, for the driver: see `events()`
+        self._reliability = Reliability(remote_address, self._outputs, self._ack_callback_args())
         self.status = CONNECTING
         self._started_at: Optional[float] = None
         self._last_received: Optional[float] = None
@@ -204,8 +206,8 @@ class Connection:
 
     # ---- protocol core: inputs ----------------------------------------------------------------------
 
-    def receive_datagram(self, datagram: bytes, now: float) -> list:
-        """Take a datagram from the other side and return the new events it carries.
+    def receive_datagram(self, datagram: bytes, now: float) -> None:
+        """Take a datagram from the other side; the new events it carries are reported by `events()`.
 
         Raises:
             ProtocolIDMismatchError: if the datagram is not a PyGaSe package
@@ -214,9 +216,14 @@ class Connection:
         """
         package = self._incoming_package.from_datagram(datagram)
         self.bytes_received += len(datagram)
-        return self._receive_package(package, now)
+        self._report_events(self._receive_package(package, now))
+
+    def _report_events(self, events: list) -> None:
+        address = self.remote_address
+        self._outputs.extend(EventReceived(event, address) for event in events)
 
     def _receive_package(self, package: Package, now: float) -> list:
+        """Take a package; return the new events it carries, in order (control events too)."""
         self._start(now)
         header = package.header
         self._received.register(header.sequence, now)
@@ -289,15 +296,16 @@ class Connection:
         return (
             self.status == CONNECTED
             and self._ack_due_at is None
-            and not self._reliability.calls
+            and not self._outputs
             and not self._reliability.queued()
         )
 
-    def take_calls(self) -> list:
-        """Return and forget the callbacks (function, args) the core wants run, in order."""
-        reliability = self._reliability
-        calls, reliability.calls = reliability.calls, []
-        return calls
+    def events(self) -> list[Output]:
+        """Return and forget what happened since the last call, in order: `EventReceived` for each new
+        event, `CallbackDue` for each callback to run (see `pygase._outputs`)."""
+        outputs = self._outputs[:]
+        self._outputs.clear()  # (the list itself is shared with the reliability layer)
+        return outputs
 
     # ---- protocol core: internals ------------------------------------------------------------------
 

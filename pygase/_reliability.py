@@ -16,6 +16,7 @@ import logging
 from typing import Any, Callable, Iterator, Optional
 
 from pygase._event_order import PART_EVENT
+from pygase._outputs import CallbackDue
 from pygase._packages import DuplicateSequenceError
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.utils import Sqn
@@ -130,12 +131,14 @@ class SentPackage:
 class Reliability:
     """The outgoing side of a connection: events queued, packages in flight, resends and give-ups.
 
-    User callbacks (`ack_callback`, `timeout_callback`) are not run here: they are collected as
-    (function, args) for the driver (`take_calls`). `callback_args` are passed to ack callbacks.
+    User callbacks (`ack_callback`, `timeout_callback`) are not run here: they are reported as
+    `CallbackDue` in `outputs` (the owner's list) for the driver. `callback_args` are passed to ack
+    callbacks.
     """
 
-    def __init__(self, peer: Any, callback_args: tuple = ()) -> None:
+    def __init__(self, peer: Any, outputs: list, callback_args: tuple = ()) -> None:
         self._peer = peer  # who is on the other side, for log lines
+        self._outputs = outputs
         self._callback_args = callback_args
         self.outbox: collections.deque[OutgoingEvent] = collections.deque()
         self.bulk: collections.deque[OutgoingEvent] = collections.deque()  # parts of large states
@@ -143,7 +146,6 @@ class Reliability:
         self.in_flight = 0  # packages in `sent` that carry events
         self.next_event_id = 1
         self._unresolved: dict[int, OutgoingEvent] = {}  # by id, oldest first
-        self.calls: list[tuple[Callable[..., Any], tuple]] = []
         self.lost = 0  # packages with or without events that were never acknowledged
 
     # ---- queueing --------------------------------------------------------------------------------
@@ -311,7 +313,7 @@ class Reliability:
                     if group.internal:
                         group.ack_callback()
                     else:
-                        self.calls.append((group.ack_callback, self._callback_args))
+                        self._outputs.append(CallbackDue(group.ack_callback, self._callback_args))
 
     def _give_up(self, record: OutgoingEvent) -> None:
         if record.done:
@@ -328,7 +330,7 @@ class Reliability:
             if group.internal:
                 group.timeout_callback()
             else:
-                self.calls.append((group.timeout_callback, ()))
+                self._outputs.append(CallbackDue(group.timeout_callback, ()))
         elif not record.event.type.startswith(RESERVED_PREFIX) or record.event.type == PART_EVENT:
             # An event sent without retries may be lost: that was the sender's choice, not news.
             log = logger.warning if record.attempts else logger.debug

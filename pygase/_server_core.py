@@ -15,8 +15,9 @@ from pygase import _codec
 from pygase import _handshake as handshake
 from pygase._connection import DISCONNECT_EVENT, DISCONNECTED, SHUTDOWN_EVENT, STATE_PART_EVENT, Connection
 from pygase._event_order import PART_SIZE
+from pygase._outputs import ClientJoined, ClientLeft, EventReceived, Output, ShutdownRequested
 from pygase._packages import ClientPackage, Header, Package, ServerPackage, _server_tail
-from pygase.event import CLIENT_JOINED, CLIENT_LEFT, RESERVED_PREFIX, Event
+from pygase.event import RESERVED_PREFIX, Event
 from pygase.gamestate import GameState
 from pygase.utils import Sqn
 
@@ -225,19 +226,18 @@ class ServerCore:
         self.connections: dict[tuple, ServerConnection] = {}
         self.host_client: Optional[tuple] = None
         self.host_token: Optional[bytes] = None
+        #: whether the host client asked the server to shut down (reported as `ShutdownRequested`)
         self.shutdown_requested = False
         self._leaving: set[tuple] = set()
         self._departed: dict[tuple, tuple[ServerConnection, float]] = {}  # address -> (connection, until)
-        self._orphan_calls: list[tuple[Callable[..., Any], tuple]] = []  # of connections already removed
+        self._outputs: list[Output] = []  # what happened, for the driver: see `events()`
         self._replies: dict[tuple, list[bytes]] = {}
         self._secret = random_bytes(32)
         self._allowance: dict[tuple, tuple[float, float]] = {}  # address -> (events allowed, at time)
-        #: (event, address) of CLIENT_JOINED and CLIENT_LEFT notifications for the driver to hand on
-        self.notifications: list[tuple[Event, tuple]] = []
         self._last_limit_log = float("-inf")
 
-    def receive_datagram(self, datagram: bytes, address: tuple, now: float) -> list:
-        """Take a datagram from `address`; return the user events it carries.
+    def receive_datagram(self, datagram: bytes, address: tuple, now: float) -> None:
+        """Take a datagram from `address`; what follows is reported by `events()`.
 
         Only an address that completed the handshake gets a connection; packages from any other
         address are refused with `UnknownSenderError`.
@@ -249,18 +249,18 @@ class ServerCore:
         """
         if handshake.is_handshake(datagram):
             self._handshake(handshake.parse(datagram), address, now)
-            return []
+            return
         connection = self.connections.get(address)
         if connection is None:
             departed = self._departed.get(address)
             if departed is not None and now < departed[1]:
                 self._acknowledge_departed(departed[0], datagram)
-                return []
+                return
             raise UnknownSenderError(f"{address} has not completed the handshake")
         package = ClientPackage.from_datagram(datagram)
         connection.bytes_received += len(datagram)
         events = connection._receive_package(package, now)
-        user_events = []
+        outputs = self._outputs
         for event in events:
             if event.type == DISCONNECT_EVENT:
                 self._leave(connection, now)
@@ -273,6 +273,7 @@ class ServerCore:
                 ):
                     logger.info("the host client %s:%s asked the server to shut down", *address[:2])
                     self.shutdown_requested = True
+                    outputs.append(ShutdownRequested(address))
                     self._leave(connection, now)
                 else:
                     logger.warning(
@@ -282,8 +283,7 @@ class ServerCore:
             elif event.type.startswith(RESERVED_PREFIX):
                 logger.debug("ignoring unknown control event %r from %s", event.type, address)
             elif self._allow_event(address, now):
-                user_events.append(event)
-        return user_events
+                outputs.append(EventReceived(event, address))
 
     def _allow_event(self, address: tuple, now: float) -> bool:
         """Token bucket: `max_events_per_second`, bursts up to twice that."""
@@ -358,7 +358,7 @@ class ServerCore:
                 address[1],
                 " (host)" if address == self.host_client else "",
             )
-            self.notifications.append((Event(CLIENT_JOINED), address))
+            self._outputs.append(ClientJoined(address))
         is_host = address == self.host_client and self.host_token is not None
         token = self.host_token if is_host and self.host_token is not None else bytes(16)
         welcome = handshake.welcome(message.nonce, connection.session, is_host, token, self.max_event_size)
@@ -374,6 +374,7 @@ class ServerCore:
         connection = self.connections.get(address)
         return (
             connection is not None
+            and not self._outputs
             and address not in self._replies
             and address not in self._leaving
             and connection.settled()
@@ -386,6 +387,7 @@ class ServerCore:
         if connection is None:
             return datagrams
         datagrams.extend(connection.datagrams_to_send(now))
+        self._outputs.extend(connection.events())
         if address in self._leaving:
             self._leaving.discard(address)
             self._remove(address)
@@ -408,16 +410,18 @@ class ServerCore:
                 continue
             for datagram in connection.datagrams_to_send(now):
                 outgoing.append((datagram, address))
+            if connection._outputs:
+                self._outputs.extend(connection.events())
         return outgoing
 
     def _remove(self, address: tuple) -> None:
         """Forget a connection: close it (giving up what it still sends) and keep its callbacks."""
         connection = self.connections.pop(address)
         connection._close()
-        self._orphan_calls.extend(connection.take_calls())
+        self._outputs.extend(connection.events())  # its callbacks still run
         self._allowance.pop(address, None)
         self._replies.pop(address, None)
-        self.notifications.append((Event(CLIENT_LEFT), address))
+        self._outputs.append(ClientLeft(address))
 
     def _acknowledge_departed(self, connection: ServerConnection, datagram: bytes) -> None:
         """Answer a package from a client that left with a bare acknowledgement of it, nothing more."""
@@ -433,15 +437,11 @@ class ServerCore:
         timers = [t for t in (c.get_timer() for c in self.connections.values()) if t is not None]
         return min(timers) if timers else None
 
-    def take_calls(self, address: Optional[tuple] = None) -> list:
-        """Return the callbacks the connections want run (only those of `address` if given)."""
-        calls, self._orphan_calls = self._orphan_calls, []
-        if address is not None:
-            connection = self.connections.get(address)
-            return calls + connection.take_calls() if connection is not None else calls
-        for connection in self.connections.values():
-            calls.extend(connection.take_calls())
-        return calls
+    def events(self) -> list[Output]:
+        """Return and forget what happened since the last call, in order: `EventReceived`,
+        `CallbackDue`, `ClientJoined`, `ClientLeft` and `ShutdownRequested` (see `pygase._outputs`)."""
+        outputs, self._outputs = self._outputs, []
+        return outputs
 
     def dispatch_event(
         self,

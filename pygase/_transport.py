@@ -14,10 +14,12 @@ import socket
 import threading
 from typing import Any, Callable, Optional
 
-from pygase._link import LinkSimulator
-from pygase._packages import DuplicateSequenceError, Package
 from pygase._client_core import ClientCore as ClientConnection
 from pygase._connection import DISCONNECTED
+from pygase._link import LinkSimulator
+from pygase._outputs import OutputSink, deliver
+from pygase._packages import DuplicateSequenceError, Package
+from pygase.event import CLIENT_JOINED, CLIENT_LEFT, Event
 
 logger = logging.getLogger("pygase")
 
@@ -84,17 +86,58 @@ def call_user_function(function: Callable[..., Any], *args: Any, **kwargs: Any) 
         task.add_done_callback(_background_tasks.discard)
 
 
-def _receive_or_drop(receive: Callable[..., list], sender: Any, *args: Any) -> Optional[list]:
-    """Hand a datagram to a protocol core; log and drop it (return None) if the core will not take it."""
+def _receive_or_drop(receive: Callable[..., None], sender: Any, *args: Any) -> bool:
+    """Hand a datagram to a protocol core; log and drop it (return False) if the core will not take it."""
     try:
-        return receive(*args)
+        receive(*args)
+        return True
     except DuplicateSequenceError as error:
         logger.debug("dropped a package from %s: %s", sender, error)
     except ValueError as error:
         logger.debug("dropped a malformed datagram from %s: %s", sender, error)
     except Exception:
         logger.exception("dropped a datagram from %s that could not be handled", sender)
-    return None
+    return False
+
+
+class _ClientSink(OutputSink):
+    """What a client does with its core's outputs: handlers and callbacks run in the loop's thread."""
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self._handle = connection.event_handler.handle
+
+    def event_received(self, event: Any, address: Optional[tuple]) -> None:
+        call_user_function(self._handle, event)
+
+    def callback_due(self, function: Callable[..., Any], args: tuple) -> None:
+        call_user_function(function, *args)
+
+
+class _ServerSink(OutputSink):
+    """What a server does with its core's outputs: events and the clients coming and going go to the
+    server's `on_event` (CLIENT_JOINED and CLIENT_LEFT as events), callbacks run here."""
+
+    def __init__(
+        self, on_event: Callable[[Any, tuple], None], on_shutdown_request: Callable[[], None]
+    ) -> None:
+        self._on_event = on_event
+        self._on_shutdown_request = on_shutdown_request
+
+    def event_received(self, event: Any, address: Optional[tuple]) -> None:
+        assert address is not None
+        self._on_event(event, address)
+
+    def callback_due(self, function: Callable[..., Any], args: tuple) -> None:
+        call_user_function(function, *args)
+
+    def client_joined(self, address: tuple) -> None:
+        self._on_event(Event(CLIENT_JOINED), address)
+
+    def client_left(self, address: tuple) -> None:
+        self._on_event(Event(CLIENT_LEFT), address)
+
+    def shutdown_requested(self, address: tuple) -> None:
+        self._on_shutdown_request()
 
 
 class _Timer:
@@ -143,6 +186,7 @@ class ClientProtocol(asyncio.DatagramProtocol):
         self._closed = closed
         self._timer = _Timer(self.loop, self._on_timer)
         self._link = LinkSimulator(self.loop, simulate) if simulate is not None else None
+        self._sink = _ClientSink(connection)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -162,12 +206,9 @@ class ClientProtocol(asyncio.DatagramProtocol):
     def _receive(self, data: bytes, addr: tuple) -> None:
         if self._closed.done():
             return
-        events = _receive_or_drop(self.connection.receive_datagram, addr, data, self.loop.time())
-        if events is None:
+        if not _receive_or_drop(self.connection.receive_datagram, addr, data, self.loop.time()):
             return
-        for event in events:
-            call_user_function(self.connection.event_handler.handle, event)
-        if events or not self.connection.settled():  # else the timer that is set still holds
+        if not self.connection.settled():  # else the timer that is set still holds (and nothing is due)
             self.flush()
 
     def error_received(self, exc: Exception) -> None:
@@ -190,16 +231,16 @@ class ClientProtocol(asyncio.DatagramProtocol):
         self.flush()
 
     def flush(self) -> None:
-        """Send what is due, run the callbacks the core asks for and re-arm the timer."""
+        """Hand on what the core reports, send what is due and re-arm the timer."""
         connection = self.connection
+        deliver(connection.events(), self._sink)  # events that arrived first, then what they cause
         if self.transport is not None and not self.transport.is_closing():
             for datagram in connection.datagrams_to_send(self.loop.time()):
                 if self._link is not None:
                     self._link.pass_on(self._send, datagram)
                 else:
                     self.transport.sendto(datagram)
-        for function, args in connection.take_calls():
-            call_user_function(function, *args)
+        deliver(connection.events(), self._sink)
         if connection.status == _DISCONNECTED:
             self._timer.cancel()
             if not self._closed.done():
@@ -273,8 +314,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
         self.core = core
         self.loop = asyncio.get_running_loop()
         self.transport: Optional[asyncio.DatagramTransport] = None
-        self._on_event = on_event
-        self._on_shutdown_request = on_shutdown_request
+        self._sink = _ServerSink(on_event, on_shutdown_request)
         self._timer = _Timer(self.loop, self.sweep)
         self._sweep_scheduled = False
         self._link = LinkSimulator(self.loop, simulate) if simulate is not None else None
@@ -322,17 +362,13 @@ class ServerProtocol(asyncio.DatagramProtocol):
         now = self.loop.time()
         core = self.core
         with self._core_lock:
-            events = _receive_or_drop(core.receive_datagram, addr, data, addr, now)
-            if events is None:
+            if not _receive_or_drop(core.receive_datagram, addr, data, addr, now):
                 return
-            settled = not events and core.settled(addr)
-        for event in events:
-            self._on_event(event, addr)
-        if not settled:  # else the timer that is set still holds
-            self._send_to(addr, now)
-        self._hand_on_notifications()
-        if core.shutdown_requested:
-            self._on_shutdown_request()
+            if core.settled(addr):  # nothing to report or send: the timer that is set still holds
+                return
+            outputs = core.events()
+        deliver(outputs, self._sink)  # the events first: their handlers may queue an answer
+        self._send_to(addr, now)
 
     def _send_to(self, address: tuple, now: float) -> None:
         core = self.core
@@ -342,11 +378,10 @@ class ServerProtocol(asyncio.DatagramProtocol):
         with self._core_lock:
             for datagram in core.datagrams_for(address, now):
                 self._send(datagram, address)
-            calls = core.take_calls(address)
+            outputs = core.events()
             connection = core.connections.get(address)
             deadline = connection.get_timer() if connection is not None else None
-        for function, args in calls:
-            call_user_function(function, *args)
+        deliver(outputs, self._sink)
         if deadline is not None:  # (None would cancel the one timer all connections share)
             self._timer.arm(deadline)
 
@@ -386,8 +421,8 @@ class ServerProtocol(asyncio.DatagramProtocol):
             self._sweep_scheduled = False
 
     def _sweep_elsewhere(self) -> None:
-        """A sweep in a thread other than the loop's: send on the socket directly; leave callbacks,
-        notifications and an earlier timer to the loop (rare: a sweep after a tick seldom has any)."""
+        """A sweep in a thread other than the loop's: send on the socket directly; leave what the core
+        reports and an earlier timer to the loop (rare: a sweep after a tick seldom has any)."""
         assert self._sock is not None
         with self._core_lock:
             if self._closed:
@@ -400,23 +435,17 @@ class ServerProtocol(asyncio.DatagramProtocol):
                     self.loop.call_soon_threadsafe(self._send, datagram, address)
                 except OSError as error:
                     logger.debug("could not send to %s: %s", address, error)
-            calls = self.core.take_calls()
+            outputs = self.core.events()
             deadline = self.core.get_timer()
             armed = self._timer.when
-            loop_needed = bool(
-                calls
-                or self.core.notifications
-                or (deadline is not None and (armed is None or deadline < armed))
-            )
+            loop_needed = bool(outputs or (deadline is not None and (armed is None or deadline < armed)))
         if loop_needed:
             with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
-                self.loop.call_soon_threadsafe(self._finish_sweep, calls)
+                self.loop.call_soon_threadsafe(self._finish_sweep, outputs)
 
-    def _finish_sweep(self, calls: list) -> None:
-        """In the loop's thread, after a sweep: run the callbacks, hand on notifications, re-arm."""
-        for function, args in calls:
-            call_user_function(function, *args)
-        self._hand_on_notifications()
+    def _finish_sweep(self, outputs: list) -> None:
+        """In the loop's thread, after a sweep: hand on what the core reported, re-arm the timer."""
+        deliver(outputs, self._sink)
         with self._core_lock:
             deadline = self.core.get_timer()
         self._timer.arm(deadline)
@@ -431,17 +460,8 @@ class ServerProtocol(asyncio.DatagramProtocol):
         with self._core_lock:
             for datagram, address in self.core.datagrams_to_send(now):
                 self._send(datagram, address)
-            calls = self.core.take_calls()
-        self._finish_sweep(calls)
-
-    def _hand_on_notifications(self) -> None:
-        while True:
-            with self._core_lock:
-                notifications = self.core.notifications
-                if not notifications:
-                    return
-                event, address = notifications.pop(0)
-            self._on_event(event, address)
+            outputs = self.core.events()
+        self._finish_sweep(outputs)
 
     def send_shutdown_notices(self) -> None:
         """Tell every client that the server shuts down; nothing is sent from other threads after this."""

@@ -45,10 +45,11 @@ from pygase._link import MAX_LATENCY as MAX_LATENCY
 from pygase._link import SIMULATE_VARIABLE as SIMULATE_VARIABLE
 from pygase._link import LinkConditions as LinkConditions
 from pygase._link import LinkSimulator as LinkSimulator
+from pygase._outputs import OutputSink, deliver
 from pygase._packages import DuplicateSequenceError
 from pygase._server_core import ServerCore
 from pygase.connection import ClientConnection, ConnectionStatus, ServerConnection
-from pygase.event import Event, UniversalEventHandler
+from pygase.event import CLIENT_JOINED, CLIENT_LEFT, Event, UniversalEventHandler
 
 __all__ = ["LinkConditions", "SimulatedNetwork", "SimulatedSession"]
 
@@ -102,6 +103,42 @@ class SimulatedNetwork:
         return due
 
 
+class _ClientRecorder(OutputSink):
+    """A simulated client's outputs: events recorded, callbacks run at once."""
+
+    def __init__(self, events: list) -> None:
+        self._events = events
+
+    def event_received(self, event: Event, address: Optional[tuple]) -> None:
+        self._events.append(event)
+
+    def callback_due(self, function: Callable[..., Any], args: tuple) -> None:
+        function(*args)
+
+
+class _ServerRecorder(OutputSink):
+    """The simulated server's outputs, recorded in the session (callbacks run at once)."""
+
+    def __init__(self, session: SimulatedSession) -> None:
+        self._session = session
+
+    def event_received(self, event: Event, address: Optional[tuple]) -> None:
+        assert address is not None
+        self._session.server_events.append((event, address))
+
+    def callback_due(self, function: Callable[..., Any], args: tuple) -> None:
+        function(*args)
+
+    def client_joined(self, address: tuple) -> None:
+        self._session.server_notifications.append((Event(CLIENT_JOINED), address))
+
+    def client_left(self, address: tuple) -> None:
+        self._session.server_notifications.append((Event(CLIENT_LEFT), address))
+
+    def shutdown_requested(self, address: tuple) -> None:
+        self._session.shutdown_requested = True
+
+
 class SimulatedSession:
     """A server core and client connections talking over a `SimulatedNetwork`.
 
@@ -135,6 +172,9 @@ class SimulatedSession:
         #: (CLIENT_JOINED or CLIENT_LEFT event, client address) in the order they happened
         self.server_notifications: list[tuple[Event, tuple]] = []
         self.client_events: dict[tuple, list[Event]] = {}
+        #: whether a host client asked the server to shut down
+        self.shutdown_requested = False
+        self._server_recorder = _ServerRecorder(self)
         self._state_changed = False
         game_state_store._add_listener(self._on_state_update)
 
@@ -156,46 +196,35 @@ class SimulatedSession:
                 return address
         raise KeyError("not a client of this session")
 
-    def _run_calls(self, calls: list) -> None:
-        for function, args in calls:
-            function(*args)
-
     def _flush_client(self, address: tuple, connection: ClientConnection) -> None:
+        deliver(connection.events(), _ClientRecorder(self.client_events[address]))
         for datagram in connection.datagrams_to_send(self.network.now):
             self.network.send(datagram, address, self.SERVER_ADDRESS)
-        self._run_calls(connection.take_calls())
+        deliver(connection.events(), _ClientRecorder(self.client_events[address]))
 
     def _sweep_server(self) -> None:
         for datagram, address in self.server.datagrams_to_send(self.network.now):
             self.network.send(datagram, self.SERVER_ADDRESS, address)
-        self._run_calls(self.server.take_calls())
-        self._collect_notifications()
-
-    def _collect_notifications(self) -> None:
-        self.server_notifications.extend(self.server.notifications)
-        self.server.notifications.clear()
+        deliver(self.server.events(), self._server_recorder)
 
     def _deliver(self, source: tuple, destination: tuple, datagram: bytes) -> None:
         now = self.network.now
         if destination == self.SERVER_ADDRESS:
             try:
-                events = self.server.receive_datagram(datagram, source, now)
+                self.server.receive_datagram(datagram, source, now)
             except (ValueError, DuplicateSequenceError):
                 return
-            self.server_events.extend((event, source) for event in events)
             for outgoing in self.server.datagrams_for(source, now):
                 self.network.send(outgoing, self.SERVER_ADDRESS, source)
-            self._run_calls(self.server.take_calls(source))
-            self._collect_notifications()
+            deliver(self.server.events(), self._server_recorder)
             return
         connection = self.clients.get(destination)
         if connection is None or connection.status == _DISCONNECTED:
             return
         try:
-            events = connection.receive_datagram(datagram, now)
+            connection.receive_datagram(datagram, now)
         except (ValueError, DuplicateSequenceError):
             return
-        self.client_events[destination].extend(events)
         self._flush_client(destination, connection)
 
     def _next_timer(self) -> Optional[float]:

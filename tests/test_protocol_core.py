@@ -357,3 +357,61 @@ def test_client_that_never_reads_its_state_still_reports_progress_and_gets_small
     lags = [t - r for t, r in zip(range(current - len(reported) + 1, current + 1), reported)][50:]
     assert max(lags) <= 40  # report_interval 0.5 s = 25 ticks, plus the heartbeat interval and transit
     assert client_state(client) == server_state(store)
+
+
+def test_the_cores_report_everything_through_one_ordered_output():
+    """Both cores, driven by hand without a socket or clock: what happens comes out of `events()` as
+    typed outputs, in the order it happened, and nothing is left behind after a call."""
+    from pygase._outputs import CallbackDue, ClientJoined, ClientLeft, EventReceived, ShutdownRequested
+    from pygase._server_core import ServerCore
+    from pygase.connection import ClientConnection
+    from pygase.event import UniversalEventHandler
+
+    core = ServerCore(GameStateStore(GameState(n=0)), UniversalEventHandler(), random_bytes=bytes)
+    outputs: list = []
+    clients = {("a", 1): ClientConnection(("server", 1), UniversalEventHandler())}
+    clients[("b", 2)] = ClientConnection(("server", 1), UniversalEventHandler())
+    now = 0.0
+
+    def pump(steps: int = 20) -> None:
+        nonlocal now
+        for _ in range(steps):
+            now += 0.01
+            for address, client in clients.items():
+                for datagram in client.datagrams_to_send(now):
+                    core.receive_datagram(datagram, address, now)
+                    for reply in core.datagrams_for(address, now):
+                        client.receive_datagram(reply, now)
+                client.handle_timer(now)
+                outputs.extend((address, output) for output in client.events())
+            for datagram, address in core.datagrams_to_send(now):
+                clients[address].receive_datagram(datagram, now)
+            outputs.extend(("server", output) for output in core.events())
+
+    pump()
+    assert [output for side, output in outputs if side == "server"] == [
+        ClientJoined(("a", 1)),
+        ClientJoined(("b", 2)),
+    ]
+    acked: list = []
+    clients[("a", 1)].dispatch_event(Event("HELLO", 1), ack_callback=lambda: acked.append(1))
+    core.dispatch_event(Event("WELCOME"), target_client=("b", 2))
+    outputs.clear()
+    pump()
+    kinds = [(side, type(output).__name__) for side, output in outputs]
+    assert ("server", "EventReceived") in kinds and (("a", 1), "CallbackDue") in kinds
+    assert (("b", 2), "EventReceived") in kinds
+    received = [output for side, output in outputs if isinstance(output, EventReceived)]
+    assert [(r.event.type, r.address) for r in received] == [("HELLO", ("a", 1)), ("WELCOME", ("server", 1))]
+    callback = next(output for _, output in outputs if isinstance(output, CallbackDue))
+    callback.function(*callback.args)
+    assert acked == [1]
+    outputs.clear()
+    clients[("a", 1)].shutdown(shutdown_server=True)  # "a" joined first: the host
+    clients[("b", 2)].shutdown()
+    pump()
+    server_side = [output for side, output in outputs if side == "server"]
+    assert ShutdownRequested(("a", 1)) in server_side
+    assert server_side.index(ShutdownRequested(("a", 1))) < server_side.index(ClientLeft(("a", 1)))
+    assert ClientLeft(("b", 2)) in server_side
+    assert core.events() == [] and all(client.events() == [] for client in clients.values())

@@ -33,6 +33,7 @@ from pygase._connection import (
 )
 from pygase._event_order import PART_SIZE, check_event_args
 from pygase._packages import ClientPackage, Package, ServerPackage
+from pygase.errors import HandshakeError, ProtocolError
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.gamestate import GameStateUpdate
 from pygase.utils import Sqn
@@ -169,14 +170,14 @@ class ClientCore(Connection):
             self._handshake_changed = True  # something may be due at once (the first package, say)
             return
         if not self._joined:
-            raise ValueError("a package before the handshake completed")
+            raise ProtocolError("a package before the handshake completed")
         package = ServerPackage._from_datagram_deferred(datagram)
         self.bytes_received += len(datagram)
         self._report_events(self._receive_package(package, now))
 
     def _receive_handshake(self, message: handshake.HandshakeMessage, now: float) -> None:
         if message.nonce != self._nonce:
-            raise ValueError("a handshake reply to no request of ours")
+            raise HandshakeError("a handshake reply to no request of ours")
         if self.phase is ClientPhase.CLOSED:
             return
         self._answered = True
@@ -339,7 +340,7 @@ class ClientCore(Connection):
     def _receive_package(self, package: Package, now: float) -> list:
         assert isinstance(package, ServerPackage)
         if package.session != self._session:
-            raise ValueError("a package from another server session")  # a late one from a previous server
+            raise ProtocolError("a package from another server session")  # a late one from a previous server
         events = super()._receive_package(package, now)
         self.server_closed = False
         if package._update_bytes is not None:

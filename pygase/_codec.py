@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import msgpack
 
+from pygase import errors
+
 __all__ = [
     "Replace",
     "pack",
@@ -29,8 +31,7 @@ _REPLACE_EXT = 1
 MAX_DEPTH = 32
 
 
-class DecodeError(ValueError):
-    """Bytes that are not a valid PyGaSe msgpack value."""
+DecodeError = errors.DecodeError  # bytes that are not a valid PyGaSe msgpack value
 
 
 class Replace(dict):
@@ -60,7 +61,7 @@ def _default(obj: Any) -> Any:
         return list(obj)
     if isinstance(obj, dict):
         return dict(obj)
-    raise TypeError(f"{type(obj).__name__} cannot be sent: {_VALUES_HELP}")
+    raise errors.UnsendableValueError(f"{type(obj).__name__} cannot be sent: {_VALUES_HELP}")
 
 
 def _no_ext(code: int, data: bytes) -> Any:
@@ -125,7 +126,7 @@ def pack(value: Any, single_float: bool = False) -> bytes:
     try:
         return packer.pack(value)
     except (ValueError, OverflowError) as error:  # msgpack's own limits, e.g. an int too large
-        raise TypeError(f"value cannot be sent: {error}") from error
+        raise errors.UnsendableValueError(f"value cannot be sent: {error}") from error
 
 
 _CONTAINERS = (list, dict, Replace)
@@ -143,20 +144,22 @@ def pack_checked(value: Any, single_float: bool = False, depth: int = 0, where: 
     `value` will sit in what is decoded (an event's data sits inside its package).
 
     Raises:
-        TypeError: naming the path of the first bad value, e.g. ``grid[(1, 2)]: map keys must be ...``;
-            the message starts with `where`
+        UnsendableValueError: (a `TypeError`) naming the path of the first bad value, e.g.
+            ``grid[(1, 2)]: map keys must be ...``; the message starts with `where`
     """
     try:
         packed = pack(value, single_float)
     except TypeError:
         packed = None
     if packed is None or not _arrives_intact(value, depth):
-        raise TypeError(where + (describe_problem(value, depth) or "the value cannot be sent"))
+        raise errors.UnsendableValueError(
+            where + (describe_problem(value, depth) or "the value cannot be sent")
+        )
     return packed
 
 
 def check_sendable(value: Any, depth: int = 0, where: str = "") -> None:
-    """Raise `TypeError` as `pack_checked` does if `value` cannot be sent intact."""
+    """Raise `UnsendableValueError` (a `TypeError`) as `pack_checked` does if `value` cannot arrive."""
     pack_checked(value, depth=depth, where=where)
 
 

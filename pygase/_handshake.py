@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from pygase._packages import PROTOCOL_ID
+from pygase.errors import HandshakeError
 
 __all__ = [
     "HANDSHAKE_PREFIX",
@@ -50,7 +51,13 @@ REQUEST_SIZE = 96
 #: Seconds a cookie's time window lasts (a cookie is good in its window and the next).
 COOKIE_WINDOW = 10.0
 #: Why a server refuses a client, by code.
-REFUSED_REASONS = {1: "wrong password", 2: "server full", 3: "protocol version mismatch"}
+#: Why a server refuses a client, as sent in a "refused" message.
+WRONG_PASSWORD, SERVER_FULL, VERSION_MISMATCH = 1, 2, 3
+REFUSED_REASONS = {
+    WRONG_PASSWORD: "wrong password",
+    SERVER_FULL: "server full",
+    VERSION_MISMATCH: "protocol version mismatch",
+}
 
 _NONCE = 8
 _COOKIE = 16
@@ -123,14 +130,14 @@ def parse(datagram: bytes) -> HandshakeMessage:
     """Parse a handshake datagram.
 
     Raises:
-        ValueError: if it is not a well-formed handshake message
+        HandshakeError: (a `ValueError`) if it is not a well-formed handshake message
     """
     if not is_handshake(datagram):
-        raise ValueError("not a handshake message")
+        raise HandshakeError("not a handshake message")
     start = len(HANDSHAKE_PREFIX)
     kind = datagram[start : start + 1]
     if kind not in _SIZES or len(datagram) != _SIZES[kind]:
-        raise ValueError("malformed handshake message")
+        raise HandshakeError("malformed handshake message")
     body = datagram[start + 1 :]
     nonce = bytes(body[:_NONCE])
     rest = body[_NONCE:]
@@ -147,7 +154,7 @@ def parse(datagram: bytes) -> HandshakeMessage:
     if kind == b"W":
         session, host = struct.unpack("!IB", rest[:5])
         if host > 1:
-            raise ValueError("malformed welcome message")
+            raise HandshakeError("malformed welcome message")
         (max_event_size,) = struct.unpack("!I", rest[5 + _TOKEN : 9 + _TOKEN])
         token = bytes(rest[5 : 5 + _TOKEN])
         return HandshakeMessage(

@@ -24,6 +24,7 @@ from typing import Any, Optional
 import msgpack
 
 from pygase import _codec
+from pygase.errors import DecodeError, DuplicateSequenceError, ProtocolIDMismatchError
 from pygase.event import Event
 from pygase.gamestate import GameStateUpdate
 from pygase.utils import Sqn
@@ -42,14 +43,6 @@ __all__ = [
 PROTOCOL_ID: bytes = bytes.fromhex("ffd0fab9")
 
 _BITFIELD_BITS = 32
-
-
-class ProtocolIDMismatchError(ValueError):
-    """Bytestring could not be identified as a valid PyGaSe package."""
-
-
-class DuplicateSequenceError(ConnectionError):
-    """Received a package with a sequence number that was already received before."""
 
 
 def _bits_from_str(ack_bitfield: str) -> int:
@@ -151,7 +144,7 @@ class Header:
             raise ProtocolIDMismatchError("the datagram does not start with the PyGaSe protocol id")
         size = Header._size()
         if len(datagram) < size:
-            raise ValueError(f"a PyGaSe datagram has at least {size} bytes, got {len(datagram)}")
+            raise DecodeError(f"a PyGaSe datagram has at least {size} bytes, got {len(datagram)}")
         width = Sqn._bytesize
         start = len(PROTOCOL_ID)
         sequence = int.from_bytes(datagram[start : start + width], "big")
@@ -188,14 +181,14 @@ def _server_tail(update: bytes, full_state: bool, session: int) -> bytes:
 
 def _events_from_wire(data: Any) -> list:
     if not isinstance(data, list):
-        raise ValueError("package events must be a list")
+        raise DecodeError("package events must be a list")
     entries = []
     for item in data:
         if not isinstance(item, list) or len(item) != 4:
-            raise ValueError("a package event is [type, args, kwargs, id]")
+            raise DecodeError("a package event is [type, args, kwargs, id]")
         event_id = item[3]
         if not isinstance(event_id, int) or isinstance(event_id, bool) or event_id < 0:
-            raise ValueError("an event id is a non-negative int")
+            raise DecodeError("an event id is a non-negative int")
         entries.append((Event._from_wire(item[:3]), event_id))
     return entries
 
@@ -286,14 +279,14 @@ class Package:
     def _parse(cls, datagram: bytes) -> tuple[Header, list]:
         """Split a datagram into its header and body fields, checking the common ones."""
         if len(datagram) > cls._max_size:
-            raise ValueError(f"a PyGaSe datagram has at most {cls._max_size} bytes")
+            raise DecodeError(f"a PyGaSe datagram has at most {cls._max_size} bytes")
         header, payload = Header.deconstruct_datagram(datagram)
         body = _codec.unpack(payload)
         if not isinstance(body, list) or len(body) != cls._body_fields:
-            raise ValueError(f"a {cls.__name__} body is a list of {cls._body_fields} fields")
+            raise DecodeError(f"a {cls.__name__} body is a list of {cls._body_fields} fields")
         for name, value in (("ack_delay", body[0]), ("event_floor", body[2])):
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
-                raise ValueError(f"{name} must be a non-negative int")
+                raise DecodeError(f"{name} must be a non-negative int")
         return header, body
 
     def _fill(self, body: list) -> None:
@@ -353,11 +346,11 @@ class ClientPackage(Package):
         super()._fill(body)
         time_order = body[3]
         if not isinstance(time_order, int) or isinstance(time_order, bool):
-            raise ValueError("a client package's time_order must be an int")
+            raise DecodeError("a client package's time_order must be an int")
         try:
             self.time_order = Sqn(time_order)
         except ValueError as error:
-            raise ValueError(f"invalid time_order: {error}") from None
+            raise DecodeError(f"invalid time_order: {error}") from None
 
     @classmethod
     def from_datagram(cls, datagram: bytes) -> ClientPackage:
@@ -410,9 +403,9 @@ class ServerPackage(Package):
         super()._fill(body)
         update, full_state, session = body[3], body[4], body[5]
         if not isinstance(full_state, bool):
-            raise ValueError("a server package's full_state flag must be a bool")
+            raise DecodeError("a server package's full_state flag must be a bool")
         if not isinstance(session, int) or isinstance(session, bool) or not 0 <= session < 2**32:
-            raise ValueError("a server package's session must be a 32-bit unsigned int")
+            raise DecodeError("a server package's session must be a 32-bit unsigned int")
         self.session = session
         self.game_state_update = None if update is None else GameStateUpdate._from_dict(update)
         self.full_state = full_state
@@ -430,7 +423,7 @@ class ServerPackage(Package):
                 checked when it is decoded)
         """
         if len(datagram) > cls._max_size:
-            raise ValueError(f"a PyGaSe datagram has at most {cls._max_size} bytes")
+            raise DecodeError(f"a PyGaSe datagram has at most {cls._max_size} bytes")
         header, payload = Header.deconstruct_datagram(datagram)
         unpacker = msgpack.Unpacker(
             raw=False,
@@ -442,21 +435,21 @@ class ServerPackage(Package):
         unpacker.feed(payload)
         try:
             if unpacker.read_array_header() != cls._body_fields:
-                raise ValueError(f"a {cls.__name__} body is a list of {cls._body_fields} fields")
+                raise DecodeError(f"a {cls.__name__} body is a list of {cls._body_fields} fields")
             ack_delay, events, floor = unpacker.unpack(), unpacker.unpack(), unpacker.unpack()
             start = unpacker.tell()
             unpacker.skip()
             end = unpacker.tell()
             full_state, session = unpacker.unpack(), unpacker.unpack()
             if unpacker.tell() != len(payload):
-                raise ValueError("a server package has bytes after its body")
-        except ValueError:
+                raise DecodeError("a server package has bytes after its body")
+        except DecodeError:
             raise
-        except Exception as error:  # msgpack's OutOfData, StackError ...
-            raise ValueError(f"malformed server package: {error}") from None
+        except Exception as error:  # msgpack's ValueError, OutOfData, StackError ...
+            raise DecodeError(f"malformed server package: {error}") from None
         for name, value in (("ack_delay", ack_delay), ("event_floor", floor)):
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
-                raise ValueError(f"{name} must be a non-negative int")
+                raise DecodeError(f"{name} must be a non-negative int")
         if isinstance(events, list):
             _codec.check(events)
         package = cls.__new__(cls)

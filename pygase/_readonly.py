@@ -16,6 +16,7 @@ from itertools import chain
 from typing import Any, NoReturn
 
 from pygase._codec import MAX_DEPTH, PLAIN_KEYS, Replace, keys_arrive
+from pygase.errors import ReadOnlyStateError
 from pygase.gamestate import TO_DELETE, GameState
 
 __all__ = [
@@ -37,7 +38,7 @@ READ_ONLY_MESSAGE = (
 
 
 def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
-    raise TypeError(READ_ONLY_MESSAGE)
+    raise ReadOnlyStateError(READ_ONLY_MESSAGE)
 
 
 class ReadOnlyDict(dict):

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from pygase._event_order import PART_EVENT
 from pygase._outputs import CallbackDue
-from pygase._packages import DuplicateSequenceError
+from pygase.errors import DuplicateSequenceError, ProtocolError
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.utils import Sqn
 
@@ -50,11 +50,11 @@ class ReceiveWindow:
         """Note the arrival of package `sequence`.
 
         Raises:
-            ValueError: for sequence number 0, which is never sent
+            ProtocolError: for sequence number 0, which is never sent
             DuplicateSequenceError: if it arrived before or is too old to tell
         """
         if int(sequence) == 0:
-            raise ValueError("a package's sequence number is never 0")
+            raise ProtocolError("a package's sequence number is never 0")
         newest = self.newest
         if int(newest) == 0 or sequence > newest:
             if int(newest) != 0:

@@ -17,6 +17,7 @@ from pygase._connection import DISCONNECT_EVENT, DISCONNECTED, SHUTDOWN_EVENT, S
 from pygase._event_order import PART_SIZE
 from pygase._outputs import ClientJoined, ClientLeft, EventReceived, Output, ShutdownRequested
 from pygase._packages import ClientPackage, Header, Package, ServerPackage, _server_tail
+from pygase.errors import UnknownSenderError
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.gamestate import GameState
 from pygase.utils import Sqn
@@ -28,10 +29,6 @@ _DISCONNECTED = DISCONNECTED
 
 
 _DEPARTED_SECONDS = 3.0
-
-
-class UnknownSenderError(ValueError):
-    """A package came from an address that has not completed the handshake."""
 
 
 class ServerConnection(Connection):
@@ -309,7 +306,7 @@ class ServerCore:
     def _handshake(self, message: handshake.HandshakeMessage, address: tuple, now: float) -> None:
         if message.kind == "hello":
             if message.version != handshake.VERSION:
-                self._reply(address, handshake.refused(message.nonce, 3))
+                self._reply(address, handshake.refused(message.nonce, handshake.VERSION_MISMATCH))
                 return
             window = handshake.window_at(now)
             cookie = handshake.make_cookie(self._secret, address, window, message.nonce)
@@ -328,14 +325,14 @@ class ServerCore:
             return
         if not hmac.compare_digest(message.proof, handshake.password_proof(self.password, message.cookie)):
             logger.info("refused client %s:%s: wrong password", *address[:2])
-            self._reply(address, handshake.refused(message.nonce, 1))
+            self._reply(address, handshake.refused(message.nonce, handshake.WRONG_PASSWORD))
             return
         connection = self.connections.get(address)
         if connection is None:
             self._departed.pop(address, None)
             if len(self.connections) >= self.max_clients:
                 logger.info("refused client %s:%s: server full (%d clients)", *address[:2], self.max_clients)
-                self._reply(address, handshake.refused(message.nonce, 2))
+                self._reply(address, handshake.refused(message.nonce, handshake.SERVER_FULL))
                 return
             connection = self.connection_class(
                 address,

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from pygase import _codec, _readonly
 from pygase._readonly import ReadOnlyGameState
+from pygase.errors import UnsendableValueError
 from pygase.gamestate import GameState, GameStateUpdate, _extended
 from pygase.utils import Sqn
 
@@ -105,7 +106,7 @@ class GameStateStore:
                 merge = None
             if merge is None or encoded is None:
                 problem = _codec.describe_problem(update.__dict__) or "it cannot be sent"
-                raise TypeError(f"the update cannot be sent: {problem}")
+                raise UnsendableValueError(f"the update cannot be sent: {problem}")
             if not update.time_order > state.time_order:
                 logger.debug("ignoring update %d: the state is at %d", update.time_order, state.time_order)
                 return

@@ -18,6 +18,7 @@ from typing import Any
 
 from pygase import _codec
 from pygase._codec import Replace
+from pygase.errors import DecodeError
 from pygase.utils import Comparable, NamedEnum, Sendable, Sqn
 
 __all__ = ["TO_DELETE", "GameStatus", "GameState", "GameStateUpdate"]
@@ -206,7 +207,7 @@ class GameState(Sendable, Comparable):
         state.time_order = _read_time_order(state.__dict__)
         status = state.__dict__.get("game_status", 0)
         if not isinstance(status, int) or isinstance(status, bool):
-            raise ValueError("game_status must be an int")
+            raise DecodeError("game_status must be an int")
         state.game_status = status or GameStatus.get("Paused")
         return state
 
@@ -214,11 +215,11 @@ class GameState(Sendable, Comparable):
 def _read_time_order(data: dict) -> Sqn:
     time_order = data.get("time_order")
     if not isinstance(time_order, int) or isinstance(time_order, bool):
-        raise ValueError("time_order must be an int")
+        raise DecodeError("time_order must be an int")
     try:
         return Sqn(time_order)
     except ValueError as error:
-        raise ValueError(f"invalid time_order: {error}") from None
+        raise DecodeError(f"invalid time_order: {error}") from None
 
 
 class GameStateUpdate(Sendable, Comparable):
@@ -263,10 +264,10 @@ class GameStateUpdate(Sendable, Comparable):
     def _from_dict(cls, data: Any) -> GameStateUpdate:
         """Build an update from a decoded map, raising `ValueError` for any other shape."""
         if not isinstance(data, dict):
-            raise ValueError("a game state update must be a map")
+            raise DecodeError("a game state update must be a map")
         for key in data:
             if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
-                raise ValueError(f"invalid game state attribute name: {key!r}")
+                raise DecodeError(f"invalid game state attribute name: {key!r}")
         time_order = _read_time_order(data)
         update = cls.__new__(cls)
         update.__dict__.update(data)

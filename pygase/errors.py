@@ -1,0 +1,70 @@
+"""The exceptions PyGaSe raises, in one hierarchy.
+
+Every exception of PyGaSe's own is a `PygaseError`, and also the built-in exception a caller would
+expect (`ValueError` for bad data, `TypeError` for values that cannot be sent ...), so both
+`except pygase.errors.PygaseError` and the built-in name catch it. As in h11, an error says whose
+fault it is:
+
+- `ProtocolError` (a `ValueError`): what the *other side* sent breaks the protocol. The protocol core
+  never lets anything else out for garbage input: a datagram either parses or raises one of these,
+  which the drivers log (rate-limited) and drop.
+  - `DecodeError`: bytes that are not a valid PyGaSe value, package or event;
+  - `ProtocolIDMismatchError`: a datagram that is not PyGaSe's at all (the PyGaSe 0.3.1 name);
+  - `HandshakeError`: a malformed or unexpected handshake message;
+  - `UnknownSenderError`: a package from an address that has not completed the handshake.
+- `DuplicateSequenceError` (a `ConnectionError`, as in 0.3.1): a package that arrived before.
+- `UnsendableValueError` (a `TypeError`): a value *this side* tried to send or put in the state that
+  could not arrive intact; the message names its path.
+- `ReadOnlyStateError` (a `TypeError`): game code changed the server's state in place instead of
+  returning an update.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PygaseError",
+    "ProtocolError",
+    "DecodeError",
+    "ProtocolIDMismatchError",
+    "HandshakeError",
+    "UnknownSenderError",
+    "DuplicateSequenceError",
+    "UnsendableValueError",
+    "ReadOnlyStateError",
+]
+
+
+class PygaseError(Exception):
+    """Base of every exception PyGaSe raises of its own."""
+
+
+class ProtocolError(PygaseError, ValueError):
+    """What the other side sent breaks the PyGaSe protocol (its fault, not this program's)."""
+
+
+class DecodeError(ProtocolError):
+    """Bytes that are not a valid PyGaSe value, package or event."""
+
+
+class ProtocolIDMismatchError(ProtocolError):
+    """Bytestring could not be identified as a valid PyGaSe package."""
+
+
+class HandshakeError(ProtocolError):
+    """A malformed handshake message, or one that answers no request of ours."""
+
+
+class UnknownSenderError(ProtocolError):
+    """A package came from an address that has not completed the handshake."""
+
+
+class DuplicateSequenceError(PygaseError, ConnectionError):
+    """Received a package with a sequence number that was already received before."""
+
+
+class UnsendableValueError(PygaseError, TypeError):
+    """A value that cannot be sent intact (the message names its path, e.g. ``grid[(1, 2)]``)."""
+
+
+class ReadOnlyStateError(PygaseError, TypeError):
+    """Game code changed the server's game state in place: return an update dict instead."""

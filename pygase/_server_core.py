@@ -97,6 +97,41 @@ class ServerConnection(Connection):
     def _ack_callback_args(self) -> tuple:
         return (self,)
 
+    # ---- what the server core asks of a connection ---------------------------------------------------
+
+    def accept(self, now: float, max_event_size: int) -> None:
+        """The client completed the handshake at `now`; it may send events up to `max_event_size`."""
+        self._inbound.max_event_size = max_event_size
+        self._start(now)
+        self._last_received = now
+
+    def receive_package(self, package: ClientPackage, now: float) -> list:
+        """Take a package from the client; return its new events, control events included."""
+        return self._receive_package(package, now)
+
+    def acknowledge_at_once(self, now: float) -> None:
+        """Send the next package (and the acks it carries) at once: the client is leaving."""
+        self._ack_due_at = now
+
+    def close(self) -> None:
+        """End the connection: what is still in flight is given up, its callbacks reported."""
+        self._close()
+
+    def bare_ack(self, package: ClientPackage) -> bytes:
+        """A package that only acknowledges `package` (for a client that already left)."""
+        self.local_sequence = self.local_sequence + 1
+        header = Header._from_ints(int(self.local_sequence), int(package.header.sequence), 0)
+        reply = ServerPackage(header, None)
+        reply.session = self.session
+        return reply.to_datagram()
+
+    def notice(self, event: Event, now: float) -> bytes:
+        """A package that carries `event` once, at once (see `Connection._notice_datagram`)."""
+        return self._notice_datagram(event, now)
+
+    def has_outputs(self) -> bool:
+        return bool(self._outputs)
+
     def settled(self) -> bool:
         return super().settled() and self._sent_time_order == _store_time_order(self.game_state_store)
 
@@ -256,7 +291,7 @@ class ServerCore:
             raise UnknownSenderError(f"{address} has not completed the handshake")
         package = ClientPackage.from_datagram(datagram)
         connection.bytes_received += len(datagram)
-        events = connection._receive_package(package, now)
+        events = connection.receive_package(package, now)
         outputs = self._outputs
         for event in events:
             if event.type == DISCONNECT_EVENT:
@@ -342,9 +377,7 @@ class ServerCore:
                 self.event_wire,
                 session=int.from_bytes(self._random_bytes(4), "big"),
             )
-            connection._inbound.max_event_size = self.max_event_size
-            connection._start(now)
-            connection._last_received = now
+            connection.accept(now, self.max_event_size)
             self.connections[address] = connection
             if self.host_token is None:
                 self.host_token = self._random_bytes(16)
@@ -363,7 +396,7 @@ class ServerCore:
 
     def _leave(self, connection: ServerConnection, now: float) -> None:
         # Acknowledge at once so the client can close, then forget the connection.
-        connection._ack_due_at = now
+        connection.acknowledge_at_once(now)
         self._leaving.add(connection.remote_address)
 
     def settled(self, address: tuple) -> bool:
@@ -407,14 +440,14 @@ class ServerCore:
                 continue
             for datagram in connection.datagrams_to_send(now):
                 outgoing.append((datagram, address))
-            if connection._outputs:
+            if connection.has_outputs():
                 self._outputs.extend(connection.events())
         return outgoing
 
     def _remove(self, address: tuple) -> None:
         """Forget a connection: close it (giving up what it still sends) and keep its callbacks."""
         connection = self.connections.pop(address)
-        connection._close()
+        connection.close()
         self._outputs.extend(connection.events())  # its callbacks still run
         self._allowance.pop(address, None)
         self._replies.pop(address, None)
@@ -422,12 +455,7 @@ class ServerCore:
 
     def _acknowledge_departed(self, connection: ServerConnection, datagram: bytes) -> None:
         """Answer a package from a client that left with a bare acknowledgement of it, nothing more."""
-        package = ClientPackage.from_datagram(datagram)
-        connection.local_sequence = connection.local_sequence + 1
-        header = Header._from_ints(int(connection.local_sequence), int(package.header.sequence), 0)
-        reply = ServerPackage(header, None)
-        reply.session = connection.session
-        self._reply(connection.remote_address, reply.to_datagram())
+        self._reply(connection.remote_address, connection.bare_ack(ClientPackage.from_datagram(datagram)))
 
     def get_timer(self) -> Optional[float]:
         """Return the earliest time any connection needs attention."""
@@ -462,7 +490,7 @@ class ServerCore:
     def shutdown_datagrams(self, now: float) -> list:
         """Tell every client that the server shuts down; return the datagrams to send."""
         return [
-            (connection._notice_datagram(Event(SHUTDOWN_EVENT), now), address)
+            (connection.notice(Event(SHUTDOWN_EVENT), now), address)
             for address, connection in self.connections.items()
         ]
 

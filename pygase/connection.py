@@ -110,9 +110,9 @@ class ClientConnection(ClientCore):
     def __init__(self, remote_address: tuple, event_handler: Any, password: Optional[str] = None) -> None:
         super().__init__(remote_address, event_handler, password)
         self._pending: Optional[tuple[Sqn, bytes, bool]] = None  # newest update not yet applied
-        self._pending_lock = threading.Lock()
+        self._pending_lock = threading.Lock()  # guards _pending and _time_order
         self.game_state_context: LockedRessource = _FreshGameState(GameState(), self)
-        self._time_order = Sqn(0)  # of the state copy (written under the state lock)
+        self._time_order = Sqn(0)  # of the state copy (written under the state lock and _pending_lock)
         self._reported_at = float("-inf")  # when an update was last applied just to report it
         #: called (without arguments) after each change of the game state
         self._on_state_change: Optional[Callable[[], None]] = None
@@ -152,12 +152,13 @@ class ClientConnection(ClientCore):
             self._reported_at = now
             with self.game_state_context():
                 pass  # applies it
-        return self._time_order
+        with self._pending_lock:  # written by whichever thread applied the last update
+            return self._time_order
 
     def _session_restarted(self) -> None:
         with self._pending_lock:
             self._pending = None
-        self._time_order = Sqn(0)
+            self._time_order = Sqn(0)
 
     # ---- the state copy -----------------------------------------------------------------------------
 
@@ -185,7 +186,8 @@ class ClientConnection(ClientCore):
             update._apply_to(game_state)
         else:
             return False
-        self._time_order = game_state.time_order
+        with self._pending_lock:
+            self._time_order = game_state.time_order
         for listener in self._state_listeners:
             try:
                 listener(game_state)

@@ -9,12 +9,11 @@ Contents:
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any, Callable
 
 from pygase import _codec
-from pygase.utils import Comparable, Sendable
+from pygase.utils import Comparable, Sendable, accepted_keywords
 
 __all__ = ["Event", "UniversalEventHandler", "RESERVED_PREFIX", "CLIENT_JOINED", "CLIENT_LEFT"]
 
@@ -102,21 +101,6 @@ class Event(Sendable, Comparable):
         return cls._from_wire(_codec.unpack(bytepack))
 
 
-def _accepted_keywords(function: Callable[..., Any]) -> Any:
-    """Return the set of keyword names `function` accepts, or None if it accepts any (**kwargs)."""
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):  # builtins without a signature, e.g. print: pass nothing extra
-        return frozenset()
-    names = set()
-    for parameter in signature.parameters.values():
-        if parameter.kind is parameter.VAR_KEYWORD:
-            return None
-        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
-            names.add(parameter.name)
-    return frozenset(names)
-
-
 class UniversalEventHandler:
     """Handle PyGaSe events with callback functions."""
 
@@ -143,7 +127,7 @@ class UniversalEventHandler:
         if not callable(event_handler_function):
             raise TypeError("an event handler must be callable")
         self._event_handlers[event_type] = event_handler_function
-        self._accepted[event_type] = _accepted_keywords(event_handler_function)
+        self._accepted[event_type] = accepted_keywords(event_handler_function)
 
     def handle(self, event: Event, **kwargs: Any) -> Any:
         """Invoke the appropriate handler function.

@@ -9,16 +9,18 @@ Contents:
 - `Sqn`: subclass of `int` for sequence numbers that always fit in 2 bytes
 - `LockedRessource`: class that attaches a `threading.Lock` to a ressource (alias `LockedResource`)
 - `get_available_ip_addresses`: function that returns a list of local network interfaces
+- `accepted_keywords`: function that returns the keyword arguments a function can be called with
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import socket
 import struct
 import sys
 import threading
-from typing import Any, ClassVar, Iterator, TypeVar, Union
+from typing import Any, Callable, ClassVar, Iterator, Optional, TypeVar, Union
 
 from pygase import _codec
 
@@ -31,6 +33,7 @@ __all__ = [
     "LockedResource",
     "get_available_ip_addresses",
     "get_broadcast_addresses",
+    "accepted_keywords",
 ]
 
 _S = TypeVar("_S", bound="Sendable")
@@ -351,3 +354,31 @@ def get_broadcast_addresses() -> list:
     with contextlib.suppress(ImportError, OSError):
         return [a for a in _interface_addresses(_SIOCGIFBRDADDR) if a not in ("0.0.0.0",)]
     return []
+
+
+def accepted_keywords(function: Callable[..., Any]) -> Optional[frozenset]:
+    """Return the names `function` can be called with as keyword arguments, or None if it takes **kwargs.
+
+    Use it to pass a callback only the keywords it declares, the way event handlers get just the event
+    data they name and `pygase_pygame` calls its hooks. Reading a signature is slow: call it once per
+    function and keep the result.
+
+    Example:
+        names = accepted_keywords(handler)
+        handler(**(data if names is None else {k: v for k, v in data.items() if k in names}))
+
+    Returns:
+        a frozenset of parameter names (positional-only and *args are not among them), empty for a
+        callable whose signature cannot be read (a builtin such as `max`); None if it takes **kwargs
+    """
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # builtins without a signature, e.g. max: pass nothing extra
+        return frozenset()
+    names = set()
+    for parameter in signature.parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            return None
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            names.add(parameter.name)
+    return frozenset(names)

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
-from pygase.event import _accepted_keywords
+from pygase.utils import accepted_keywords
 from pygase_pygame._names import did_you_mean
 
 _accepted: dict[Callable[..., Any], Optional[frozenset]] = {}
@@ -18,7 +18,7 @@ def call_declared(function: Callable[..., Any], **available: Any) -> Any:
     try:
         names = _accepted[function]
     except (KeyError, TypeError):
-        names = _accepted_keywords(function)
+        names = accepted_keywords(function)
         with contextlib.suppress(TypeError):  # unhashable callables are inspected every time
             _accepted[function] = names
     if names is None:

@@ -45,7 +45,6 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 import pygame
 
-from pygase import _codec
 from pygase.backend import Backend
 from pygase.client import Client
 from pygase.connection import ConnectionStatus
@@ -293,11 +292,9 @@ class GameWindow:
             return None
         version = connection.updates_received
         if version != self._snapshot_version or self._snapshot is None or self._snapshot_of is not connection:
-            with self.client.access_game_state() as state:
-                packed = _codec.pack(state.__dict__)
-                version = connection.updates_received
-            snapshot = GameState.__new__(GameState)
-            snapshot.__dict__.update(_codec.unpack_trusted(packed))
+            # Read before copying, so the copy is never older than the version it is recorded as (a newer
+            # one arriving in between costs one more copy next frame).
+            snapshot = self.client.copy_game_state()
             self._snapshot, self._snapshot_version, self._snapshot_of = snapshot, version, connection
         return self._snapshot
 

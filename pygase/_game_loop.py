@@ -19,7 +19,7 @@ import time
 from typing import Any, Awaitable, Callable, Coroutine, Generator, Optional
 
 from pygase._store import GameStateStore
-from pygase._thread_bridge import in_thread_of, wait_for_event
+from pygase._thread_bridge import AwaitableEvent, in_thread_of
 from pygase.event import Event, UniversalEventHandler
 from pygase.gamestate import GameState, GameStateUpdate, GameStatus
 
@@ -79,7 +79,7 @@ class GameStateMachine:
         self._thread: Optional[threading.Thread] = None
         self._stop_requested = False
         self._started = threading.Event()
-        self._stopped = threading.Event()
+        self._stopped = AwaitableEvent()
         self._stopped.set()
         self._error_logs: dict[str, tuple[float, int]] = {}  # source -> (last logged, not logged since)
 
@@ -358,7 +358,7 @@ class GameStateMachine:
         self._stop_requested = True
         self._wake_up()
         if in_thread_of(self._loop):
-            return asyncio.ensure_future(wait_for_event(self._stopped, timeout))  # type: ignore[return-value]
+            return asyncio.ensure_future(self._stopped.wait_async(timeout))  # type: ignore[return-value]
         if threading.current_thread() is self._thread:
             return False
         return self._stopped.wait(timeout)
@@ -369,4 +369,4 @@ class GameStateMachine:
             return True
         self._stop_requested = True
         self._wake_up()
-        return await wait_for_event(self._stopped, timeout)
+        return await self._stopped.wait_async(timeout)

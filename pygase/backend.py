@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional
 from pygase._game_loop import GameStateMachine
 from pygase._server_core import ServerCore
 from pygase._store import GameStateStore
-from pygase._thread_bridge import in_thread_of, wait_for_event
+from pygase._thread_bridge import AwaitableEvent, in_thread_of
 from pygase._transport import ServerProtocol, bind_server_socket, call_user_function
 from pygase.connection import ServerConnection
 from pygase.event import Event, UniversalEventHandler
@@ -110,7 +110,7 @@ class Server:
         self._protocol: Optional[ServerProtocol] = None
         self._stop: Optional[asyncio.Event] = None
         self._bound = threading.Event()
-        self._finished = threading.Event()
+        self._finished = AwaitableEvent()
         self._finished.set()
 
     @property
@@ -264,29 +264,31 @@ class Server:
         an asyncio program can await: `await server.shutdown()`. `shutdown_async()` is the coroutine
         version.
         """
-        loop, stop = self._loop, self._stop
-        if loop is None or stop is None:
+        if not self._request_stop():
             return None
-        if in_thread_of(loop):
-            stop.set()
-            return asyncio.ensure_future(wait_for_event(self._finished, 5.0))
-        try:
-            loop.call_soon_threadsafe(stop.set)
-        except RuntimeError:
-            return None  # the loop already closed
+        if in_thread_of(self._loop):
+            return asyncio.ensure_future(self._finished.wait_async(5.0))
         self._finished.wait(timeout=5.0)
         return None
 
     async def shutdown_async(self) -> None:
         """Shut down the server and wait until it has stopped, without blocking the event loop."""
+        if self._request_stop():
+            await self._finished.wait_async(5.0)
+
+    def _request_stop(self) -> bool:
+        """Tell the server's event loop to stop; return whether it runs (False: nothing to wait for)."""
         loop, stop = self._loop, self._stop
         if loop is None or stop is None:
-            return
+            return False
         if in_thread_of(loop):
             stop.set()
-            await wait_for_event(self._finished, 5.0)
-            return
-        await asyncio.get_running_loop().run_in_executor(None, self.shutdown)
+            return True
+        try:
+            loop.call_soon_threadsafe(stop.set)
+        except RuntimeError:
+            return False  # the loop already closed
+        return True
 
     def dispatch_event(
         self,

@@ -37,7 +37,7 @@ from pygase._transport import ServerProtocol, bind_server_socket, call_user_func
 from pygase.connection import ServerConnection
 from pygase.event import Event, UniversalEventHandler
 from pygase.gamestate import GameState
-from pygase.utils import get_available_ip_addresses
+from pygase.utils import _listening_on
 
 __all__ = ["GameStateStore", "Server", "GameStateMachine", "Backend"]
 
@@ -243,7 +243,7 @@ class Server:
         self._port = transport.get_extra_info("sockname")[1]
         self.game_state_store._add_listener(on_state_update)
         self._bound.set()
-        _log_start(hostname, self._port)
+        logger.info("PyGaSe server listening on %s", _listening_on(hostname, self._port))
         try:
             await stop.wait()
         finally:
@@ -338,23 +338,6 @@ class Server:
                 given type with the event's data (and `client_address`, if it takes that argument)
         """
         self._event_handler.register_event_handler(event_type, event_handler_function)
-
-
-def _log_start(hostname: str, port: int) -> None:
-    if hostname in ("localhost", "127.0.0.1"):
-        logger.info("PyGaSe server listening on %s:%d (this machine only)", hostname, port)
-        return
-    addresses = [a for a in get_available_ip_addresses() if not a.startswith("127.")]
-    if hostname in ("", "0.0.0.0"):
-        joins = ", ".join(f"{a}:{port}" for a in addresses) or f"this machine's address, port {port}"
-        logger.info("PyGaSe server listening on all interfaces, port %d; join at %s", port, joins)
-    else:
-        logger.info(
-            "PyGaSe server listening on %s:%d (LAN addresses of this machine: %s)",
-            hostname,
-            port,
-            ", ".join(addresses) or "none",
-        )
 
 
 class Backend:

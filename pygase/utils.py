@@ -344,6 +344,17 @@ def get_available_ip_addresses() -> list:
     return addresses
 
 
+def _listening_on(hostname: str, port: int) -> str:
+    """Where a server bound to `hostname` and `port` listens, and where clients join it (for its log)."""
+    if hostname in ("localhost", "127.0.0.1"):
+        return f"{hostname}:{port} (this machine only)"
+    addresses = [a for a in get_available_ip_addresses() if not a.startswith("127.")]
+    if hostname in ("", "0.0.0.0"):
+        joins = ", ".join(f"{a}:{port}" for a in addresses) or f"this machine's address, port {port}"
+        return f"all interfaces, port {port}; join at {joins}"
+    return f"{hostname}:{port} (LAN addresses of this machine: {', '.join(addresses) or 'none'})"
+
+
 def get_broadcast_addresses() -> list:
     """Return the IPv4 broadcast addresses of this machine's non-loopback interfaces (Linux only).
 

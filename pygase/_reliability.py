@@ -144,6 +144,9 @@ class Reliability:
         self.bulk: collections.deque[OutgoingEvent] = collections.deque()  # parts of large states
         self.sent: dict[int, SentPackage] = {}
         self.in_flight = 0  # packages in `sent` that carry events
+        # Packages with events taken for lost whose ack may still come: a late ack still proves that their
+        # events arrived (events that may be queued or in flight again, or out of retries and waiting).
+        self._presumed_lost: dict[int, SentPackage] = {}
         self.next_event_id = 1
         self._unresolved: dict[int, OutgoingEvent] = {}  # by id, oldest first
         self.lost = 0  # packages with or without events that were never acknowledged
@@ -194,6 +197,9 @@ class Reliability:
         oldest = (sequence - WINDOW - 2) % _PERIOD + 1
         if oldest in self.sent:
             self.lose(oldest)
+        # An ack of a package taken for lost may still be on its way, sent before the other side had the
+        # newer packages; for one two windows old it is no longer waited.
+        self._presumed_lost.pop((oldest - WINDOW - 1) % _PERIOD + 1, None)
         self.sent[sequence] = SentPackage(now, records)
         if records:
             self.in_flight += 1
@@ -202,20 +208,20 @@ class Reliability:
 
     def acknowledge(self, ack: Sqn, bits: int) -> Optional[SentPackage]:
         """Take the acks of a package from the other side; return the newest acknowledged package if it
-        was still awaited (its send time gives an RTT sample)."""
-        if int(ack) == 0 or not self.sent:
+        was still awaited or taken for lost (its send time gives an RTT sample)."""
+        if int(ack) == 0 or not (self.sent or self._presumed_lost):
             return None
         newest_sequence = int(ack)
-        newest = self._pop(newest_sequence)
+        newest = self._pop_acknowledged(newest_sequence)
         if newest is not None:
             self._delivered(newest)
-        if not bits or not self.sent:
+        if not bits or not (self.sent or self._presumed_lost):
             return newest
         # Look at whichever is fewer: the packages still waiting for an ack (usually a handful) or the
         # set bits (up to 32).
         delivered = []
-        if len(self.sent) < 8:
-            for sequence in self.sent:
+        if len(self.sent) + len(self._presumed_lost) < 8:
+            for sequence in [*self.sent, *self._presumed_lost]:
                 distance = (newest_sequence - sequence) % _PERIOD
                 if 0 < distance <= WINDOW and bits >> (distance - 1) & 1:
                     delivered.append(sequence)
@@ -225,10 +231,23 @@ class Reliability:
                 bits &= bits - 1
                 delivered.append((newest_sequence - distance - 1) % _PERIOD + 1)  # wraps past 1
         for sequence in delivered:
-            sent = self._pop(sequence)
+            sent = self._pop_acknowledged(sequence)
             if sent is not None:
                 self._delivered(sent)
         return newest
+
+    def _pop_acknowledged(self, sequence: int) -> Optional[SentPackage]:
+        """The package `sequence` an ack answers: one awaited, or one taken for lost whose ack came late.
+
+        A late ack still proves that the package's events arrived. Without it, a round trip longer than
+        the resend wait (which is at most `MAX_BACKOFF`: a flooded server that answers late, a slow link)
+        takes every package with events for lost: the events are resent until out of retries and then
+        given up although they arrived, and a large event is given up whole, its unsent parts never sent.
+        """
+        sent = self._pop(sequence)
+        if sent is None:
+            sent = self._presumed_lost.pop(sequence, None)
+        return sent
 
     def resend_deadlines(self, timeout: float) -> Iterator[float]:
         """When each package with events in flight counts as lost, with `timeout` the base wait."""
@@ -265,6 +284,8 @@ class Reliability:
         if sent is None:
             return
         self.lost += 1
+        if sent.records:
+            self._presumed_lost[sequence] = sent  # its ack may still come
         for record in sent.records:
             if record.done:
                 continue
@@ -285,6 +306,7 @@ class Reliability:
         for record in [*self.outbox, *self.bulk]:
             self._give_up(record)
         self.sent.clear()
+        self._presumed_lost.clear()
         self.in_flight = 0
         self.outbox.clear()
         self.bulk.clear()

@@ -577,3 +577,38 @@ def test_client_side_parser_takes_mutated_server_packages_or_raises_value_error(
             continue
         assert isinstance(package, ServerPackage)
         assert 0 <= package.session < 2**32 and package.ack_delay >= 0 and package.event_floor >= 0
+
+
+# ---- a server that answers late (flooded, or at the end of a slow link) ---------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("loss", [0.0, 0.2])
+def test_an_ack_that_comes_after_the_resend_wait_still_counts(loss):
+    """A round trip (here 2.4 s) longer than the longest resend wait (2 s) takes every package with events
+    for lost before its ack comes: a flooded server that reads its socket late does that too. The late ack
+    still proves that the events arrived: they are acknowledged, not given up (nor a large one lost)."""
+    session = SimulatedSession(GameStateStore(GameState()), LinkConditions(latency=1.2, loss=loss), seed=2)
+    client = session.add_client()
+    session.run(8.0)
+    assert client.status == CONNECTED and client.latency > 2.0
+    outcomes: list = []
+    for i in range(20):
+        client.dispatch_event(
+            Event("SMALL", i),
+            ack_callback=lambda i=i: outcomes.append(("acked", i)),
+            timeout_callback=lambda i=i: outcomes.append(("given up", i)),
+            retries=10,
+        )
+    client.dispatch_event(
+        Event("LARGE", bytes(60_000)),  # 61 parts
+        ack_callback=lambda: outcomes.append(("acked", "LARGE")),
+        timeout_callback=lambda: outcomes.append(("given up", "LARGE")),
+        retries=10,
+    )
+    session.run(60.0)
+    handled = [e.handler_args[0] if e.type == "SMALL" else e.type for e, _ in session.server_events]
+    assert handled == [*range(20), "LARGE"]  # each once, in order
+    assert sorted(outcomes, key=str) == sorted(
+        [("acked", i) for i in range(20)] + [("acked", "LARGE")], key=str
+    )

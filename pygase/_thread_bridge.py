@@ -9,6 +9,7 @@ from typing import Optional
 
 
 def in_thread_of(loop: Optional[asyncio.AbstractEventLoop]) -> bool:
+    """Whether the caller runs in `loop` (so it must not block, and may touch the loop's objects)."""
     try:
         return loop is not None and asyncio.get_running_loop() is loop
     except RuntimeError:

@@ -11,211 +11,21 @@ import logging
 import secrets
 from typing import Any, Callable, Optional
 
-from pygase import _codec
 from pygase import _handshake as handshake
-from pygase._connection import DISCONNECT_EVENT, DISCONNECTED, SHUTDOWN_EVENT, STATE_PART_EVENT, Connection
-from pygase._event_order import PART_SIZE
+from pygase._connection import DISCONNECT_EVENT, DISCONNECTED, SHUTDOWN_EVENT
 from pygase._outputs import ClientJoined, ClientLeft, EventReceived, Output, ShutdownRequested
-from pygase._packages import ClientPackage, Header, Package, ServerPackage, _server_tail
+from pygase._packages import ClientPackage
+from pygase._server_connection import ServerConnection
 from pygase.errors import UnknownSenderError
 from pygase.event import RESERVED_PREFIX, Event
-from pygase.gamestate import GameState
 from pygase.utils import Sqn
 
 logger = logging.getLogger("pygase.backend")
-_connection_logger = logging.getLogger("pygase.connection")
 
 _DISCONNECTED = DISCONNECTED
 
 
 _DEPARTED_SECONDS = 3.0
-
-
-class ServerConnection(Connection):
-    """Subclass of `Connection` that describes the server side of a PyGaSe connection.
-
-    Arguments:
-        game_state_store: object that serves as an interface to the game state repository (has to provide
-            the methods `get_game_state`, `get_update_cache` and `push_update`)
-        last_client_time_order: the last time order number known to the client
-
-    Attributes:
-        game_state_store (pygase.GameStateStore): see corresponding constructor argument
-        last_client_time_order (pygase.utils.Sqn): see corresponding constructor argument
-
-    A state update that fits in a datagram goes along with every package; a larger one (the whole state
-    for a new client, say) travels in parts that are resent until they arrive, and the next update
-    waits until it has.
-    """
-
-    _incoming_package = ClientPackage
-    _outgoing_fields = ServerPackage._body_fields
-    heartbeat_interval = 0.1
-    #: Updates that encode to more bytes than this travel in parts.
-    inline_state_limit = 900
-
-    def __init__(
-        self,
-        remote_address: tuple,
-        event_handler: Any,
-        game_state_store: Any,
-        last_client_time_order: Sqn,
-        event_wire: Any = None,
-        session: Optional[int] = None,
-    ) -> None:
-        super().__init__(remote_address, event_handler, event_wire)
-        self.game_state_store = game_state_store
-        self.last_client_time_order = Sqn(last_client_time_order)
-        #: a random number that tells this server session's packages from an earlier one's
-        self.session = secrets.randbits(32) if session is None else session
-        #: time order of the newest state sent to this client
-        self._sent_time_order: Optional[Sqn] = None
-        self._transfer_id = 0
-        self._transfer: Optional[_Transfer] = None  # a large update on its way in parts
-        self._pin: Optional[tuple[Sqn, object]] = None  # (time order, token) held in the store's cache
-
-    def _receive_package(self, package: Package, now: float) -> list:
-        assert isinstance(package, ClientPackage)
-        events = super()._receive_package(package, now)
-        if package.header.sequence == self.remote_sequence:  # the newest package says what the client has
-            self.last_client_time_order = package.time_order
-            if self._pin is not None and package.time_order > self._pin[0]:
-                self._release_pin()
-        return events
-
-    def _release_pin(self) -> None:
-        if self._pin is not None:
-            unpin = getattr(self.game_state_store, "_unpin", None)
-            if unpin is not None:
-                unpin(self._pin[1])
-            self._pin = None
-
-    def _close(self) -> None:
-        super()._close()
-        self._release_pin()
-
-    def _ack_callback_args(self) -> tuple:
-        return (self,)
-
-    # ---- what the server core asks of a connection ---------------------------------------------------
-
-    def accept(self, now: float, max_event_size: int) -> None:
-        """The client completed the handshake at `now`; it may send events up to `max_event_size`."""
-        self._inbound.max_event_size = max_event_size
-        self._start(now)
-        self._last_received = now
-
-    def receive_package(self, package: ClientPackage, now: float) -> list:
-        """Take a package from the client; return its new events, control events included."""
-        return self._receive_package(package, now)
-
-    def acknowledge_at_once(self, now: float) -> None:
-        """Send the next package (and the acks it carries) at once: the client is leaving."""
-        self._ack_due_at = now
-
-    def close(self) -> None:
-        """End the connection: what is still in flight is given up, its callbacks reported."""
-        self._close()
-
-    def bare_ack(self, package: ClientPackage) -> bytes:
-        """A package that only acknowledges `package` (for a client that already left)."""
-        self.local_sequence = self.local_sequence + 1
-        header = Header._from_ints(int(self.local_sequence), int(package.header.sequence), 0)
-        reply = ServerPackage(header, None)
-        reply.session = self.session
-        return reply.to_datagram()
-
-    def notice(self, event: Event, now: float) -> bytes:
-        """A package that carries `event` once, at once (see `Connection._notice_datagram`)."""
-        return self._notice_datagram(event, now)
-
-    def has_outputs(self) -> bool:
-        return bool(self._outputs)
-
-    def settled(self) -> bool:
-        return super().settled() and self._sent_time_order == _store_time_order(self.game_state_store)
-
-    def _send_due(self, now: float) -> bool:
-        if super()._send_due(now):
-            return True
-        # A newer state than this client was sent goes out at once (as far as congestion allows).
-        return (
-            self._transfer is None
-            and self._sent_time_order != _store_time_order(self.game_state_store)
-            and now >= self._recovery.earliest_send(self._last_sent)
-        )
-
-    def _make_package(self, header: Header, now: float) -> Package:
-        package = ServerPackage(header, None)
-        package.session = self.session
-        if self._transfer is None:
-            inline = self._inline_update()
-            if inline is not None:
-                package._update_bytes, package.full_state = inline
-        return package
-
-    def _plain_tail(self, now: float) -> Optional[bytes]:
-        if self._transfer is None:
-            inline = self._inline_update()
-            if self._transfer is not None:
-                return None  # the update starts a transfer: this package carries its first parts
-            if inline is not None:
-                return _server_tail(inline[0], inline[1], self.session)
-        return _server_tail(b"\xc0", False, self.session)  # no update
-
-    def _inline_update(self) -> Optional[tuple[bytes, bool]]:
-        """What the client lacks, as (encoded update, full state flag) if it fits in this package.
-
-        Every package carries what the client lacks, measured from what it says it has, so a lost package
-        costs nothing but the wait for the next one. An update too large for a package starts a transfer
-        in parts instead (and None is returned), as does nothing to send.
-        """
-        time_order, update_bytes, full_state = _store_update_since(
-            self.game_state_store, self.last_client_time_order
-        )
-        self._sent_time_order = time_order
-        if update_bytes is None:
-            return None
-        if len(update_bytes) > self.inline_state_limit:
-            self._start_transfer(time_order, update_bytes, full_state)
-            return None
-        return update_bytes, full_state
-
-    def _start_transfer(self, time_order: Sqn, update_bytes: bytes, full_state: bool) -> None:
-        self._transfer_id += 1
-        count = (len(update_bytes) + PART_SIZE - 1) // PART_SIZE
-        pin = getattr(self.game_state_store, "_pin", None)
-        if pin is not None:
-            # The next delta builds on this state, however long the transfer takes: keep it cached.
-            self._release_pin()
-            self._pin = (time_order, pin(time_order))
-        transfer = self._transfer = _Transfer(time_order, count)
-        _connection_logger.debug(
-            "sending a state of %d bytes to %s in %d parts", len(update_bytes), self.remote_address, count
-        )
-
-        def part_arrived() -> None:
-            transfer.remaining -= 1
-            if transfer.remaining == 0 and self._transfer is transfer:
-                self._transfer = None
-                if time_order > self.last_client_time_order:
-                    self.last_client_time_order = time_order
-
-        for index in range(count):
-            chunk = update_bytes[index * PART_SIZE : (index + 1) * PART_SIZE]
-            self._send_bulk(
-                Event(STATE_PART_EVENT, self._transfer_id, index, count, full_state, chunk), part_arrived
-            )
-
-
-class _Transfer:
-    """A large update on its way to one client in parts (resent until they arrive)."""
-
-    __slots__ = ("time_order", "remaining")
-
-    def __init__(self, time_order: Sqn, parts: int) -> None:
-        self.time_order = time_order
-        self.remaining = parts  # parts not yet acknowledged
 
 
 class ServerCore:
@@ -493,37 +303,3 @@ class ServerCore:
             (connection.notice(Event(SHUTDOWN_EVENT), now), address)
             for address, connection in self.connections.items()
         ]
-
-
-def _store_state(store: Any) -> GameState:
-    getter = getattr(store, "get_game_state", None) or store.get_gamestate
-    return getter()
-
-
-def _store_time_order(store: Any) -> Sqn:
-    fast = getattr(store, "_time_order", None)
-    return fast() if fast is not None else _store_state(store).time_order
-
-
-def _store_update_since(store: Any, time_order: Sqn) -> tuple:
-    """(current time order, bytes of what a client at `time_order` lacks or None, full state flag).
-
-    A `GameStateStore` answers this itself, with caching; any other store that has the documented
-    methods (`get_game_state` or `get_gamestate`, `get_update_cache`) is asked through those.
-    """
-    fast = getattr(store, "_encoded_update_since", None)
-    if fast is not None:
-        return fast(time_order)
-    state = _store_state(store)
-    current = state.time_order
-    if time_order == current:
-        return current, None, False
-    cache = list(store.get_update_cache())
-    for index in range(len(cache) - 1, -1, -1):
-        if int(time_order) != 0 and cache[index].time_order == time_order and cache[index + 1 :]:
-            combined = cache[index + 1]
-            for update in cache[index + 2 :]:
-                combined = combined + update
-            return combined.time_order, combined.to_bytes(), False
-    public = {key: value for key, value in state.__dict__.items() if not key.startswith("_")}
-    return current, _codec.pack(public), True

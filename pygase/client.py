@@ -20,7 +20,8 @@ from typing import Any, Callable, ContextManager, Optional
 
 from pygase import _codec
 from pygase._link import LinkConditions
-from pygase._transport import ClientProtocol, NetworkThread, run_client_connection
+from pygase._network_thread import NetworkThread
+from pygase._transport import ClientProtocol, run_client_connection
 from pygase.connection import ClientConnection, ConnectionStatus
 from pygase.event import Event, UniversalEventHandler
 from pygase.gamestate import GameState

@@ -3,9 +3,9 @@
 This module is not supposed to be required by users of this library.
 
 It is the public front of PyGaSe's protocol core, with the names of the PyGaSe 0.3.1 API. The core itself
-consumes datagrams and the current time and produces datagrams, received events, callbacks to run and
-the time of its next timer, without touching a socket, a thread or a clock: `pygase._connection` (one
-side of a connection), `pygase._reliability`, `pygase._recovery`, `pygase._client_core` and
+consumes datagrams and the current time and produces datagrams, typed outputs and the time of its next
+timer, without touching a socket, a thread or a clock: `pygase._connection` (one side of a connection),
+`pygase._reliability`, `pygase._recovery`, `pygase._client_core`, `pygase._server_connection` and
 `pygase._server_core`. What needs a lock or runs user code is here: a client's copy of the game state.
 `pygase._transport` drives the core on asyncio; `docs/architecture.md` shows how the pieces fit.
 
@@ -30,7 +30,7 @@ import logging
 import threading
 from typing import Any, Callable, Iterator, Optional
 
-from pygase import _codec, _server_core
+from pygase import _codec, _server_connection
 from pygase import _transport as transport
 from pygase._client_core import ClientCore, ClientPhase
 from pygase._connection import (
@@ -204,7 +204,7 @@ class ClientConnection(ClientCore):
         await transport.run_client_connection(self)
 
 
-class ServerConnection(_server_core.ServerConnection):
+class ServerConnection(_server_connection.ServerConnection):
     """Subclass of `Connection` that describes the server side of a PyGaSe connection.
 
     Arguments:
@@ -218,7 +218,7 @@ class ServerConnection(_server_core.ServerConnection):
 
     A state update that fits in a datagram goes along with every package; a larger one (the whole state
     for a new client, say) travels in parts that are resent until they arrive, and the next update
-    waits until it has. The protocol is `pygase._server_core.ServerConnection`.
+    waits until it has. The protocol is `pygase._server_connection.ServerConnection`.
     """
 
     @staticmethod

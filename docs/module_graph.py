@@ -39,6 +39,7 @@ CORE = [
 DRIVERS = [
     "_transport",
     "_network_thread",
+    "_watch",
     "_link",
     "_store",
     "_readonly",

@@ -22,6 +22,7 @@ from pygase import _codec
 from pygase._link import LinkConditions
 from pygase._network_thread import NetworkThread
 from pygase._transport import ClientProtocol, run_client_connection
+from pygase._watch import StateWatches, parse_path
 from pygase.connection import ClientConnection, ConnectionStatus
 from pygase.event import Event, UniversalEventHandler
 from pygase.gamestate import GameState
@@ -96,6 +97,7 @@ class Client:
         self._state_version = 0
         self._disconnect_handlers: list[Callable[[], Any]] = []
         self._state_listeners: list[Callable[[Any], Any]] = []
+        self._watches = StateWatches()
         self._meter = StatisticsMeter()
         self._meter_lock = threading.Lock()
 
@@ -110,6 +112,7 @@ class Client:
         connection = ClientConnection((hostname, port), self._event_handler, password)
         connection._on_state_change = self._notify_state_change
         connection._state_listeners = self._state_listeners
+        connection._watches = self._watches
         self.connection = connection
         with self._meter_lock:
             self._meter.sample(connection)  # the baseline the first rates are measured from
@@ -489,6 +492,43 @@ class Client:
         self._state_listeners.append(listener)
         if self.connection is not None:
             self.connection._state_listeners = self._state_listeners
+
+    def on_change(self, path: Any, callback: Callable[[Any, Any], Any]) -> None:
+        """Call `callback(old, new)` when the part of the game state at `path` changed.
+
+        Like Colyseus' `listen`: `client.on_change("players", f)` calls `f` whenever an update changed
+        `players` (a player joined, left or moved); `client.on_change(("players", 3, "score"), f)` only
+        when player 3's score changed. `old` and `new` are copies of the values before and after (None
+        where there was, or is, nothing). The callback runs in the network thread, after the state lock
+        is released, once per update that changed the value; what it raises is logged. What is there
+        when you register counts as seen: the first call comes with the first change after it.
+
+        Arguments:
+            path: an attribute name, or a tuple of the attribute name and the keys below it
+            callback: a function of two arguments (old, new)
+
+        Raises:
+            TypeError: for a path that is not a name or a tuple of a name and keys, or a callback that
+                cannot be called with two arguments
+        """
+        path = parse_path(path)
+        if not callable(callback):
+            raise TypeError(f"on_change needs a callable callback, got {callback!r}")
+        try:
+            inspect.signature(callback).bind(None, None)
+        except TypeError:
+            raise TypeError(
+                f"the change callback {getattr(callback, '__qualname__', callback)!r} must take two "
+                "arguments, (old, new)"
+            ) from None
+        except ValueError:
+            pass  # a builtin without a signature: let it be
+        connection = self.connection
+        if connection is None or connection.updates_received == 0:
+            self._watches.add(path, callback, None)
+            return
+        with connection.game_state_context() as game_state:  # registered in between two updates
+            self._watches.add(path, callback, game_state.__dict__)
 
     def register_disconnect_handler(self, handler: Callable[[], Any]) -> None:
         """Register a function (or coroutine function) called without arguments when the connection ends.

@@ -49,6 +49,7 @@ from pygase._packages import (
     ProtocolIDMismatchError,
     ServerPackage,
 )
+from pygase._watch import StateWatches
 from pygase.gamestate import GameState, GameStateUpdate
 from pygase.utils import LockedRessource, Sqn
 
@@ -118,6 +119,8 @@ class ClientConnection(ClientCore):
         self._on_state_change: Optional[Callable[[], None]] = None
         #: called with the game state, lock held, right after each change
         self._state_listeners: list[Callable[[GameState], Any]] = []
+        #: change callbacks on parts of the state (`Client.on_change`)
+        self._watches: Optional[StateWatches] = None
 
     # ---- what the core hands over -------------------------------------------------------------------
 
@@ -128,15 +131,19 @@ class ClientConnection(ClientCore):
             pending = self._pending
             if pending is None or sequence > pending[0]:
                 self._pending = (sequence, encoded, full_state)
-        if self._state_listeners:
+        if self._state_listeners or self._watches:
             with self.game_state_context():
                 pass  # applies it, and the listeners run
+            if self._watches:
+                self._watches.run_due()  # (queued by whichever thread applied it, under the lock)
         if self._on_state_change is not None:
             self._on_state_change()
 
     def _state_assembled(self, update: GameStateUpdate, full_state: bool) -> None:
         with self.game_state_context() as game_state:
             applied = self._apply_locked(game_state, update, full_state)
+        if self._watches:
+            self._watches.run_due()
         if applied:
             self.updates_received += 1
             if self._on_state_change is not None:
@@ -186,6 +193,8 @@ class ClientConnection(ClientCore):
             update._apply_to(game_state)
         else:
             return False
+        if self._watches:
+            self._watches.check(game_state.__dict__, None if full_state else update.__dict__)
         with self._pending_lock:
             self._time_order = game_state.time_order
         for listener in self._state_listeners:

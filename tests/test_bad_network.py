@@ -7,12 +7,12 @@ import threading
 import time
 
 import pytest
+from helpers import client_state, push
 
 from pygase import Backend, Client, GameState
 from pygase.backend import GameStateStore
 from pygase.connection import ConnectionStatus
 from pygase.event import Event
-from pygase.gamestate import GameStateUpdate
 from pygase.testing import LinkConditions, SimulatedSession
 
 CONNECTED = ConnectionStatus.get("Connected")
@@ -20,17 +20,8 @@ DISCONNECTED = ConnectionStatus.get("Disconnected")
 BAD_LINK = LinkConditions(latency=0.04, jitter=0.03, loss=0.3, duplication=0.2)
 
 
-def push(store: GameStateStore, **changes) -> None:
-    store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, **changes))
-
-
 def ticking(store: GameStateStore):
     return lambda now: push(store, clock=now)
-
-
-def client_state(connection) -> dict:
-    with connection.game_state_context() as state:
-        return dict(state.__dict__)
 
 
 # ---- simulated link ---------------------------------------------------------------------------------

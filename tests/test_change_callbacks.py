@@ -6,9 +6,9 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-import time
 
 import pytest
+from helpers import wait_for
 
 from pygase import Client, GameState
 from pygase._watch import StateWatches
@@ -17,13 +17,6 @@ from pygase.gamestate import TO_DELETE, GameStateUpdate
 from pygase.testing import LinkConditions, SimulatedSession
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def wait_for(condition, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
 
 
 def test_callbacks_hear_what_changed_with_old_and_new_copies(backend_factory, client_factory, caplog):

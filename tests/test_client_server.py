@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from helpers import wait_for
 
 from pygase import (
     Backend,
@@ -26,39 +27,6 @@ from pygase.connection import PROTOCOL_ID, ConnectionStatus
 pytestmark = pytest.mark.timeout(30)
 
 DISCONNECTED = ConnectionStatus.get("Disconnected")
-
-
-@pytest.fixture
-def backend_factory():
-    """Start backends on 127.0.0.1 with a free port; shut all of them down after the test."""
-    started: list[tuple[Backend, threading.Thread]] = []
-
-    def start(initial_game_state, time_step_function, event_handlers=None, interval=0.02) -> Backend:
-        backend = Backend(initial_game_state, time_step_function, event_handlers)
-        thread = backend.run_in_thread("127.0.0.1", 0, interval)
-        started.append((backend, thread))
-        return backend
-
-    yield start
-    for backend, thread in started:
-        backend.shutdown()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
-def client_factory():
-    """Create clients; disconnect all of them after the test."""
-    clients: list[Client] = []
-
-    def connect(port: int) -> Client:
-        client = Client()
-        client.connect_in_thread(port, "127.0.0.1")
-        clients.append(client)
-        return client
-
-    yield connect
-    for client in clients:
-        client.disconnect()
 
 
 def test_seed_backend_example_sets_bar_and_resets_foo(backend_factory, client_factory):
@@ -126,15 +94,6 @@ def test_host_can_shut_the_server_down_and_a_guest_cannot(backend_factory):
     assert backend.game_state_machine.game_status == paused
 
 
-def wait_for(condition, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_clients_learn_at_once_that_the_server_shut_down_and_give_up_after_the_timeout(
     backend_factory, client_factory
 ):
@@ -143,9 +102,9 @@ def test_clients_learn_at_once_that_the_server_shut_down_and_give_up_after_the_t
     client.wait_until(lambda state: state.x == 0, timeout=3)
     client.connection.timeout = 1.0
     backend.shutdown()
-    assert wait_for(lambda: client.connection.server_closed, timeout=0.5)
+    wait_for(lambda: client.connection.server_closed, timeout=0.5)
     assert client.connection.status == ConnectionStatus.get("Connecting")
-    assert wait_for(lambda: client.connection.status == DISCONNECTED, timeout=2.0)
+    wait_for(lambda: client.connection.status == DISCONNECTED, timeout=2.0)
 
 
 def test_client_reconnects_by_itself_when_its_server_runs_again():
@@ -159,7 +118,7 @@ def test_client_reconnects_by_itself_when_its_server_runs_again():
         client.wait_until(lambda state: state.x == 0, timeout=3)
         server.shutdown()
         thread.join(timeout=5)
-        assert wait_for(lambda: client.connection.server_closed)
+        wait_for(lambda: client.connection.server_closed)
         store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, x=5))
         thread = server.run_in_thread(port, "127.0.0.1")
         client.wait_until(lambda state: state.x == 5, timeout=3)

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from helpers import client_state
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -213,11 +214,6 @@ def hostile_datagram(rng: random.Random, replays: list) -> bytes:
     if choice < 0.9:  # forged game events
         return forged_package(rng, Event("COUNT", 10**6))
     return rng.randbytes(rng.randrange(0, 200))
-
-
-def client_state(connection) -> dict:
-    with connection.game_state_context() as state:
-        return dict(state.__dict__)
 
 
 HONEST_LINK = LinkConditions(latency=0.03, jitter=0.01, loss=0.2, duplication=0.05)

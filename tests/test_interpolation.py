@@ -9,16 +9,12 @@ import time
 from typing import Any
 
 import pytest
+from helpers import players
 
 from pygase import GameState
 from pygase_pygame.interpolation import Predictor, SnapshotInterpolator
 
 # ---- helpers -------------------------------------------------------------------------------------------
-
-
-def players(**by_key: Any) -> GameState:
-    """A game state whose `players` collection holds the given entities (keys "p1" -> 1 and so on)."""
-    return GameState(players={int(key[1:]): entity for key, entity in by_key.items()})
 
 
 def fixed(delay: float = 0.1, **kwargs: Any) -> SnapshotInterpolator:

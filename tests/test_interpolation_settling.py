@@ -16,6 +16,8 @@ import pytest
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
+from helpers import players  # noqa: E402
+
 from pygase import Backend, GameState  # noqa: E402
 from pygase_pygame import GameWindow  # noqa: E402
 from pygase_pygame.interpolation import SnapshotInterpolator  # noqa: E402
@@ -23,11 +25,6 @@ from pygase_pygame.interpolation import SnapshotInterpolator  # noqa: E402
 DELAY = 0.1
 SPEED = 100.0  # units a second along x
 RATE = 10.0  # updates a second
-
-
-def players(**by_key: Any) -> GameState:
-    """A game state whose `players` collection holds the given entities (keys "p1" -> 1 and so on)."""
-    return GameState(players={int(key[1:]): entity for key, entity in by_key.items()})
 
 
 def moved_then_stopped(x_type: type = float, **kwargs: Any) -> tuple[SnapshotInterpolator, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import client_state, push, server_state
 
 from pygase.backend import GameStateStore
 from pygase.connection import ConnectionStatus
@@ -13,19 +14,6 @@ from pygase.utils import Sqn
 
 CONNECTED = ConnectionStatus.get("Connected")
 DISCONNECTED = ConnectionStatus.get("Disconnected")
-
-
-def push(store: GameStateStore, **changes) -> None:
-    store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, **changes))
-
-
-def client_state(connection) -> dict:
-    with connection.game_state_context() as state:
-        return dict(state.__dict__)
-
-
-def server_state(store: GameStateStore) -> dict:
-    return dict(store.get_game_state().__dict__)
 
 
 def moving_ticks(store: GameStateStore):

@@ -13,6 +13,7 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ["SDL_AUDIODRIVER"] = "dummy"
 
 import pygame  # noqa: E402
+from helpers import run_until  # noqa: E402
 
 from pygase import Backend, GameState  # noqa: E402
 from pygase_pygame import GameWindow, InputBindings, Predictor, SnapshotInterpolator  # noqa: E402
@@ -65,14 +66,6 @@ def window_on_backend(recorder):
     yield make
     for window in created:
         window.close()
-
-
-def run_until(window: GameWindow, condition, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        window.frame()
-        time.sleep(0.005)
 
 
 def test_posted_key_and_mouse_events_reach_the_server_with_the_bound_data(window_on_backend, recorder):

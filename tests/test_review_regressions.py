@@ -9,6 +9,7 @@ import textwrap
 import threading
 
 import pytest
+from helpers import client_state, push, server_state
 
 from pygase import Backend, Client, GameState
 from pygase._server_core import ServerCore
@@ -34,19 +35,6 @@ def run_until(session: SimulatedSession, condition, limit: float = 5.0, step: fl
         assert waited < limit, "the scenario did not reach its starting point"
         session.run(step)
         waited += step
-
-
-def push(store: GameStateStore, **changes) -> None:
-    store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, **changes))
-
-
-def client_state(connection) -> dict:
-    with connection.game_state_context() as state:
-        return dict(state.__dict__)
-
-
-def server_state(store: GameStateStore) -> dict:
-    return dict(store.get_game_state().__dict__)
 
 
 # ---- state synchronization ---------------------------------------------------------------------------

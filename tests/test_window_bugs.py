@@ -15,6 +15,7 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ["SDL_AUDIODRIVER"] = "dummy"
 
 import pygame  # noqa: E402
+from helpers import run_until  # noqa: E402
 
 from pygase import Backend, Client, GameState  # noqa: E402
 from pygase.connection import ConnectionStatus  # noqa: E402
@@ -23,14 +24,6 @@ from pygase_pygame import HOOKS, GameWindow  # noqa: E402
 pytestmark = pytest.mark.timeout(30)
 
 BACKGROUND = (18, 18, 26)
-
-
-def run_until(window: GameWindow, condition, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        window.frame()
-        time.sleep(0.005)
 
 
 def is_host(client: Client) -> bool:

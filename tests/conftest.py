@@ -1,12 +1,15 @@
-"""Shared fixtures: every test must leave no thread behind."""
+"""Shared fixtures: every test must leave no thread behind; backends, clients and sockets on loopback that
+are closed after the test. Plain helpers are in helpers.py."""
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 
 import pytest
+from helpers import free_udp_port
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -60,3 +63,17 @@ def client_factory():
     yield connect
     for client in clients:
         client.disconnect()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback UDP port where nothing listens (it was free a moment ago)."""
+    return free_udp_port()
+
+
+@pytest.fixture
+def silent_port():
+    """A loopback UDP port where a socket takes datagrams and never answers: a client stays "connecting…"."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

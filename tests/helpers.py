@@ -4,6 +4,7 @@ because `tests/conftest.py` lives there). Fixtures that hold a resource are in c
 from __future__ import annotations
 
 import inspect
+import socket
 import time
 from typing import Any, Callable, Optional
 
@@ -42,6 +43,14 @@ def _describe(condition: Callable[[], Any]) -> str:
 def run_until(window, condition: Callable[[], Any], timeout: float = 3.0, what: Optional[str] = None) -> None:
     """Run a GameWindow's frames until `condition` is true (see `wait_for`)."""
     wait_for(condition, timeout, what, step=window.frame)
+
+
+def free_udp_port() -> int:
+    """A loopback UDP port where nothing listens (it was free a moment ago): a datagram sent there is
+    refused (ICMP port unreachable)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def push(store: GameStateStore, **changes) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -125,7 +124,7 @@ def test_lost_state_updates_of_any_number_converge():
 
 
 @pytest.fixture
-def backend():
+def backend(backend_factory):
     handled: list = []
     lock = threading.Lock()
 
@@ -134,12 +133,9 @@ def backend():
             handled.append(i)
         return {"last": i}
 
-    backend = Backend(GameState(last=-1, value=0), lambda game_state, dt: {}, {"COUNT": count})
+    backend = backend_factory(GameState(last=-1, value=0), lambda game_state, dt: {}, {"COUNT": count})
     backend.handled = handled
-    thread = backend.run_in_thread("127.0.0.1", 0)
-    yield backend
-    backend.shutdown()
-    thread.join(timeout=5)
+    return backend
 
 
 @pytest.mark.timeout(40)
@@ -207,15 +203,13 @@ def test_event_larger_than_the_limit_is_refused_at_dispatch(backend):
         client.disconnect()
 
 
-def test_cut_off_client_reports_disconnected_and_calls_its_disconnect_handler():
+def test_cut_off_client_reports_disconnected_and_calls_its_disconnect_handler(silent_port):
     client = Client()
     ended = threading.Event()
     client.register_disconnect_handler(ended.set)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
-        silent.bind(("127.0.0.1", 0))  # a port where nobody answers
-        client.connect_in_thread(silent.getsockname()[1], "127.0.0.1")
-        client.connection.timeout = 0.5
-        assert ended.wait(3)
+    client.connect_in_thread(silent_port, "127.0.0.1")  # a port where nobody answers
+    client.connection.timeout = 0.5
+    assert ended.wait(3)
     assert client.connection.status == DISCONNECTED
 
 

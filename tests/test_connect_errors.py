@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import threading
 import time
 
@@ -24,30 +23,15 @@ HOST = "127.0.0.1"
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A loopback UDP port where nothing listens (it was free a moment ago)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def silent_port(monkeypatch):
-    """A loopback UDP port where a socket takes datagrams and never answers; connections time out
-    after 0.5 s instead of 5."""
+def silent_port(silent_port, monkeypatch):
+    """conftest.py's silent port (on loopback, HOST); connections time out after 0.5 s instead of 5."""
     monkeypatch.setattr(ClientConnection, "timeout", 0.5)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((HOST, 0))
-        yield sock.getsockname()[1]
+    return silent_port
 
 
 @pytest.fixture
-def backend():
-    backend = Backend(GameState(x=1), lambda game_state, dt: {})
-    thread = backend.run_in_thread(HOST, 0)
-    yield backend
-    backend.shutdown()
-    thread.join(timeout=5)
+def backend(backend_factory):
+    return backend_factory(GameState(x=1), lambda game_state, dt: {})
 
 
 # ---- a refused or unanswered connect raises, naming host and port --------------------------------------

@@ -7,16 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from helpers import free_udp_port
 
 from pygase_pygame.lan import SessionAnnouncer, SessionBrowser, decode_announcement, encode_announcement
 
 pytestmark = pytest.mark.timeout(20)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_announced_session_is_found_with_its_name_players_and_port():

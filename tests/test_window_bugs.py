@@ -5,7 +5,6 @@ and there was no way to draw a waiting screen (7). Headless, loopback only."""
 from __future__ import annotations
 
 import os
-import socket
 import time
 from types import SimpleNamespace
 
@@ -39,21 +38,9 @@ def window():
 
 
 @pytest.fixture
-def silent_port():
-    """A loopback UDP port where something listens but never answers: a client stays "connecting…"."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
-@pytest.fixture
-def server():
+def server(backend_factory):
     """A password-protected backend running on loopback (not hosted by a window)."""
-    backend = Backend(GameState(x=1), lambda game_state, dt: {}, password="pw")
-    thread = backend.run_in_thread("127.0.0.1", 0)
-    yield backend
-    backend.shutdown()
-    thread.join(timeout=5)
+    return backend_factory(GameState(x=1), lambda game_state, dt: {}, password="pw")
 
 
 # ---- 1: a password locked the host out of its own game ----------------------------------------------
@@ -294,10 +281,7 @@ def test_status_says_waiting_for_the_game_between_joining_and_the_first_state(wi
         window.client.connection = None
 
 
-def test_the_banner_says_why_a_connect_failed(window):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:  # a port where nothing listens
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    window.join("127.0.0.1", port)
+def test_the_banner_says_why_a_connect_failed(window, closed_port):
+    window.join("127.0.0.1", closed_port)
     run_until(window, lambda: "nothing listens" in window.status_text(), timeout=4.0)
-    assert f"127.0.0.1:{port}" in window.status_text()
+    assert f"127.0.0.1:{closed_port}" in window.status_text()

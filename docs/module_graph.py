@@ -50,7 +50,7 @@ DRIVERS = [
 #: The public API (the PyGaSe 0.3.1 modules and the additions of this version).
 PUBLIC = ["client", "backend", "connection", "netstats"]
 #: Used nearly everywhere: shown once, not as arrows.
-FOUNDATION = ["gamestate", "event", "utils", "errors", "_codec"]
+FOUNDATION = ["gamestate", "event", "utils", "errors", "_codec", "_ratelimit"]
 
 
 def imports_of(module: str) -> set[str]:

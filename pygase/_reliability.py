@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from pygase._event_order import PART_EVENT
 from pygase._outputs import CallbackDue
+from pygase._ratelimit import RateLimitedLog
 from pygase.errors import DuplicateSequenceError, ProtocolError
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.utils import Sqn
@@ -150,6 +151,8 @@ class Reliability:
         self.next_event_id = 1
         self._unresolved: dict[int, OutgoingEvent] = {}  # by id, oldest first
         self.lost = 0  # packages with or without events that were never acknowledged
+        self._now = 0.0  # the latest time the owner told (for the throttled log lines)
+        self._log = RateLimitedLog(logger)
 
     # ---- queueing --------------------------------------------------------------------------------
 
@@ -193,6 +196,7 @@ class Reliability:
 
     def book(self, sequence: int, now: float, records: list) -> None:
         """Note package `sequence` as sent at `now` with the events `records`."""
+        self._now = now
         # A package that falls out of the ack window can no longer be acknowledged: it is lost.
         oldest = (sequence - WINDOW - 2) % _PERIOD + 1
         if oldest in self.sent:
@@ -257,6 +261,7 @@ class Reliability:
 
     def detect_losses(self, now: float, timeout: float) -> None:
         """Count packages with events that waited too long for an ack as lost (their events resent)."""
+        self._now = now
         if not self.in_flight:
             return
         for sequence in [
@@ -269,6 +274,7 @@ class Reliability:
     def resend_after_silence(self, now: float, timeout: float) -> None:
         """The other side is heard again after a silence: events whose resend waits out a backoff that
         grew during the silence (up to seconds) go out at once instead."""
+        self._now = now
         for sequence in [
             s
             for s, sent in self.sent.items()
@@ -294,7 +300,9 @@ class Reliability:
                 record.attempts += 1
                 # Resent events go first, so the receiver's wait for a gap is short.
                 (self.outbox if record.event_id else self.bulk).appendleft(record)
-                logger.debug("resending event %r to %s", record.event.type, self._peer)
+                self._log.debug(
+                    "resend", self._now, "resending event %.80r to %s", record.event.type, self._peer
+                )
             else:
                 self._give_up(record)
 
@@ -355,5 +363,7 @@ class Reliability:
                 self._outputs.append(CallbackDue(group.timeout_callback, ()))
         elif not record.event.type.startswith(RESERVED_PREFIX) or record.event.type == PART_EVENT:
             # An event sent without retries may be lost: that was the sender's choice, not news.
-            log = logger.warning if record.attempts else logger.debug
-            log("event %r to %s was lost", record.event.type, self._peer)
+            level = logging.WARNING if record.attempts else logging.DEBUG
+            self._log.log(
+                level, "lost", self._now, "event %.80r to %s was lost", record.event.type, self._peer
+            )

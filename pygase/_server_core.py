@@ -15,6 +15,7 @@ from pygase import _handshake as handshake
 from pygase._connection import DISCONNECT_EVENT, DISCONNECTED, SHUTDOWN_EVENT
 from pygase._outputs import ClientJoined, ClientLeft, EventReceived, Output, ShutdownRequested
 from pygase._packages import ClientPackage
+from pygase._ratelimit import RateLimitedLog
 from pygase._server_connection import ServerConnection
 from pygase.errors import UnknownSenderError
 from pygase.event import RESERVED_PREFIX, Event
@@ -76,7 +77,9 @@ class ServerCore:
         self._replies: dict[tuple, list[bytes]] = {}
         self._secret = random_bytes(32)
         self._allowance: dict[tuple, tuple[float, float]] = {}  # address -> (events allowed, at time)
-        self._last_limit_log = float("-inf")
+        self._log = RateLimitedLog(logger)  # lines a client or a stranger can cause, throttled
+        # (joins and leaves: enough at once for a full server, then ten a second)
+        self._log_comings = RateLimitedLog(logger, interval=0.1, burst=64)
 
     def receive_datagram(self, datagram: bytes, address: tuple, now: float) -> None:
         """Take a datagram from `address`; what follows is reported by `events()`.
@@ -118,12 +121,20 @@ class ServerCore:
                     outputs.append(ShutdownRequested(address))
                     self._leave(connection, now)
                 else:
-                    logger.warning(
+                    self._log.warning(
+                        "forged shutdown",
+                        now,
                         "client %s:%s asked the server to shut down without the host token: ignored",
                         *address[:2],
                     )
             elif event.type.startswith(RESERVED_PREFIX):
-                logger.debug("ignoring unknown control event %r from %s", event.type, address)
+                self._log.debug(
+                    "unknown control event",
+                    now,
+                    "ignoring unknown control event %.80r from %s",
+                    event.type,
+                    address,
+                )
             elif self._allow_event(address, now):
                 outputs.append(EventReceived(event, address))
 
@@ -134,11 +145,13 @@ class ServerCore:
         allowance = min(2 * rate, allowance + (now - then) * rate)
         if allowance < 1:
             self._allowance[address] = (allowance, now)
-            if now - self._last_limit_log > 5.0:
-                self._last_limit_log = now
-                logger.warning(
-                    "client %s:%s sends more than %g events per second: dropping", *address[:2], rate
-                )
+            self._log.warning(
+                "over the event rate",
+                now,
+                "client %s:%s sends more than %g events per second: dropping",
+                *address[:2],
+                rate,
+            )
             return False
         self._allowance[address] = (allowance - 1, now)
         return True
@@ -159,7 +172,7 @@ class ServerCore:
         elif message.kind == "response":
             self._respond(message, address, now)
         else:
-            logger.debug("ignoring a %s message from %s", message.kind, address)
+            self._log.debug("handshake ignored", now, "ignoring a %s message from %s", message.kind, address)
 
     def _respond(self, message: handshake.HandshakeMessage, address: tuple, now: float) -> None:
         window = handshake.window_at(now)
@@ -169,14 +182,22 @@ class ServerCore:
             logger.debug("ignoring a handshake response with a bad cookie from %s", address)
             return
         if not hmac.compare_digest(message.proof, handshake.password_proof(self.password, message.cookie)):
-            logger.info("refused client %s:%s: wrong password", *address[:2])
+            self._log_comings.info(
+                "wrong password", now, "refused client %s:%s: wrong password", *address[:2]
+            )
             self._reply(address, handshake.refused(message.nonce, handshake.WRONG_PASSWORD))
             return
         connection = self.connections.get(address)
         if connection is None:
             self._departed.pop(address, None)
             if len(self.connections) >= self.max_clients:
-                logger.info("refused client %s:%s: server full (%d clients)", *address[:2], self.max_clients)
+                self._log_comings.info(
+                    "server full",
+                    now,
+                    "refused client %s:%s: server full (%d clients)",
+                    *address[:2],
+                    self.max_clients,
+                )
                 self._reply(address, handshake.refused(message.nonce, handshake.SERVER_FULL))
                 return
             connection = self.connection_class(
@@ -231,7 +252,7 @@ class ServerCore:
         if address in self._leaving:
             self._leaving.discard(address)
             self._remove(address)
-            logger.info("client %s:%s disconnected", *address[:2])
+            self._log_comings.info("disconnected", now, "client %s:%s disconnected", *address[:2])
             # For a few seconds its goodbye is acknowledged again if it repeats it (our ack was lost).
             self._departed[address] = (connection, now + _DEPARTED_SECONDS)
         return datagrams

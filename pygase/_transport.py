@@ -19,9 +19,12 @@ from pygase._connection import DISCONNECTED
 from pygase._link import LinkSimulator
 from pygase._outputs import OutputSink, deliver
 from pygase._packages import DuplicateSequenceError, Package
+from pygase._ratelimit import RateLimitedLog
 from pygase.event import CLIENT_JOINED, CLIENT_LEFT, Event
 
 logger = logging.getLogger("pygase")
+#: What others can make this process log at wire speed (datagrams dropped, socket errors), throttled.
+_throttled = RateLimitedLog(logger)
 
 _DISCONNECTED = DISCONNECTED
 _background_tasks: set = set()
@@ -92,11 +95,18 @@ def _receive_or_drop(receive: Callable[..., None], sender: Any, *args: Any) -> b
         receive(*args)
         return True
     except DuplicateSequenceError as error:
-        logger.debug("dropped a package from %s: %s", sender, error)
+        _throttled.debug("duplicate", None, "dropped a package from %s: %s", sender, error)
     except ValueError as error:
-        logger.debug("dropped a malformed datagram from %s: %s", sender, error)
+        _throttled.debug("malformed", None, "dropped a malformed datagram from %s: %s", sender, error)
     except Exception:
-        logger.exception("dropped a datagram from %s that could not be handled", sender)
+        _throttled.log(
+            logging.ERROR,
+            "unhandled",
+            None,
+            "dropped a datagram from %s that could not be handled",
+            sender,
+            exc_info=True,
+        )
     return False
 
 
@@ -334,7 +344,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
         self._timer.cancel()
 
     def error_received(self, exc: Exception) -> None:
-        logger.debug("server socket error: %s", exc)
+        _throttled.debug("socket error", None, "server socket error: %s", exc)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         if self._link is not None:
@@ -434,7 +444,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
                 except (BlockingIOError, InterruptedError):  # the socket's buffer is full: queue it
                     self.loop.call_soon_threadsafe(self._send, datagram, address)
                 except OSError as error:
-                    logger.debug("could not send to %s: %s", address, error)
+                    _throttled.debug("send error", None, "could not send to %s: %s", address, error)
             outputs = self.core.events()
             deadline = self.core.get_timer()
             armed = self._timer.when

@@ -21,6 +21,7 @@ import secrets
 from typing import Any, Callable, Optional
 
 from pygase import _codec
+from pygase import _crypto as crypto
 from pygase import _handshake as handshake
 from pygase._connection import (
     CONNECTED,
@@ -109,6 +110,7 @@ class ClientCore(Connection):
         self.phase = ClientPhase.JOINING
         self._nonce = random_bytes(8)
         self._cookie: Optional[tuple[int, bytes]] = None
+        self._exchange: Optional[_KeyExchange] = None  # this handshake's key exchange, once challenged
         self._handshake_sent: Optional[float] = None
         self.host_token: Optional[bytes] = None
         self.refused_reason: Optional[str] = None
@@ -121,6 +123,7 @@ class ClientCore(Connection):
         self._state_parts: Optional[_StateTransfer] = None
         self._completed_transfer = 0  # id of the last state transfer put together
         self._handshake_changed = False  # a handshake message came since the last look at what is due
+        self._control_out: list[bytes] = []  # sealed control messages to send at once
 
     # ---- phases -------------------------------------------------------------------------------------
 
@@ -163,15 +166,28 @@ class ClientCore(Connection):
     # ---- handshake ----------------------------------------------------------------------------------
 
     def receive_datagram(self, datagram: bytes, now: float) -> None:
-        """Take a datagram from the server (a handshake message or a package); its new events are
-        reported by `events()`."""
+        """Take a datagram from the server (a handshake message or a sealed package); its new events are
+        reported by `events()`.
+
+        Raises:
+            ProtocolError: for anything that is not a well-formed, authentic message of this session
+                (`AuthenticationError` for a package that fails to open)
+            DuplicateSequenceError: for a package received before
+        """
         if handshake.is_handshake(datagram):
             self._receive_handshake(handshake.parse(datagram), now)
             self._handshake_changed = True  # something may be due at once (the first package, say)
             return
-        if not self._joined:
+        cipher = self._cipher
+        if not self._joined or cipher is None:
             raise ProtocolError("a package before the handshake completed")
-        package = ServerPackage._from_datagram_deferred(datagram)
+        plaintext = cipher.open(datagram)
+        token = handshake.path_token(plaintext, handshake.PATH_CHALLENGE)
+        if token is not None:  # our address changed, or someone replays our packages from elsewhere
+            self._control_out.append(cipher.seal(handshake.PATH_RESPONSE + token))
+            self._handshake_changed = True  # (send it at once)
+            return
+        package = ServerPackage._from_datagram_deferred(plaintext)
         self.bytes_received += len(datagram)
         self._report_events(self._receive_package(package, now))
 
@@ -181,27 +197,40 @@ class ClientCore(Connection):
         if self.phase is ClientPhase.CLOSED:
             return
         self._answered = True
+        if not self._joined:
+            self._last_received = now  # the server is there: its silence counts from now
         if message.kind == "challenge":
-            self._cookie = (message.window, message.cookie)
-            self._handshake_sent = None  # answer at once
+            if self._exchange is None:
+                self._cookie = (message.window, message.cookie)
+                self._exchange = _KeyExchange(self._password or "", message.cookie, self._random_bytes(32))
+                self._handshake_sent = None  # answer at once
+        elif message.kind == "key":
+            if self._exchange is not None and self._exchange.keys is None:
+                self._exchange.agree(message.share)  # (a share of low order raises: dropped)
+                self._handshake_sent = None
         elif message.kind == "welcome":
-            if self.phase is ClientPhase.LEAVING:
+            exchange = self._exchange
+            if self.phase is ClientPhase.LEAVING or exchange is None or exchange.keys is None:
                 return
-            if self._session is not None and message.session != self._session:
+            # Sealed with the server's key: only a server that knows the password could make it.
+            connection_id, session, host, token, max_event_size = handshake.parse_welcome_body(
+                exchange.cipher().open(message.sealed, counter_zero=True)
+            )
+            if self._session is not None and session != self._session:
                 self._restart_session()
-            self._session = message.session
+            self._session = session
+            self._cipher = exchange.cipher(connection_id)
+            self._exchange = None
             self._start(now)
             self._enter(ClientPhase.JOINED)
             self._last_received = now
             self.server_closed = False
             self.status = CONNECTED
-            if message.host:
-                self.host_token = message.token
+            if host:
+                self.host_token = token
             # Refuse at dispatch what the server would drop: its limit, if lower than ours.
-            self.max_event_size = min(type(self).max_event_size, message.max_event_size)
-            logger.info(
-                "joined the server at %s%s", self.remote_address, " as its host" if message.host else ""
-            )
+            self.max_event_size = min(type(self).max_event_size, max_event_size)
+            logger.info("joined the server at %s%s", self.remote_address, " as its host" if host else "")
         elif message.kind == "refused":
             self.refused_reason = handshake.REFUSED_REASONS.get(message.reason, "refused by the server")
             logger.info(
@@ -212,15 +241,18 @@ class ClientCore(Connection):
     def _begin_handshake(self) -> None:
         self._nonce = self._random_bytes(8)
         self._cookie = None
+        self._exchange = None
         self._handshake_sent = None
 
     def _handshake_datagram(self) -> bytes:
-        if self._cookie is None:
+        exchange = self._exchange
+        if self._cookie is None or exchange is None:
             return handshake.hello(self._nonce)
         window, cookie = self._cookie
-        return handshake.response(
-            self._nonce, window, cookie, handshake.password_proof(self._password, cookie)
-        )
+        if exchange.keys is None:
+            return handshake.response(self._nonce, window, cookie, exchange.share)
+        proof = exchange.cipher().seal(handshake.CONFIRM_PROOF, counter=0)
+        return handshake.confirm(self._nonce, window, cookie, exchange.share, proof)
 
     def _handshake_deadline(self) -> Optional[float]:
         if self.phase not in (ClientPhase.JOINING, ClientPhase.REJOINING):
@@ -311,7 +343,7 @@ class ClientCore(Connection):
         if self.phase is ClientPhase.JOINED and last is not None and now >= last + self.rejoin_after:
             self._enter(ClientPhase.REJOINING)
             self._begin_handshake()
-        datagrams = []
+        datagrams, self._control_out = self._control_out, []
         deadline = self._handshake_deadline()
         if deadline is not None and now >= deadline:
             datagrams.append(self._handshake_datagram())
@@ -431,6 +463,26 @@ class ClientCore(Connection):
             timeout_callback=self._close,
             retries=3,
         )
+
+
+class _KeyExchange:
+    """The client's half of one handshake's key exchange (see `pygase._crypto`)."""
+
+    __slots__ = ("session_id", "_scalar", "share", "keys")
+
+    def __init__(self, password: str, session_id: bytes, scalar: bytes) -> None:
+        self.session_id = session_id
+        self._scalar = scalar
+        self.share = crypto.share(scalar, crypto.password_point(password, session_id))
+        self.keys: Optional[tuple[bytes, bytes]] = None  # (client to server, server to client)
+
+    def agree(self, server_share: bytes) -> None:
+        self.keys = crypto.session_keys(self._scalar, server_share, self.share, server_share, self.session_id)
+
+    def cipher(self, connection_id: bytes = bytes(crypto.CONNECTION_ID_SIZE)) -> crypto.Cipher:
+        assert self.keys is not None
+        to_server, to_client = self.keys
+        return crypto.Cipher(to_server, to_client, connection_id)
 
 
 class _StateTransfer:

@@ -19,6 +19,7 @@ import collections
 import logging
 from typing import Any, Callable, Optional
 
+from pygase._crypto import Cipher
 from pygase._event_order import InboundEvents, split_event
 from pygase._outputs import EventReceived, Output
 from pygase._packages import _NO_EVENTS, Header, Package, _body_start, _header_bytes
@@ -124,6 +125,8 @@ class Connection:
         self._ack_due_at: Optional[float] = None
         self._received_since_sent = 0  # packages received since we last sent one (which acks them)
         self._inbound = InboundEvents(self.max_event_size)
+        #: seals what this side sends and opens what it receives, once the handshake agreed on keys
+        self._cipher: Optional[Cipher] = None
         # statistics
         self.packages_sent = 0
         self.packages_received = 0
@@ -418,7 +421,9 @@ class Connection:
         return self._seal(package.to_datagram(), [], now)
 
     def _seal(self, datagram: bytes, records: list, now: float) -> bytes:
-        """Book a package as sent."""
+        """Book a package as sent; return it sealed with the session key (if the handshake agreed one)."""
+        if self._cipher is not None:
+            datagram = self._cipher.seal(datagram)
         self._reliability.book(int(self.local_sequence), now, records)
         self._last_sent = now
         self._ack_due_at = None

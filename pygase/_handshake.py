@@ -5,15 +5,23 @@ never 0), then one letter for its kind:
 
 - HELLO (client):     "H" version nonce(8), zero-padded to `REQUEST_SIZE`
 - CHALLENGE (server): "C" nonce(8) window(8) cookie(16)
-- RESPONSE (client):  "R" nonce(8) window(8) cookie(16) proof(32), zero-padded to `REQUEST_SIZE`
-- WELCOME (server):   "W" nonce(8) session(4) host(1) token(16) max_event_size(4)
+- RESPONSE (client):  "R" nonce(8) window(8) cookie(16) share(32), zero-padded to `REQUEST_SIZE`
+- KEY (server):       "K" nonce(8) share(32)
+- CONFIRM (client):   "F" nonce(8) window(8) cookie(16) share(32) sealed proof, zero-padded
+- WELCOME (server):   "W" nonce(8) sealed [connection id(8) session(4) host(1) token(16) max_event_size(4)]
 - REFUSED (server):   "X" nonce(8) reason(1)
 
 The cookie is an HMAC of the client's address, a time window and its nonce under a secret of the
 server's, so the server answers a HELLO without remembering anything, and a RESPONSE proves that the
 client receives what is sent to its address. Every reply is smaller than the request it answers, so the
-server cannot be used to amplify traffic toward a forged address. The proof is an HMAC of the cookie
-under the session password (zeros without one): the password never travels in the clear.
+server cannot be used to amplify traffic toward a forged address.
+
+RESPONSE and KEY carry the two shares of a password-authenticated key exchange (CPace, see
+`pygase._crypto`); the server derives its secret from the cookie, so it still keeps nothing. CONFIRM
+proves the client got the same keys (it holds a message sealed with the client's key), which only knowing
+the password allows; the server then makes the connection and answers with a WELCOME sealed with its own
+key, which proves the same of the server. The password never travels, and nothing that does lets anyone
+test guesses of it offline.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
+from pygase._crypto import SEALED_OVERHEAD, SHARE_SIZE
 from pygase._packages import PROTOCOL_ID
 from pygase.errors import HandshakeError
 
@@ -37,20 +46,23 @@ __all__ = [
     "hello",
     "challenge",
     "response",
+    "key",
+    "confirm",
     "welcome",
     "refused",
     "parse",
     "make_cookie",
-    "password_proof",
+    "welcome_body",
+    "parse_welcome_body",
+    "CONFIRM_PROOF",
 ]
 
 HANDSHAKE_PREFIX = PROTOCOL_ID + b"\x00\x00"
-VERSION = 1
+VERSION = 2
 #: Size of the client's requests; the server's replies are smaller.
-REQUEST_SIZE = 96
+REQUEST_SIZE = 128
 #: Seconds a cookie's time window lasts (a cookie is good in its window and the next).
 COOKIE_WINDOW = 10.0
-#: Why a server refuses a client, by code.
 #: Why a server refuses a client, as sent in a "refused" message.
 WRONG_PASSWORD, SERVER_FULL, VERSION_MISMATCH = 1, 2, 3
 REFUSED_REASONS = {
@@ -58,11 +70,15 @@ REFUSED_REASONS = {
     SERVER_FULL: "server full",
     VERSION_MISMATCH: "protocol version mismatch",
 }
+#: What a CONFIRM's sealed part holds.
+CONFIRM_PROOF = b"pygase join"
 
 _NONCE = 8
 _COOKIE = 16
-_PROOF = 32
 _TOKEN = 16
+_WELCOME_BODY = struct.Struct("!8sIB16sI")  # connection id, session, host, token, max_event_size
+_SEALED_PROOF = SEALED_OVERHEAD + len(CONFIRM_PROOF)
+_SEALED_WELCOME = SEALED_OVERHEAD + _WELCOME_BODY.size
 
 
 @dataclass(frozen=True)
@@ -74,11 +90,8 @@ class HandshakeMessage:
     version: int = 0
     window: int = 0
     cookie: bytes = b""
-    proof: bytes = b""
-    session: int = 0
-    host: bool = False
-    token: bytes = b""
-    max_event_size: int = 0
+    share: bytes = b""
+    sealed: bytes = b""
     reason: int = 0
 
 
@@ -101,15 +114,43 @@ def challenge(nonce: bytes, window: int, cookie: bytes) -> bytes:
     return HANDSHAKE_PREFIX + b"C" + nonce + struct.pack("!Q", window) + cookie
 
 
-def response(nonce: bytes, window: int, cookie: bytes, proof: bytes) -> bytes:
-    """Build a RESPONSE."""
-    return _pad(HANDSHAKE_PREFIX + b"R" + nonce + struct.pack("!Q", window) + cookie + proof)
+def response(nonce: bytes, window: int, cookie: bytes, share: bytes) -> bytes:
+    """Build a RESPONSE: the client's share of the key exchange."""
+    return _pad(HANDSHAKE_PREFIX + b"R" + nonce + struct.pack("!Q", window) + cookie + share)
 
 
-def welcome(nonce: bytes, session: int, host: bool, token: bytes, max_event_size: int) -> bytes:
-    """Build a WELCOME; `token` is the host token (zeros for other clients)."""
-    limits = struct.pack("!I", max_event_size)
-    return HANDSHAKE_PREFIX + b"W" + nonce + struct.pack("!IB", session, int(host)) + token + limits
+def key(nonce: bytes, share: bytes) -> bytes:
+    """Build a KEY: the server's share of the key exchange."""
+    return HANDSHAKE_PREFIX + b"K" + nonce + share
+
+
+def confirm(nonce: bytes, window: int, cookie: bytes, share: bytes, sealed_proof: bytes) -> bytes:
+    """Build a CONFIRM: `CONFIRM_PROOF` sealed with the client's new key."""
+    return _pad(HANDSHAKE_PREFIX + b"F" + nonce + struct.pack("!Q", window) + cookie + share + sealed_proof)
+
+
+def welcome(nonce: bytes, sealed_body: bytes) -> bytes:
+    """Build a WELCOME around a `welcome_body` sealed with the server's new key."""
+    return HANDSHAKE_PREFIX + b"W" + nonce + sealed_body
+
+
+def welcome_body(connection_id: bytes, session: int, host: bool, token: bytes, max_event_size: int) -> bytes:
+    """What a WELCOME says, before it is sealed; `token` is the host token (zeros for other clients)."""
+    return _WELCOME_BODY.pack(connection_id, session, int(host), token, max_event_size)
+
+
+def parse_welcome_body(body: bytes) -> tuple[bytes, int, bool, bytes, int]:
+    """(connection id, session, host, token, max_event_size) of an opened WELCOME.
+
+    Raises:
+        HandshakeError: if it is malformed
+    """
+    if len(body) != _WELCOME_BODY.size:
+        raise HandshakeError("malformed welcome message")
+    connection_id, session, host, token, max_event_size = _WELCOME_BODY.unpack(body)
+    if host > 1:
+        raise HandshakeError("malformed welcome message")
+    return connection_id, session, bool(host), token, max_event_size
 
 
 def refused(nonce: bytes, reason: int) -> bytes:
@@ -117,13 +158,18 @@ def refused(nonce: bytes, reason: int) -> bytes:
     return HANDSHAKE_PREFIX + b"X" + nonce + bytes([reason])
 
 
+_HEAD = len(HANDSHAKE_PREFIX) + 1
 _SIZES = {
     b"H": REQUEST_SIZE,
-    b"C": len(HANDSHAKE_PREFIX) + 1 + _NONCE + 8 + _COOKIE,
+    b"C": _HEAD + _NONCE + 8 + _COOKIE,
     b"R": REQUEST_SIZE,
-    b"W": len(HANDSHAKE_PREFIX) + 1 + _NONCE + 5 + _TOKEN + 4,
-    b"X": len(HANDSHAKE_PREFIX) + 1 + _NONCE + 1,
+    b"K": _HEAD + _NONCE + SHARE_SIZE,
+    b"F": REQUEST_SIZE,
+    b"W": _HEAD + _NONCE + _SEALED_WELCOME,
+    b"X": _HEAD + _NONCE + 1,
 }
+assert max(_SIZES.values()) <= REQUEST_SIZE  # every reply is at most a request's size
+assert _HEAD + _NONCE + 8 + _COOKIE + SHARE_SIZE + _SEALED_PROOF <= REQUEST_SIZE
 
 
 def parse(datagram: bytes) -> HandshakeMessage:
@@ -134,47 +180,47 @@ def parse(datagram: bytes) -> HandshakeMessage:
     """
     if not is_handshake(datagram):
         raise HandshakeError("not a handshake message")
-    start = len(HANDSHAKE_PREFIX)
-    kind = datagram[start : start + 1]
+    kind = datagram[_HEAD - 1 : _HEAD]
     if kind not in _SIZES or len(datagram) != _SIZES[kind]:
         raise HandshakeError("malformed handshake message")
-    body = datagram[start + 1 :]
-    nonce = bytes(body[:_NONCE])
-    rest = body[_NONCE:]
+    body = bytes(datagram[_HEAD:])
+    nonce, rest = body[:_NONCE], body[_NONCE:]
     if kind == b"H":
         return HandshakeMessage("hello", bytes(body[1 : 1 + _NONCE]), version=body[0])
-    if kind == b"C":
+    if kind in (b"C", b"R", b"F"):
         (window,) = struct.unpack("!Q", rest[:8])
-        return HandshakeMessage("challenge", nonce, window=window, cookie=bytes(rest[8 : 8 + _COOKIE]))
-    if kind == b"R":
-        (window,) = struct.unpack("!Q", rest[:8])
-        cookie = bytes(rest[8 : 8 + _COOKIE])
-        proof = bytes(rest[8 + _COOKIE : 8 + _COOKIE + _PROOF])
-        return HandshakeMessage("response", nonce, window=window, cookie=cookie, proof=proof)
+        cookie = rest[8 : 8 + _COOKIE]
+        if kind == b"C":
+            return HandshakeMessage("challenge", nonce, window=window, cookie=cookie)
+        share = rest[8 + _COOKIE : 8 + _COOKIE + SHARE_SIZE]
+        if kind == b"R":
+            return HandshakeMessage("response", nonce, window=window, cookie=cookie, share=share)
+        sealed = rest[8 + _COOKIE + SHARE_SIZE : 8 + _COOKIE + SHARE_SIZE + _SEALED_PROOF]
+        return HandshakeMessage("confirm", nonce, window=window, cookie=cookie, share=share, sealed=sealed)
+    if kind == b"K":
+        return HandshakeMessage("key", nonce, share=rest)
     if kind == b"W":
-        session, host = struct.unpack("!IB", rest[:5])
-        if host > 1:
-            raise HandshakeError("malformed welcome message")
-        (max_event_size,) = struct.unpack("!I", rest[5 + _TOKEN : 9 + _TOKEN])
-        token = bytes(rest[5 : 5 + _TOKEN])
-        return HandshakeMessage(
-            "welcome", nonce, session=session, host=bool(host), token=token, max_event_size=max_event_size
-        )
-    reason = rest[0]
-    return HandshakeMessage("refused", nonce, reason=reason)
+        return HandshakeMessage("welcome", nonce, sealed=rest)
+    return HandshakeMessage("refused", nonce, reason=rest[0])
+
+
+#: Sealed control messages (inside a sealed datagram, so they carry no package sequence number):
+#: the server asks an address a client's packages came from to answer a token; the client answers.
+PATH_CHALLENGE, PATH_RESPONSE = HANDSHAKE_PREFIX + b"P", HANDSHAKE_PREFIX + b"Q"
+PATH_TOKEN_SIZE = 8
+
+
+def path_token(plaintext: bytes, kind: bytes) -> Optional[bytes]:
+    """The token of a sealed path challenge or response (`kind`), or None if `plaintext` is not one."""
+    if len(plaintext) == len(kind) + PATH_TOKEN_SIZE and plaintext.startswith(kind):
+        return plaintext[len(kind) :]
+    return None
 
 
 def make_cookie(secret: bytes, address: tuple, window: int, nonce: bytes) -> bytes:
     """The cookie for a client address, time window and nonce under the server's secret."""
     material = f"{address[0]}|{address[1]}".encode() + struct.pack("!Q", window) + nonce
     return hmac.new(secret, material, hashlib.sha256).digest()[:_COOKIE]
-
-
-def password_proof(password: Optional[str], cookie: bytes) -> bytes:
-    """Prove knowledge of the password for this cookie without sending it (zeros without a password)."""
-    if not password:
-        return bytes(_PROOF)
-    return hmac.new(password.encode(), cookie, hashlib.sha256).digest()
 
 
 def window_at(now: float) -> int:

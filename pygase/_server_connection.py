@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from pygase import _codec
 from pygase._connection import STATE_PART_EVENT, Connection
+from pygase._crypto import AuthenticationError
 from pygase._event_order import PART_SIZE
 from pygase._packages import ClientPackage, Header, Package, ServerPackage, _server_tail
 from pygase.event import Event
@@ -65,6 +66,12 @@ class ServerConnection(Connection):
         self._transfer_id = 0
         self._transfer: Optional[_Transfer] = None  # a large update on its way in parts
         self._pin: Optional[tuple[Sqn, object]] = None  # (time order, token) held in the store's cache
+        #: the id datagrams name this connection by (the server core gives it)
+        self.connection_id = bytes(8)
+        #: the cookie of the handshake that made (or last keyed) this connection, and the WELCOME sent
+        self.join_cookie = b""
+        self.welcome = b""
+        self._probe: Optional[tuple[tuple, bytes, float]] = None  # (address, token, when) of a path challenge
 
     def _receive_package(self, package: Package, now: float) -> list:
         assert isinstance(package, ClientPackage)
@@ -97,6 +104,45 @@ class ServerConnection(Connection):
         self._start(now)
         self._last_received = now
 
+    def key(self, cipher: Any) -> None:
+        """Seal and open with `cipher` from now on (the handshake agreed on new keys)."""
+        self._cipher = cipher
+
+    def open(self, datagram: bytes) -> bytes:
+        """What a sealed datagram from the client holds (`AuthenticationError` if it is not one); call
+        `remember()` if it is accepted, so that a copy of it is refused as a replay."""
+        if self._cipher is None:
+            raise AuthenticationError("a package for a connection without keys")
+        return self._cipher.open(datagram, remember=False)
+
+    def remember(self) -> None:
+        """The datagram opened last was accepted (see `open`)."""
+        if self._cipher is not None:
+            self._cipher.remember()
+
+    def seal(self, plaintext: bytes) -> bytes:
+        """A sealed control message to the client (no package: no sequence number)."""
+        assert self._cipher is not None
+        return self._cipher.seal(plaintext)
+
+    #: Shortest time in seconds between two path challenges (see `ServerCore._path_proven`).
+    probe_interval = 0.5
+
+    def path_token(self, address: tuple) -> Optional[bytes]:
+        """The token a path challenge to `address` asked for, if one was sent there."""
+        probe = self._probe
+        return probe[1] if probe is not None and probe[0] == address else None
+
+    def may_probe(self, now: float) -> bool:
+        return self._probe is None or now >= self._probe[2] + self.probe_interval
+
+    def start_probe(self, address: tuple, token: bytes, now: float) -> None:
+        self._probe = (address, token, now)
+
+    def newest_opened(self) -> bool:
+        """Whether the datagram opened last is the newest the client sent so far."""
+        return self._cipher is not None and self._cipher.newest
+
     def receive_package(self, package: ClientPackage, now: float) -> list:
         """Take a package from the client; return its new events, control events included."""
         return self._receive_package(package, now)
@@ -115,7 +161,8 @@ class ServerConnection(Connection):
         header = Header._from_ints(int(self.local_sequence), int(package.header.sequence), 0)
         reply = ServerPackage(header, None)
         reply.session = self.session
-        return reply.to_datagram()
+        datagram = reply.to_datagram()
+        return self._cipher.seal(datagram) if self._cipher is not None else datagram
 
     def notice(self, event: Event, now: float) -> bytes:
         """A package that carries `event` once, at once (see `Connection._notice_datagram`)."""

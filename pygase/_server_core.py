@@ -11,10 +11,15 @@ import logging
 import secrets
 from typing import Any, Callable, Optional
 
+from pygase import _crypto as crypto
 from pygase import _handshake as handshake
-from pygase._connection import DISCONNECT_EVENT, DISCONNECTED, SHUTDOWN_EVENT
+from pygase._connection import (
+    DISCONNECT_EVENT,
+    DISCONNECTED,
+    SHUTDOWN_EVENT,
+)
 from pygase._outputs import ClientJoined, ClientLeft, EventReceived, Output, ShutdownRequested
-from pygase._packages import ClientPackage
+from pygase._packages import PROTOCOL_ID, ClientPackage
 from pygase._ratelimit import RateLimitedLog
 from pygase._server_connection import ServerConnection
 from pygase.errors import UnknownSenderError
@@ -27,6 +32,24 @@ _DISCONNECTED = DISCONNECTED
 
 
 _DEPARTED_SECONDS = 3.0
+
+
+_REMEMBERED = 4096  # most spent cookies and failing sources remembered
+
+
+class _ServerExchange:
+    """The server's half of the key exchange for one cookie (see `pygase._crypto`)."""
+
+    __slots__ = ("_cookie", "_scalar", "share")
+
+    def __init__(self, password: str, cookie: bytes, scalar: bytes) -> None:
+        self._cookie = cookie
+        self._scalar = scalar
+        self.share = crypto.share(scalar, crypto.password_point(password, cookie))
+
+    def agree(self, client_share: bytes) -> tuple[bytes, bytes]:
+        """(client-to-server, server-to-client) keys; `AuthenticationError` for a bad share."""
+        return crypto.session_keys(self._scalar, client_share, client_share, self.share, self._cookie)
 
 
 class ServerCore:
@@ -66,13 +89,16 @@ class ServerCore:
         self.max_clients = max_clients
         self.max_events_per_second = max_events_per_second
         self.max_event_size = max_event_size
-        self.connections: dict[tuple, ServerConnection] = {}
-        self.host_client: Optional[tuple] = None
+        self.connections: dict[tuple, ServerConnection] = {}  # by the client's current address
+        self._by_id: dict[bytes, ServerConnection] = {}  # by connection id: what a datagram names
+        self._host: Optional[ServerConnection] = None
         self.host_token: Optional[bytes] = None
         #: whether the host client asked the server to shut down (reported as `ShutdownRequested`)
         self.shutdown_requested = False
         self._leaving: set[tuple] = set()
-        self._departed: dict[tuple, tuple[ServerConnection, float]] = {}  # address -> (connection, until)
+        self._departed: dict[bytes, tuple[ServerConnection, float]] = {}  # connection id -> (it, until)
+        self._spent: dict[bytes, float] = {}  # cookies a CONFIRM was checked with -> until when
+        self._failures: dict[str, tuple[int, float]] = {}  # source IP -> (wrong proofs, back-off until)
         self._outputs: list[Output] = []  # what happened, for the driver: see `events()`
         self._replies: dict[tuple, list[bytes]] = {}
         self._secret = random_bytes(32)
@@ -81,28 +107,49 @@ class ServerCore:
         # (joins and leaves: enough at once for a full server, then ten a second)
         self._log_comings = RateLimitedLog(logger, interval=0.1, burst=64)
 
+    @property
+    def host_client(self) -> Optional[tuple]:
+        """The address of the host client (who may shut the server down), if it is connected."""
+        return self._host.remote_address if self._host is not None else None
+
+    @host_client.setter
+    def host_client(self, address: Optional[tuple]) -> None:
+        """Pass host rights to the client at `address` (None: to nobody)."""
+        self._host = self.connections.get(tuple(address)) if address is not None else None
+
     def receive_datagram(self, datagram: bytes, address: tuple, now: float) -> None:
         """Take a datagram from `address`; what follows is reported by `events()`.
 
-        Only an address that completed the handshake gets a connection; packages from any other
-        address are refused with `UnknownSenderError`.
+        A handshake message is answered; any other datagram must be sealed with the key of a connection
+        (it names the connection by id): it is opened before anything in it is decoded, and a connection
+        whose client's address changed (a NAT rebinding, Wi-Fi roaming) follows it.
 
         Raises:
-            ValueError: for a malformed datagram (`ProtocolIDMismatchError` for a foreign one,
-                `UnknownSenderError` for a package from an address without a connection)
+            ProtocolError: for anything else (`AuthenticationError` for a datagram that does not open
+                with its connection's key or was received before, `UnknownSenderError` for one naming
+                no connection, `DecodeError` for a malformed package inside)
             DuplicateSequenceError: for a package received before
         """
         if handshake.is_handshake(datagram):
             self._handshake(handshake.parse(datagram), address, now)
             return
-        connection = self.connections.get(address)
+        connection_id = crypto.connection_id_of(datagram)
+        connection = self._by_id.get(connection_id)
         if connection is None:
-            departed = self._departed.get(address)
+            departed = self._departed.get(connection_id)
             if departed is not None and now < departed[1]:
                 self._acknowledge_departed(departed[0], datagram)
                 return
-            raise UnknownSenderError(f"{address} has not completed the handshake")
-        package = ClientPackage.from_datagram(datagram)
+            raise UnknownSenderError(f"{address} sent a package for no connection")
+        plaintext = connection.open(datagram)  # before anything is decoded: forged ones stop here
+        if address != connection.remote_address and not self._path_proven(
+            connection, plaintext, address, now
+        ):
+            return  # (not remembered: the original, if it comes, is no replay)
+        connection.remember()
+        if handshake.is_handshake(plaintext):
+            return  # a sealed control message (a late path response)
+        package = ClientPackage.from_datagram(plaintext)
         connection.bytes_received += len(datagram)
         events = connection.receive_package(package, now)
         outputs = self._outputs
@@ -112,7 +159,8 @@ class ServerCore:
             elif event.type == SHUTDOWN_EVENT:
                 token = event.handler_args[0] if event.handler_args else None
                 if (
-                    self.host_token is not None
+                    connection is self._host
+                    and self.host_token is not None
                     and isinstance(token, bytes)
                     and hmac.compare_digest(token, self.host_token)
                 ):
@@ -169,27 +217,52 @@ class ServerCore:
             window = handshake.window_at(now)
             cookie = handshake.make_cookie(self._secret, address, window, message.nonce)
             self._reply(address, handshake.challenge(message.nonce, window, cookie))
-        elif message.kind == "response":
-            self._respond(message, address, now)
+        elif message.kind in ("response", "confirm") and self._cookie_is_good(message, address, now):
+            if message.kind == "response":
+                exchange = self._exchange(message.cookie)
+                self._reply(address, handshake.key(message.nonce, exchange.share))
+            else:
+                self._confirm(message, address, now)
         else:
             self._log.debug("handshake ignored", now, "ignoring a %s message from %s", message.kind, address)
 
-    def _respond(self, message: handshake.HandshakeMessage, address: tuple, now: float) -> None:
+    def _cookie_is_good(self, message: handshake.HandshakeMessage, address: tuple, now: float) -> bool:
+        """Whether a RESPONSE or CONFIRM carries a cookie of ours for its address, of this or the last
+        time window (it proves the client receives what is sent to that address)."""
         window = handshake.window_at(now)
-        if message.window not in (window, window - 1) or not hmac.compare_digest(
+        return message.window in (window, window - 1) and hmac.compare_digest(
             message.cookie, handshake.make_cookie(self._secret, address, message.window, message.nonce)
-        ):
-            logger.debug("ignoring a handshake response with a bad cookie from %s", address)
+        )
+
+    def _exchange(self, cookie: bytes) -> _ServerExchange:
+        """The server's half of the key exchange for a cookie, derived again each time (no state kept)."""
+        return _ServerExchange(self.password or "", cookie, crypto.derive_scalar(self._secret, cookie))
+
+    def _confirm(self, message: handshake.HandshakeMessage, address: tuple, now: float) -> None:
+        """A client proves it has the session keys (so knew the password): make its connection."""
+        connection = self.connections.get(address)
+        if connection is not None and connection.join_cookie == message.cookie:
+            self._reply(address, connection.welcome)  # our WELCOME was lost: the same again
             return
-        if not hmac.compare_digest(message.proof, handshake.password_proof(self.password, message.cookie)):
+        if message.cookie in self._spent or now < self._failures.get(address[0], (0, 0.0))[1]:
+            return  # one proof per cookie, and a source that guessed wrong waits
+        self._forget_old(now)
+        self._spent[message.cookie] = now + 2 * handshake.COOKIE_WINDOW
+        try:
+            keys = self._exchange(message.cookie).agree(message.share)
+            crypto.Cipher(keys[1], keys[0], bytes(crypto.CONNECTION_ID_SIZE)).open(
+                message.sealed, counter_zero=True
+            )
+        except crypto.AuthenticationError:
+            failures = self._failures.get(address[0], (0, 0.0))[0] + 1
+            self._failures[address[0]] = (failures, now + min(0.1 * 2**failures, 30.0))
             self._log_comings.info(
                 "wrong password", now, "refused client %s:%s: wrong password", *address[:2]
             )
             self._reply(address, handshake.refused(message.nonce, handshake.WRONG_PASSWORD))
             return
-        connection = self.connections.get(address)
+        self._failures.pop(address[0], None)
         if connection is None:
-            self._departed.pop(address, None)
             if len(self.connections) >= self.max_clients:
                 self._log_comings.info(
                     "server full",
@@ -200,30 +273,92 @@ class ServerCore:
                 )
                 self._reply(address, handshake.refused(message.nonce, handshake.SERVER_FULL))
                 return
-            connection = self.connection_class(
-                address,
-                self.event_handler,
-                self.game_state_store,
-                Sqn(0),
-                self.event_wire,
-                session=int.from_bytes(self._random_bytes(4), "big"),
-            )
-            connection.accept(now, self.max_event_size)
-            self.connections[address] = connection
-            if self.host_token is None:
-                self.host_token = self._random_bytes(16)
-                self.host_client = address
-            logger.info(
-                "client %s:%s connected%s",
-                address[0],
-                address[1],
-                " (host)" if address == self.host_client else "",
-            )
-            self._outputs.append(ClientJoined(address))
-        is_host = address == self.host_client and self.host_token is not None
+            connection = self._connect(address, now)
+        to_server, to_client = keys
+        connection.key(crypto.Cipher(to_client, to_server, connection.connection_id))
+        is_host = connection is self._host
         token = self.host_token if is_host and self.host_token is not None else bytes(16)
-        welcome = handshake.welcome(message.nonce, connection.session, is_host, token, self.max_event_size)
-        self._reply(address, welcome)
+        body = handshake.welcome_body(
+            connection.connection_id, connection.session, is_host, token, self.max_event_size
+        )
+        sealed = crypto.Cipher(to_client, to_server, bytes(crypto.CONNECTION_ID_SIZE)).seal(body, counter=0)
+        connection.join_cookie = message.cookie
+        connection.welcome = handshake.welcome(message.nonce, sealed)
+        self._reply(address, connection.welcome)
+
+    def _connect(self, address: tuple, now: float) -> ServerConnection:
+        """A new client's connection, with an id of its own."""
+        for _ in range(100):
+            connection_id = self._random_bytes(crypto.CONNECTION_ID_SIZE)
+            if connection_id not in self._by_id and not handshake.is_handshake(PROTOCOL_ID + connection_id):
+                break
+        else:
+            raise RuntimeError("the random source gives no usable connection id")
+        connection = self.connection_class(
+            address,
+            self.event_handler,
+            self.game_state_store,
+            Sqn(0),
+            self.event_wire,
+            session=int.from_bytes(self._random_bytes(4), "big"),
+        )
+        connection.connection_id = connection_id
+        connection.accept(now, self.max_event_size)
+        self.connections[address] = connection
+        self._by_id[connection_id] = connection
+        if self.host_token is None:  # the first client is the host; host rights die with its session
+            self.host_token = self._random_bytes(16)
+            self._host = connection
+        logger.info(
+            "client %s:%s connected%s", address[0], address[1], " (host)" if connection is self._host else ""
+        )
+        self._outputs.append(ClientJoined(address))
+        return connection
+
+    def _forget_old(self, now: float) -> None:
+        """Drop spent cookies and failure counts that no longer matter (bounded memory)."""
+        if len(self._spent) > _REMEMBERED:
+            self._spent = {cookie: until for cookie, until in self._spent.items() if until > now}
+        if len(self._failures) > _REMEMBERED:
+            self._failures = {ip: entry for ip, entry in self._failures.items() if entry[1] > now}
+        while len(self._spent) > _REMEMBERED:
+            del self._spent[next(iter(self._spent))]  # the oldest
+        while len(self._failures) > _REMEMBERED:
+            del self._failures[next(iter(self._failures))]
+
+    def _path_proven(
+        self, connection: ServerConnection, plaintext: bytes, address: tuple, now: float
+    ) -> bool:
+        """An authentic datagram of a client's came from another address. Its key does not prove the
+        client is there: someone may replay a datagram of the client's that got lost. So the server asks
+        that address to answer a random token (sealed: only the client can), and moves the connection
+        when the answer comes from there; until then datagrams from there are dropped, as if lost. The
+        challenge and answer are sealed control messages: no package sequence number changes."""
+        token = handshake.path_token(plaintext, handshake.PATH_RESPONSE)
+        if token is not None and token == connection.path_token(address):
+            self._move(connection, address)
+            return True
+        if connection.newest_opened() and connection.may_probe(now):
+            token = self._random_bytes(handshake.PATH_TOKEN_SIZE)
+            connection.start_probe(address, token, now)
+            self._reply(address, connection.seal(handshake.PATH_CHALLENGE + token))
+        return False
+
+    def _move(self, connection: ServerConnection, address: tuple) -> None:
+        """The client's packages come from a new address (its key proves it is the same client)."""
+        old = connection.remote_address
+        if address in self.connections:
+            raise UnknownSenderError(f"{address} already has a connection: not moving {old} there")
+        logger.info("client %s:%s moved to %s:%s", *old[:2], *address[:2])
+        del self.connections[old]
+        self.connections[address] = connection
+        connection.remote_address = address
+        for table in (self._allowance, self._replies):
+            if old in table:
+                table[address] = table.pop(old)  # type: ignore[assignment]
+        if old in self._leaving:
+            self._leaving.discard(old)
+            self._leaving.add(address)
 
     def _leave(self, connection: ServerConnection, now: float) -> None:
         # Acknowledge at once so the client can close, then forget the connection.
@@ -254,7 +389,7 @@ class ServerCore:
             self._remove(address)
             self._log_comings.info("disconnected", now, "client %s:%s disconnected", *address[:2])
             # For a few seconds its goodbye is acknowledged again if it repeats it (our ack was lost).
-            self._departed[address] = (connection, now + _DEPARTED_SECONDS)
+            self._departed[connection.connection_id] = (connection, now + _DEPARTED_SECONDS)
         return datagrams
 
     def datagrams_to_send(self, now: float) -> list:
@@ -278,6 +413,9 @@ class ServerCore:
     def _remove(self, address: tuple) -> None:
         """Forget a connection: close it (giving up what it still sends) and keep its callbacks."""
         connection = self.connections.pop(address)
+        self._by_id.pop(connection.connection_id, None)
+        if connection is self._host:
+            self._host = None  # host rights die with the host's session
         connection.close()
         self._outputs.extend(connection.events())  # its callbacks still run
         self._allowance.pop(address, None)
@@ -286,7 +424,8 @@ class ServerCore:
 
     def _acknowledge_departed(self, connection: ServerConnection, datagram: bytes) -> None:
         """Answer a package from a client that left with a bare acknowledgement of it, nothing more."""
-        self._reply(connection.remote_address, connection.bare_ack(ClientPackage.from_datagram(datagram)))
+        package = ClientPackage.from_datagram(connection.open(datagram))
+        self._reply(connection.remote_address, connection.bare_ack(package))
 
     def get_timer(self) -> Optional[float]:
         """Return the earliest time any connection needs attention."""

@@ -233,6 +233,18 @@ class SimulatedSession:
         pending = [t for t in timers if t is not None]
         return min(pending) if pending else None
 
+    def run_until(self, condition: Callable[[], bool], limit: float = 10.0, step: float = 0.01) -> None:
+        """Run in steps of `step` virtual seconds until `condition()` holds, at most `limit` seconds.
+
+        Raises:
+            TimeoutError: if it does not hold within `limit` virtual seconds
+        """
+        end = self.network.now + limit
+        while not condition():
+            if self.network.now >= end:
+                raise TimeoutError(f"not met within {limit:g} virtual seconds")
+            self.run(step)
+
     def step(self, until: float) -> None:
         """Process everything that happens up to the virtual time `until` (or the next event before it)."""
         network = self.network

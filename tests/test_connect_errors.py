@@ -12,7 +12,6 @@ import threading
 import time
 
 import pytest
-from helpers import wait_for
 
 from pygase import Backend, Client, GameState, GameStateStore, GameStateUpdate, Server
 from pygase.connection import ClientConnection, ConnectionStatus
@@ -108,8 +107,7 @@ def test_refusals_while_the_server_restarts_do_not_end_a_joined_client():
         client.wait_until(lambda state: state.x == 0, timeout=3)
         server.shutdown()
         thread.join(timeout=5)
-        # deliberately longer than refused_patience: the client's handshakes are refused several times
-        # meanwhile, and it must not give up
+        # longer than refused_patience: the client's handshakes are refused several times meanwhile
         time.sleep(ClientConnection.refused_patience + 0.5)
         assert client.connection.status != DISCONNECTED
         assert client.connect_error is None
@@ -128,10 +126,7 @@ def test_client_started_just_before_its_server_joins_it(closed_port):
     server = Server(GameStateStore(GameState(x=7)))
     thread = None
     try:
-        wait_for(  # a refusal first (well within refused_patience, after which the client would give up)
-            lambda: isinstance(client.connection._socket_error, ConnectionRefusedError),
-            timeout=ClientConnection.refused_patience / 3,
-        )
+        time.sleep(ClientConnection.refused_patience / 3)  # a refusal or two
         thread = server.run_in_thread(closed_port, HOST)
         client.wait_until(lambda state: state.x == 7, timeout=3)
     finally:

@@ -32,24 +32,33 @@ DISCONNECTED = ConnectionStatus.get("Disconnected")
 
 def test_every_handshake_reply_is_smaller_than_the_request_it_answers():
     nonce = bytes(8)
-    requests = [handshake.hello(nonce), handshake.response(nonce, 1, bytes(16), bytes(32))]
+    sealed_proof = bytes(36 + len(handshake.CONFIRM_PROOF) + 0)
+    requests = [
+        handshake.hello(nonce),
+        handshake.response(nonce, 1, bytes(16), bytes(32)),
+        handshake.confirm(nonce, 1, bytes(16), bytes(32), sealed_proof),
+    ]
+    sealed_welcome = bytes(36 + len(handshake.welcome_body(bytes(8), 7, True, bytes(16), 1 << 20)))
     replies = [
         handshake.challenge(nonce, 1, bytes(16)),
-        handshake.welcome(nonce, 7, True, bytes(16), 1 << 20),
+        handshake.key(nonce, bytes(32)),
+        handshake.welcome(nonce, sealed_welcome),
         handshake.refused(nonce, 1),
     ]
+    for reply in replies:
+        handshake.parse(reply)  # (well-formed)
     assert max(len(r) for r in replies) < min(len(r) for r in requests)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_handshake_parser_returns_a_message_or_raises_value_error(tail):
-    for kind in (b"H", b"C", b"R", b"W", b"X", b""):
+    for kind in (b"H", b"C", b"R", b"K", b"F", b"W", b"X", b""):
         try:
             message = handshake.parse(handshake.HANDSHAKE_PREFIX + kind + tail)
         except ValueError:
             continue
-        assert message.kind in ("hello", "challenge", "response", "welcome", "refused")
+        assert message.kind in ("hello", "challenge", "response", "key", "confirm", "welcome", "refused")
 
 
 @settings(max_examples=200, deadline=None)
@@ -69,11 +78,17 @@ def test_packages_from_an_address_without_handshake_make_no_connection():
     store = GameStateStore(GameState(x=1))
     session = SimulatedSession(store)
     honest = session.add_client()
-    session.run(0.3)
-    forged = honest._next_datagram(session.network.now)  # a well-formed package, sent from elsewhere
-    with pytest.raises(ValueError):
-        session.server.receive_datagram(forged, ("intruder", 9), session.network.now)
-    assert list(session.server.connections) == [session.address_of(honest)]
+    session.run_until(lambda: honest.status == CONNECTED)
+    server, now = session.server, session.network.now
+    cipher, honest._cipher = honest._cipher, None
+    plain = honest._next_datagram(now)  # a well-formed package, not sealed with the session key
+    honest._cipher = cipher
+    sealed = honest._next_datagram(now)
+    server.receive_datagram(sealed, session.address_of(honest), now)  # the real one arrives
+    for datagram in (plain, sealed):  # and both are sent again from elsewhere
+        with pytest.raises(ValueError):
+            server.receive_datagram(datagram, ("intruder", 9), now)
+    assert list(server.connections) == [session.address_of(honest)]
 
 
 def test_a_hello_gets_a_reply_but_no_state_is_kept_for_it():
@@ -282,7 +297,9 @@ def play_with_honest_clients(flood_per_tick: int) -> dict:
         store.push_update(GameStateUpdate(state.time_order + 1, tick=state.tick + 1))
 
     session.run(1.0, tick)
-    assert all(client.status == CONNECTED for client in honest)
+    session.run_until(
+        lambda: all(client.status == CONNECTED and client.updates_received for client in honest)
+    )
     rng = random.Random(7)
     attackers = [("attacker", 1000 + i) for i in range(3)]
     sent_by_attackers = 0
@@ -442,7 +459,7 @@ def test_garbage_replays_and_forged_shutdowns_do_not_disturb_honest_clients():
             for i in range(30):
                 for client in honest:
                     client.dispatch_event("COUNT", i, retries=10)
-                time.sleep(0.02)  # deliberately: events spread over the flood, not sent in one burst
+                time.sleep(0.02)
             for client, key in zip(honest, keys):
                 client.wait_until(lambda state, k=key: state.counts.get(k) == 29, timeout=15)
             ticked = backend.game_state_store.get_game_state().tick - ticks_before
@@ -453,6 +470,7 @@ def test_garbage_replays_and_forged_shutdowns_do_not_disturb_honest_clients():
         assert set(backend.game_state_store.get_game_state().counts) == set(keys)  # no forged event handled
         assert [handled[k] for k in keys] == [list(range(30))] * 3  # each honest one once, in order
         assert all(rate > 0.5 for rate in rates), rates  # the honest clients kept getting updates
+        time.sleep(0.3)
         server_state = backend.game_state_store.get_game_state()
         for client in honest:
             client.wait_until(lambda state: state.tick >= server_state.tick, timeout=3)
@@ -585,8 +603,7 @@ def test_an_ack_that_comes_after_the_resend_wait_still_counts(loss):
     still proves that the events arrived: they are acknowledged, not given up (nor a large one lost)."""
     session = SimulatedSession(GameStateStore(GameState()), LinkConditions(latency=1.2, loss=loss), seed=2)
     client = session.add_client()
-    session.run(8.0)
-    assert client.status == CONNECTED and client.latency > 2.0
+    session.run_until(lambda: client.status == CONNECTED and client.latency > 2.0, limit=20.0)
     outcomes: list = []
     for i in range(20):
         client.dispatch_event(

@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+from helpers import wait_for
 
 from pygase import Backend, Client, GameState, GameStateStore, GameStateUpdate, Server
 from pygase.connection import ClientConnection, ConnectionStatus
@@ -107,7 +108,8 @@ def test_refusals_while_the_server_restarts_do_not_end_a_joined_client():
         client.wait_until(lambda state: state.x == 0, timeout=3)
         server.shutdown()
         thread.join(timeout=5)
-        # longer than refused_patience: the client's handshakes are refused several times meanwhile
+        # deliberately longer than refused_patience: the client's handshakes are refused several times
+        # meanwhile, and it must not give up
         time.sleep(ClientConnection.refused_patience + 0.5)
         assert client.connection.status != DISCONNECTED
         assert client.connect_error is None
@@ -126,7 +128,10 @@ def test_client_started_just_before_its_server_joins_it(closed_port):
     server = Server(GameStateStore(GameState(x=7)))
     thread = None
     try:
-        time.sleep(ClientConnection.refused_patience / 3)  # a refusal or two
+        wait_for(  # a refusal first (well within refused_patience, after which the client would give up)
+            lambda: isinstance(client.connection._socket_error, ConnectionRefusedError),
+            timeout=ClientConnection.refused_patience / 3,
+        )
         thread = server.run_in_thread(closed_port, HOST)
         client.wait_until(lambda state: state.x == 7, timeout=3)
     finally:

@@ -10,11 +10,11 @@ os.environ["SDL_AUDIODRIVER"] = "dummy"
 import copy  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
-import time  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 import pygame  # noqa: E402
 import pytest  # noqa: E402
+from helpers import wait_for  # noqa: E402
 
 from pygase import GameState, GameStateUpdate  # noqa: E402
 from pygase_demos._framework import Bot, BotRunner, PlayerView, make_backend, run_demo  # noqa: E402
@@ -299,9 +299,7 @@ def test_bots_play_over_loopback():
     bots = BotRunner(DEMO, backend.server.port, 3)
     try:
         bots.start()
-        deadline = time.monotonic() + 12
-        while time.monotonic() < deadline and backend.game_state_store.get_game_state().catches < 1:
-            time.sleep(0.05)
+        wait_for(lambda: backend.game_state_store.get_game_state().catches >= 1, timeout=12)
         state = copy.deepcopy(backend.game_state_store.get_game_state())
     finally:
         bots.stop()

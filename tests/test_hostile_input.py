@@ -459,7 +459,7 @@ def test_garbage_replays_and_forged_shutdowns_do_not_disturb_honest_clients():
             for i in range(30):
                 for client in honest:
                     client.dispatch_event("COUNT", i, retries=10)
-                time.sleep(0.02)
+                time.sleep(0.02)  # deliberately: events spread over the flood, not sent in one burst
             for client, key in zip(honest, keys):
                 client.wait_until(lambda state, k=key: state.counts.get(k) == 29, timeout=15)
             ticked = backend.game_state_store.get_game_state().tick - ticks_before
@@ -470,7 +470,6 @@ def test_garbage_replays_and_forged_shutdowns_do_not_disturb_honest_clients():
         assert set(backend.game_state_store.get_game_state().counts) == set(keys)  # no forged event handled
         assert [handled[k] for k in keys] == [list(range(30))] * 3  # each honest one once, in order
         assert all(rate > 0.5 for rate in rates), rates  # the honest clients kept getting updates
-        time.sleep(0.3)
         server_state = backend.game_state_store.get_game_state()
         for client in honest:
             client.wait_until(lambda state: state.tick >= server_state.tick, timeout=3)

@@ -16,7 +16,7 @@ import pytest
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-from helpers import players  # noqa: E402
+from helpers import players, run_until  # noqa: E402
 
 from pygase import Backend, GameState  # noqa: E402
 from pygase_pygame import GameWindow  # noqa: E402
@@ -129,20 +129,27 @@ def test_window_snapshot_of_a_stopped_entity_settles_on_the_servers_values(kind:
     try:
         window.host(backend)
         final = kind(7 * 8)
-        deadline = time.monotonic() + 5.0
-        while window.client.connection is None or window.client.connection.updates_received == 0:
-            assert time.monotonic() < deadline, "no state arrived"
-            window.frame()
-            time.sleep(0.005)
-        while True:  # until the server's player has stopped at its final spot
+        deadline = time.monotonic() + 5.0  # for both waits together
+        run_until(
+            window,
+            lambda: window.client.connection is not None and window.client.connection.updates_received > 0,
+            timeout=deadline - time.monotonic(),
+            what="no state arrived",
+        )
+
+        def stopped() -> bool:  # the server's player has stopped at its final spot
             with window.client.access_game_state() as state:
-                if state.players[1]["x"] == final:
-                    break
-            assert time.monotonic() < deadline, "the player did not reach its final spot"
-            window.frame()
-            time.sleep(0.005)
+                return state.players[1]["x"] == final
+
+        run_until(
+            window,
+            stopped,
+            timeout=deadline - time.monotonic(),
+            what="the player did not reach its final spot",
+        )
         updates = window.client.connection.updates_received
-        settle_by = time.monotonic() + 1.0  # well past delay + extrapolation + settling
+        # deliberately a second of frames: well past delay + extrapolation + settling, and no update may come
+        settle_by = time.monotonic() + 1.0
         while time.monotonic() < settle_by:
             window.frame()
             time.sleep(0.005)

@@ -13,7 +13,7 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ["SDL_AUDIODRIVER"] = "dummy"
 
 import pygame  # noqa: E402
-from helpers import run_until  # noqa: E402
+from helpers import run_until, wait_for  # noqa: E402
 
 from pygase import Backend, GameState  # noqa: E402
 from pygase_pygame import GameWindow, InputBindings, Predictor, SnapshotInterpolator  # noqa: E402
@@ -93,8 +93,9 @@ def test_held_key_sends_at_its_rate_whatever_the_frame_rate(window_on_backend, r
     window.fps = fps
     press = pygame.event.Event(pygame.KEYDOWN, key=pygame.K_LEFT, mod=0, unicode="")
     release = pygame.event.Event(pygame.KEYUP, key=pygame.K_LEFT, mod=0)
+    # run() closes the window when it ends, and so stops the backend it hosts (its thread joined): no
+    # MOVE can come after it returns, and none is left to wait for
     window.run(seconds=1.2, script=[(0.0, press), (1.0, release)])
-    time.sleep(0.2)
     moves = recorder.named("MOVE")
     assert all(kwargs == {"dx": -1} for kwargs in moves)
     assert 18 <= len(moves) <= 23  # 20 per second for the one second the key was down
@@ -166,7 +167,7 @@ def test_overlay_shows_the_clients_statistics(window_on_backend):
     window = window_on_backend(time_step=lambda game_state, dt: {"t": time.monotonic()})
     pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_F3, mod=0, unicode=""))
     deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # deliberately a second of frames: the overlay's rates need it
         window.frame()
         time.sleep(0.01)
     assert window.show_overlay
@@ -198,9 +199,7 @@ def test_closing_a_joining_window_disconnects_but_leaves_the_server_running():
         window.join("127.0.0.1", backend.server.port)
         window.client.wait_until(lambda s: s.x == 0, timeout=3)
         window.run(frames=2)
-        deadline = time.monotonic() + 2
-        while backend.server.connections and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: not backend.server.connections, timeout=2)
         assert backend.server.connections == {}
         assert backend.server.port is not None
     finally:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import copy
 import logging
 import pickle
-import time
 
 import pytest
+from helpers import wait_for
 
 from pygase import Backend, GameState, GameStateStore, GameStateUpdate
 from pygase.event import Event
@@ -129,9 +129,7 @@ def test_a_time_step_update_that_cannot_be_sent_is_logged_and_the_loop_goes_on(
         backend = backend_factory(GameState(t=0, n=0), time_step, {"SET": lambda n, **kwargs: {"n": n}})
         client = client_factory(backend.server.port)
         client.wait_until(lambda state: state.t == 3, timeout=3)
-        deadline = time.monotonic() + 3
-        while not logged() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(logged, timeout=3)
         assert logged()
         client.dispatch_event("SET", 5)
         client.wait_until(lambda state: state.n == 5, timeout=3)

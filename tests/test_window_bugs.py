@@ -14,7 +14,7 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ["SDL_AUDIODRIVER"] = "dummy"
 
 import pygame  # noqa: E402
-from helpers import run_until  # noqa: E402
+from helpers import run_until, wait_for  # noqa: E402
 
 from pygase import Backend, Client, GameState  # noqa: E402
 from pygase.connection import ConnectionStatus  # noqa: E402
@@ -61,18 +61,14 @@ def test_a_window_hosting_a_password_backend_joins_as_its_host_and_others_need_t
         guest.wait_until(lambda state: state.x == 1, timeout=3)
         assert not is_host(guest)  # the host was first, and stays the host
         stranger.connect_in_thread(port, "127.0.0.1")
-        deadline = time.monotonic() + 3
-        while stranger.refused_reason is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: stranger.refused_reason is not None, timeout=3)
         assert stranger.refused_reason == "wrong password"
     finally:
         guest.disconnect()
         stranger.disconnect()
     # host rights: the hosting window's client may shut the server down
     window.client.disconnect(shutdown_server=True)
-    deadline = time.monotonic() + 3
-    while backend.server.port is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: backend.server.port is None, timeout=3)
     assert backend.server.port is None
 
 

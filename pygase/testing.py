@@ -189,6 +189,13 @@ class SimulatedSession:
         self.client_events[address] = []
         return connection
 
+    def move_client(self, connection: ClientConnection, address: tuple) -> None:
+        """Give a client a new address, as a NAT rebinding or Wi-Fi roaming would: what it sends comes
+        from there, and datagrams to its old address are lost."""
+        old = self.address_of(connection)
+        self.clients[address] = self.clients.pop(old)
+        self.client_events[address] = self.client_events.pop(old)
+
     def address_of(self, connection: ClientConnection) -> tuple:
         """Return the simulated address of a client connection."""
         for address, candidate in self.clients.items():

@@ -40,6 +40,8 @@ Figures, each printed on one line next to its target:
    (checking that every value arrives intact, then applying it to the store's read-only state), in µs
    per tick (median of 5 runs of 2,000 ticks). `--store-only` prints just this figure; it uses only the
    public API, so it also runs against older versions of pygase for comparison.
+7. the cost of encryption: sealing and opening one 530-byte package (the state datagram of figure 4)
+   with a session's keys, in µs per datagram (also printed by `--store-only`).
 
 Run (from the repository root; takes under 3 minutes with the defaults):
 
@@ -119,11 +121,38 @@ def store_tick_costs(ticks: int = 2000, runs: int = 5) -> tuple[float, float]:
     return statistics.median(step_costs), statistics.median(push_costs)
 
 
+def sealing_costs(size: int = 530, rounds: int = 20000) -> tuple[float, float]:
+    """Figure 7: (µs to seal, µs to open) one datagram of `size` bytes with a session's keys."""
+    from pygase import _crypto
+
+    sender = _crypto.Cipher(bytes(32), bytes(range(32)), bytes(8))
+    receiver = _crypto.Cipher(bytes(range(32)), bytes(32), bytes(8))
+    payload = bytes(size)
+    sealed = [sender.seal(payload) for _ in range(rounds)]
+    started = time.perf_counter()
+    for _ in range(rounds):
+        sender.seal(payload)
+    seal = 1e6 * (time.perf_counter() - started) / rounds
+    started = time.perf_counter()
+    for datagram in sealed:
+        receiver.open(datagram)
+    return seal, 1e6 * (time.perf_counter() - started) / rounds
+
+
 def print_store_tick_costs() -> None:
     step, push = store_tick_costs()
     print(
         f"6. game loop work in the store per tick ({procs.ENTITIES} moving entities): time_step reading the "
         f"state {step:.1f} µs, push_update (check + apply) {push:.1f} µs",
+        flush=True,
+    )
+    try:
+        seal, opened = sealing_costs()
+    except ImportError:  # a pygase from before sealed datagrams
+        return
+    print(
+        f"7. sealed datagrams (ChaCha20-Poly1305, 530-byte package): seal {seal:.1f} µs, "
+        f"open {opened:.1f} µs per datagram",
         flush=True,
     )
 

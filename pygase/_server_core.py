@@ -19,10 +19,10 @@ from pygase._connection import (
     SHUTDOWN_EVENT,
 )
 from pygase._outputs import ClientJoined, ClientLeft, EventReceived, Output, ShutdownRequested
-from pygase._packages import PROTOCOL_ID, ClientPackage
+from pygase._packages import PROTOCOL_ID, ClientPackage, check_event_data
 from pygase._ratelimit import RateLimitedLog
 from pygase._server_connection import ServerConnection
-from pygase.errors import UnknownSenderError
+from pygase.errors import DecodeError, UnknownSenderError
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.utils import Sqn
 
@@ -149,13 +149,18 @@ class ServerCore:
         connection.remember()
         if handshake.is_handshake(plaintext):
             return  # a sealed control message (a late path response)
-        package = ClientPackage.from_datagram(plaintext)
+        if not connection.admit(len(plaintext), now):
+            return  # over its budget: dropped before anything in it is decoded, as if it were lost
+        package = ClientPackage._from_datagram_unchecked(plaintext)
         connection.bytes_received += len(datagram)
         events = connection.receive_package(package, now)
         outputs = self._outputs
         for event in events:
+            allowed = self._allow_event(address, now)  # every event counts, before its data is looked at
             if event.type == DISCONNECT_EVENT:
                 self._leave(connection, now)
+            elif not allowed:
+                continue
             elif event.type == SHUTDOWN_EVENT:
                 token = event.handler_args[0] if event.handler_args else None
                 if (
@@ -183,8 +188,19 @@ class ServerCore:
                     event.type,
                     address,
                 )
-            elif self._allow_event(address, now):
+            elif self._data_is_good(event, address, now):
                 outputs.append(EventReceived(event, address))
+
+    def _data_is_good(self, event: Event, address: tuple, now: float) -> bool:
+        """Check the data of an event the server is about to hand on (see `check_event_data`)."""
+        try:
+            check_event_data(event)
+        except DecodeError as error:
+            self._log.debug(
+                "bad event data", now, "dropping an event %.80r from %s: %s", event.type, address, error
+            )
+            return False
+        return True
 
     def _allow_event(self, address: tuple, now: float) -> bool:
         """Token bucket: `max_events_per_second`, bursts up to twice that."""

@@ -367,10 +367,11 @@ def test_garbage_replays_and_forged_shutdowns_change_nothing_for_honest_clients(
     assert not session.server.shutdown_requested
     assert set(session.server.connections) == {session.address_of(c) for c in flood["honest"]} | {ROGUE}
     assert flood["attacker_events"] == []
-    # the rogue's events were cut to the rate limit (a burst of 400, then 200 a second; it sent 1000 a second)
+    # the rogue's events were cut to the rate limit (a burst of 400, then 200 a second; it sent 1300 a
+    # second), its forged shutdowns counted too: they come first in its packages and take most of it
     limit = session.server.max_events_per_second
     assert {kind for kind, args, address in flood["rogue_events"]} == {"COUNT"}
-    assert 2 * limit <= len(flood["rogue_events"]) <= 2 * limit + 4.1 * limit
+    assert limit <= len(flood["rogue_events"]) <= 2 * limit + 4.1 * limit
     # every honest event arrived exactly once and in order, over a link that loses a fifth of everything
     assert list(flood["counts"].values()) == [list(range(30))] * 3
     # the honest clients kept their update rate (about 4 of 5 ticks arrive over this link) and state

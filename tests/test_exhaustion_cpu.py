@@ -1,0 +1,150 @@
+"""Resource exhaustion by a client that joined (issue 11): what one client can make the server spend.
+
+CPU is asserted as work done, not seconds: how many values in received event data the server walked to
+check them (`pygase._codec._check`, where decoding costs), and how many bytes it sent. Every test drives
+the protocol cores on a virtual clock; the hostile clients joined by the handshake like anyone may and
+then write packages by hand (sealed with their session key, where there is one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from pygase import GameState, _codec
+from pygase.backend import GameStateStore
+from pygase.connection import ClientConnection, ClientPackage, ConnectionStatus, Header
+from pygase.event import Event
+from pygase.testing import SimulatedSession
+
+CONNECTED = ConnectionStatus.get("Connected")
+DISCONNECTED = ConnectionStatus.get("Disconnected")
+
+
+class Walked:
+    """Counts the values the server walks in what it decodes (the costly part of decoding)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.values = 0
+        check = _codec._check
+
+        def counting_check(value) -> None:
+            self.values += _size(value)
+            check(value)
+
+        monkeypatch.setattr(_codec, "_check", counting_check)
+
+
+def _size(value) -> int:
+    pending, count = [value], 0
+    while pending:
+        item = pending.pop()
+        count += 1
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
+
+
+class Forger:
+    """Writes packages for a client that joined, as a hostile client would: any sequence, acks, time
+    order and events, each sealed with the client's session key if the handshake agreed one."""
+
+    def __init__(self, session: SimulatedSession, client: ClientConnection) -> None:
+        self.session, self.client = session, client
+        self.address = session.address_of(client)
+        self.sequence = int(client.local_sequence) + 100
+        self.event_id = 1000
+
+    def package(self, events=(), time_order: int = 0, ack: int = 0, bits: str = "0" * 32) -> bytes:
+        self.sequence = self.sequence % 65535 + 1
+        package = ClientPackage(Header(self.sequence, ack, bits), time_order)
+        for event in events:
+            self.event_id += 1
+            package._add_entry(event, self.event_id)
+        package.event_floor = 1001
+        datagram = package.to_datagram()
+        cipher = getattr(self.client, "_cipher", None)
+        return cipher.seal(datagram) if cipher is not None else datagram
+
+    def send(self, datagram: bytes, now: float) -> list:
+        """Hand the server a datagram from this client; return what it sends back at once."""
+        server = self.session.server
+        with contextlib.suppress(ValueError):  # (what the server refuses is part of the test)
+            server.receive_datagram(datagram, self.address, now)
+        return server.datagrams_for(self.address, now)
+
+
+def joined(store: GameStateStore, *names: str, seconds: float = 0.5):
+    session = SimulatedSession(store)
+    clients = [session.add_client(name) for name in names]
+    session.run(seconds)
+    assert all(client.status == CONNECTED for client in clients)
+    return session, clients
+
+
+# ---- 1. costly decoding before any limit -------------------------------------------------------------
+
+BIG = [{}] * 1900  # the costliest data for its size: a map to walk for each of its bytes
+
+
+def flood(session: SimulatedSession, forger: Forger, event: Event, honest: ClientConnection) -> list:
+    """1,500 packages a second for a second, one `event` in each, while `honest` sends 10 events;
+    return the types of the events the server handed on from the honest client."""
+    sent = []
+
+    def tick(now: float) -> None:
+        for step in range(30):  # every 20 ms: 1,500 a second
+            forger.send(forger.package([event]), now + step * 0.02 / 30)
+        if len(sent) < 10:
+            sent.append(len(sent))
+            honest.dispatch_event(Event("HONEST", len(sent)), retries=5)
+
+    session.server_events.clear()
+    session.run(1.0, tick)
+    session.run(0.5)
+    assert len(forger.package([event])) > 1900
+    honest_address = session.address_of(honest)
+    return [event.handler_args[0] for event, address in session.server_events if address == honest_address]
+
+
+def test_control_events_of_unknown_types_are_dropped_before_their_data_is_walked(monkeypatch):
+    store = GameStateStore(GameState(x=1))
+    session, (hostile, honest) = joined(store, "hostile", "honest")
+    walked = Walked(monkeypatch)
+    honest_events = flood(session, Forger(session, hostile), Event("pygase:x", BIG), honest)
+    # 1,500 such events used to be walked, 2.9 million values: about 0.9 ms of CPU each
+    assert walked.values < 5_000
+    assert honest_events == list(range(1, 11))  # the honest client's events all arrived, in order
+
+
+def test_what_the_server_decodes_of_one_client_is_bounded_by_its_budget(monkeypatch):
+    store = GameStateStore(GameState(x=1))
+    session, (hostile, honest) = joined(store, "hostile", "honest")
+    walked = Walked(monkeypatch)
+    honest_events = flood(session, Forger(session, hostile), Event("MOVE", BIG), honest)
+    budget = getattr(session.server.connections[session.address_of(hostile)], "max_receive_rate", 64 * 1024)
+    # a burst of twice its budget and one second's worth: every byte decoded is at most one value
+    assert walked.values <= 3 * budget
+    hostile_events = [e for e, address in session.server_events if address == session.address_of(hostile)]
+    assert 0 < len(hostile_events) <= 3 * budget / 1900
+    assert honest_events == list(range(1, 11))
+
+
+def test_control_events_count_against_the_event_rate_limit():
+    store = GameStateStore(GameState(x=1))
+    session, (hostile,) = joined(store, "hostile")
+    forger = Forger(session, hostile)
+    now = session.network.now
+    for _ in range(10):  # 1,000 control events of an unknown type, in 10 ms
+        forger.send(forger.package([Event("pygase:x")] * 100), now)
+        now += 0.001
+    session.server_events.clear()
+    forger.send(forger.package([Event("LATE")]), now)
+    session.run(0.1)
+    assert [event.type for event, _ in session.server_events] == []  # over the limit: dropped
+    # leaving is never refused, though: it costs the server nothing but saves it work
+    forger.send(forger.package([Event("pygase:disconnect")]), now)
+    assert session.address_of(hostile) not in session.server.connections

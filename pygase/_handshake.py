@@ -64,11 +64,12 @@ REQUEST_SIZE = 128
 #: Seconds a cookie's time window lasts (a cookie is good in its window and the next).
 COOKIE_WINDOW = 10.0
 #: Why a server refuses a client, as sent in a "refused" message.
-WRONG_PASSWORD, SERVER_FULL, VERSION_MISMATCH = 1, 2, 3
+WRONG_PASSWORD, SERVER_FULL, VERSION_MISMATCH, TOO_MANY_FROM_IP = 1, 2, 3, 4
 REFUSED_REASONS = {
     WRONG_PASSWORD: "wrong password",
     SERVER_FULL: "server full",
     VERSION_MISMATCH: "protocol version mismatch",
+    TOO_MANY_FROM_IP: "too many clients from this IP address",
 }
 #: What a CONFIRM's sealed part holds.
 CONFIRM_PROOF = b"pygase join"

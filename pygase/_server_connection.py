@@ -13,7 +13,7 @@ import secrets
 from typing import Any, Optional
 
 from pygase import _codec
-from pygase._connection import STATE_PART_EVENT, Connection
+from pygase._connection import DISCONNECTED, STATE_PART_EVENT, Connection
 from pygase._crypto import AuthenticationError
 from pygase._event_order import PART_SIZE
 from pygase._packages import ClientPackage, Header, Package, ServerPackage, _server_tail
@@ -52,6 +52,9 @@ class ServerConnection(Connection):
     #: sends a few KB a second; its large events arrive at about this rate. Decoding costs at most about
     #: 0.7 µs a byte, so this bounds the CPU one client can take to about 5 % of a core.
     max_receive_rate = 64 * 1024
+    #: Seconds a client that completed the handshake has to send its first package, or it is dropped
+    #: (so handshakes alone do not hold the server's places).
+    join_timeout = 3.0
 
     def __init__(
         self,
@@ -79,10 +82,12 @@ class ServerConnection(Connection):
         self.welcome = b""
         self._probe: Optional[tuple[tuple, bytes, float]] = None  # (address, token, when) of a path challenge
         self._receive_budget = TokenBucket()
+        self._join_deadline: Optional[float] = None  # until the client's first package
         self._refused_logged = float("-inf")
 
     def _receive_package(self, package: Package, now: float) -> list:
         assert isinstance(package, ClientPackage)
+        self._join_deadline = None
         events = super()._receive_package(package, now)
         if package.header.sequence == self.remote_sequence:  # the newest package says what the client has
             self.last_client_time_order = package.time_order
@@ -111,6 +116,7 @@ class ServerConnection(Connection):
         self._inbound.max_event_size = max_event_size
         self._start(now)
         self._last_received = now
+        self._join_deadline = now + self.join_timeout
 
     def admit(self, size: int, now: float) -> bool:
         """Whether to decode a package of `size` bytes from the client now (see `max_receive_rate`)."""
@@ -124,6 +130,23 @@ class ServerConnection(Connection):
                 self.max_receive_rate,
             )
         return False
+
+    def handle_timer(self, now: float) -> None:
+        if self._join_deadline is not None and now >= self._join_deadline and self.status != DISCONNECTED:
+            logger.info(
+                "client %s sent no package within %g s of joining: dropped",
+                self.remote_address,
+                self.join_timeout,
+            )
+            self._close()
+            return
+        super().handle_timer(now)
+
+    def get_timer(self) -> Optional[float]:
+        timer = super().get_timer()
+        if timer is None or self._join_deadline is None:
+            return timer
+        return min(timer, self._join_deadline)
 
     def key(self, cipher: Any) -> None:
         """Seal and open with `cipher` from now on (the handshake agreed on new keys)."""

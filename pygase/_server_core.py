@@ -7,6 +7,7 @@ their destination, the events to handle and the time of its next timer. `pygase.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import secrets
 from typing import Any, Callable, Optional
@@ -35,6 +36,28 @@ _DEPARTED_SECONDS = 3.0
 
 
 _REMEMBERED = 4096  # most spent cookies and failing sources remembered
+
+#: Default of `ServerCore.max_clients_per_ip`: several players behind one NAT (a household, a LAN party
+#: or a carrier's NAT on an internet server) are normal, but one host should not take all 64 places.
+MAX_CLIENTS_PER_IP = 16
+
+
+def _source_of(address: tuple) -> Any:
+    """What `max_clients_per_ip` counts `address` toward: its IP, or its /64 network for IPv6 (one
+    subscriber's share); None if exempt: loopback and private networks (on a LAN every player has an
+    address of their own; behind a container's proxy all have the same). An address that is not an IP
+    (the simulator's names) is a source of its own."""
+    try:
+        ip = ipaddress.ip_address(address[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if not ip.is_global:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        return ipaddress.IPv6Network((int(ip) >> 64 << 64, 64))
+    return ip
 
 
 class _ServerExchange:
@@ -67,6 +90,9 @@ class ServerCore:
             the public API; its core by default)
         random_bytes: source of secrets, host tokens and session numbers (`secrets.token_bytes` by
             default; tests inject a seeded one)
+        max_clients_per_ip: connections from one public IP address (one /64 network for IPv6) beyond
+            this are refused, so one host cannot take every place (16 by default: players behind one NAT
+            are normal); loopback and private addresses are exempt, None means no limit
     """
 
     def __init__(
@@ -79,6 +105,7 @@ class ServerCore:
         max_event_size: int = 1024 * 1024,
         connection_class: type[ServerConnection] = ServerConnection,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        max_clients_per_ip: Optional[int] = MAX_CLIENTS_PER_IP,
     ) -> None:
         self.game_state_store = game_state_store
         self.connection_class = connection_class
@@ -89,6 +116,7 @@ class ServerCore:
         self.max_clients = max_clients
         self.max_events_per_second = max_events_per_second
         self.max_event_size = max_event_size
+        self.max_clients_per_ip = max_clients_per_ip
         self.connections: dict[tuple, ServerConnection] = {}  # by the client's current address
         self._by_id: dict[bytes, ServerConnection] = {}  # by connection id: what a datagram names
         self._host: Optional[ServerConnection] = None
@@ -289,6 +317,9 @@ class ServerCore:
                 )
                 self._reply(address, handshake.refused(message.nonce, handshake.SERVER_FULL))
                 return
+            if self._too_many_from(address, now):
+                self._reply(address, handshake.refused(message.nonce, handshake.TOO_MANY_FROM_IP))
+                return
             connection = self._connect(address, now)
         to_server, to_client = keys
         connection.key(crypto.Cipher(to_client, to_server, connection.connection_id))
@@ -301,6 +332,23 @@ class ServerCore:
         connection.join_cookie = message.cookie
         connection.welcome = handshake.welcome(message.nonce, sealed)
         self._reply(address, connection.welcome)
+
+    def _too_many_from(self, address: tuple, now: float) -> bool:
+        """Whether the source of `address` has `max_clients_per_ip` connections already (logged)."""
+        limit = self.max_clients_per_ip
+        source = _source_of(address)
+        if limit is None or source is None:
+            return False
+        if sum(_source_of(other) == source for other in self.connections) < limit:
+            return False
+        self._log_comings.info(
+            "too many from one IP",
+            now,
+            "refused client %s:%s: %d clients from its IP address already",
+            *address[:2],
+            limit,
+        )
+        return True
 
     def _connect(self, address: tuple, now: float) -> ServerConnection:
         """A new client's connection, with an id of its own."""

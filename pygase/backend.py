@@ -30,7 +30,7 @@ import threading
 from typing import Any, Callable, Optional
 
 from pygase._game_loop import GameStateMachine
-from pygase._server_core import ServerCore
+from pygase._server_core import MAX_CLIENTS_PER_IP, ServerCore
 from pygase._store import GameStateStore
 from pygase._thread_bridge import AwaitableEvent, in_thread_of
 from pygase._transport import ServerProtocol, bind_server_socket, call_user_function
@@ -67,6 +67,11 @@ class Server:
         max_event_size: largest event in bytes a client may send
         simulate: put a simulated bad link (`pygase.testing.LinkConditions`) between the server and
             all its clients, for testing
+        max_clients_per_ip: clients from one public IP address (one /64 network for IPv6) beyond this
+            many are refused ("too many clients from this IP address"), so one host cannot take every
+            place; 16 by default. Loopback and private (LAN) addresses are exempt. Players behind one
+            NAT share an address: raise it for a large group that plays on an internet server together.
+            None: no limit.
 
     A client joins with a handshake (a stateless cookie) before the server keeps any state for it; the
     first client to join becomes the host and receives a secret token that host-only requests (shutting
@@ -91,6 +96,7 @@ class Server:
         max_events_per_second: float = 200.0,
         max_event_size: int = 1024 * 1024,
         simulate: Any = None,
+        max_clients_per_ip: Optional[int] = MAX_CLIENTS_PER_IP,
     ) -> None:
         self.game_state_store = game_state_store
         self.simulate = simulate
@@ -103,6 +109,7 @@ class Server:
             max_events_per_second,
             max_event_size,
             connection_class=ServerConnection,
+            max_clients_per_ip=max_clients_per_ip,
         )
         self._hostname: Optional[str] = None
         self._port: Optional[int] = None
@@ -352,6 +359,7 @@ class Backend:
         password: session password clients must know to join
         max_clients: clients beyond this many are refused ("server full")
         single_precision_floats: send floats with 32 bits instead of 64 (see `GameStateStore`)
+        max_clients_per_ip: clients from one public IP address beyond this are refused (see `Server`)
 
     Attributes:
         game_state_store (GameStateStore): the backend's game state repository
@@ -379,6 +387,7 @@ class Backend:
         password: Optional[str] = None,
         max_clients: int = 64,
         single_precision_floats: bool = False,
+        max_clients_per_ip: Optional[int] = MAX_CLIENTS_PER_IP,
         **kwargs: Any,
     ) -> None:
         if "initial_gamestate" in kwargs:
@@ -394,7 +403,12 @@ class Backend:
         self.game_state_machine.time_step = time_step_function  # type: ignore[method-assign]
         for event_type, handler in (event_handlers or {}).items():
             self.game_state_machine.register_event_handler(event_type, handler)
-        self.server = Server(self.game_state_store, password=password, max_clients=max_clients)
+        self.server = Server(
+            self.game_state_store,
+            password=password,
+            max_clients=max_clients,
+            max_clients_per_ip=max_clients_per_ip,
+        )
 
     def run(self, hostname: str, port: int, interval: float = 0.02) -> None:
         """Run state machine and server and bind the server to a given address.

@@ -13,6 +13,7 @@ import contextlib
 import pytest
 
 from pygase import GameState, _codec
+from pygase import _handshake as handshake
 from pygase.backend import GameStateStore
 from pygase.connection import ClientConnection, ClientPackage, ConnectionStatus, Header
 from pygase.event import Event
@@ -148,3 +149,47 @@ def test_control_events_count_against_the_event_rate_limit():
     # leaving is never refused, though: it costs the server nothing but saves it work
     forger.send(forger.package([Event("pygase:disconnect")]), now)
     assert session.address_of(hostile) not in session.server.connections
+
+
+# ---- 2. slot squatting -------------------------------------------------------------------------------
+
+
+def test_one_ip_address_gets_at_most_max_clients_per_ip_places():
+    store = GameStateStore(GameState(x=1))
+    session = SimulatedSession(store)
+    session.server.max_clients = 200
+    limit = 16  # the default
+    squatters = [session.add_client("93.184.216.34") for _ in range(limit + 4)]
+    neighbours = [session.add_client(f"2a00:1450:4001:80b::{i}") for i in range(limit + 1)]  # one /64
+    local = [session.add_client("127.0.0.1") for _ in range(limit + 4)]  # tests and benchmarks
+    lan = [session.add_client("192.168.1.20") for _ in range(limit + 4)]  # a container's proxy
+    other = session.add_client("93.184.216.35")
+    session.run(1.0)
+    assert sum(client.status == CONNECTED for client in squatters) == limit
+    assert {client.refused_reason for client in squatters if client.status != CONNECTED} == {
+        "too many clients from this IP address"
+    }
+    assert sum(client.status == CONNECTED for client in neighbours) == limit
+    assert all(client.status == CONNECTED for client in local + lan + [other])
+    assert session.server.max_clients_per_ip == limit
+    session.server.max_clients_per_ip = None  # no limit
+    late = session.add_client("93.184.216.34")
+    session.run(1.0)
+    assert late.status == CONNECTED
+
+
+def test_a_client_that_sends_nothing_after_the_handshake_is_dropped_within_the_join_timeout():
+    store = GameStateStore(GameState(x=1))
+    session = SimulatedSession(store)
+    squatter, honest = session.add_client("squatter"), session.add_client("honest")
+    squatter_address = session.address_of(squatter)
+    # the squatter completes the handshake and then sends no package
+    session.network.route = lambda source, destination, datagram: (
+        source != squatter_address or handshake.is_handshake(datagram)
+    )
+    session.run(0.5)
+    assert squatter_address in session.server.connections
+    assert session.server.connections[squatter_address].timeout == 5.0  # silence after it sent something
+    session.run(3.0)  # the join timeout
+    assert squatter_address not in session.server.connections
+    assert honest.status == CONNECTED and session.address_of(honest) in session.server.connections

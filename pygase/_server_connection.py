@@ -52,6 +52,9 @@ class ServerConnection(Connection):
     #: sends a few KB a second; its large events arrive at about this rate. Decoding costs at most about
     #: 0.7 µs a byte, so this bounds the CPU one client can take to about 5 % of a core.
     max_receive_rate = 64 * 1024
+    #: Bytes a second the server sends this client, in bursts of up to twice that: the most one client
+    #: can make the server send, whatever it reports (a whole state goes at most this fast).
+    max_send_rate = 1024 * 1024
     #: Seconds a client that completed the handshake has to send its first package, or it is dropped
     #: (so handshakes alone do not hold the server's places).
     join_timeout = 3.0
@@ -82,7 +85,10 @@ class ServerConnection(Connection):
         self.welcome = b""
         self._probe: Optional[tuple[tuple, bytes, float]] = None  # (address, token, when) of a path challenge
         self._receive_budget = TokenBucket()
+        self._send_budget = TokenBucket()
+        self._send_blocked_until = float("-inf")  # sending waits for its budget until then
         self._join_deadline: Optional[float] = None  # until the client's first package
+        self._whole_state_at = float("-inf")  # when the last whole state went out in parts
         self._refused_logged = float("-inf")
 
     def _receive_package(self, package: Package, now: float) -> list:
@@ -144,9 +150,18 @@ class ServerConnection(Connection):
 
     def get_timer(self) -> Optional[float]:
         timer = super().get_timer()
-        if timer is None or self._join_deadline is None:
-            return timer
-        return min(timer, self._join_deadline)
+        if timer is None:
+            return None
+        if self._join_deadline is not None:
+            timer = min(timer, self._join_deadline)
+        return max(timer, self._send_blocked_until)  # nothing goes out before the send budget allows
+
+    def _seal(self, datagram: bytes, records: list, now: float) -> bytes:
+        sealed = super()._seal(datagram, records, now)
+        level = self._send_budget.charge(len(sealed), now, self.max_send_rate)
+        if level <= 0:
+            self._send_blocked_until = now - level / self.max_send_rate
+        return sealed
 
     def key(self, cipher: Any) -> None:
         """Seal and open with `cipher` from now on (the handshake agreed on new keys)."""
@@ -219,6 +234,8 @@ class ServerConnection(Connection):
         return super().settled() and self._sent_time_order == _store_time_order(self.game_state_store)
 
     def _send_due(self, now: float) -> bool:
+        if now < self._send_blocked_until:
+            return False  # the send budget is spent (see `max_send_rate`)
         if super()._send_due(now):
             return True
         # A newer state than this client was sent goes out at once (as far as congestion allows).
@@ -232,21 +249,21 @@ class ServerConnection(Connection):
         package = ServerPackage(header, None)
         package.session = self.session
         if self._transfer is None:
-            inline = self._inline_update()
+            inline = self._inline_update(now)
             if inline is not None:
                 package._update_bytes, package.full_state = inline
         return package
 
     def _plain_tail(self, now: float) -> Optional[bytes]:
         if self._transfer is None:
-            inline = self._inline_update()
+            inline = self._inline_update(now)
             if self._transfer is not None:
                 return None  # the update starts a transfer: this package carries its first parts
             if inline is not None:
                 return _server_tail(inline[0], inline[1], self.session)
         return _server_tail(b"\xc0", False, self.session)  # no update
 
-    def _inline_update(self) -> Optional[tuple[bytes, bool]]:
+    def _inline_update(self, now: float) -> Optional[tuple[bytes, bool]]:
         """What the client lacks, as (encoded update, full state flag) if it fits in this package.
 
         Every package carries what the client lacks, measured from what it says it has, so a lost package
@@ -260,6 +277,12 @@ class ServerConnection(Connection):
         if update_bytes is None:
             return None
         if len(update_bytes) > self.inline_state_limit:
+            if full_state:
+                # A client that got a whole state says again that it lacks one: it gets another at most
+                # once a round trip (an honest one got the first, or asks again after its loss).
+                if now < self._whole_state_at + self._recovery.retransmission_timeout():
+                    return None
+                self._whole_state_at = now
             self._start_transfer(time_order, update_bytes, full_state)
             return None
         return update_bytes, full_state

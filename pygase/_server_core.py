@@ -93,6 +93,10 @@ class ServerCore:
         max_clients_per_ip: connections from one public IP address (one /64 network for IPv6) beyond
             this are refused, so one host cannot take every place (16 by default: players behind one NAT
             are normal); loopback and private addresses are exempt, None means no limit
+
+    What one client can make the server decode and send is bounded by its connection
+    (`ServerConnection.max_receive_rate`, `max_send_rate`), and one that joins but sends nothing is
+    dropped after `ServerConnection.join_timeout`.
     """
 
     def __init__(

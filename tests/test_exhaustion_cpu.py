@@ -17,6 +17,7 @@ from pygase import _handshake as handshake
 from pygase.backend import GameStateStore
 from pygase.connection import ClientConnection, ClientPackage, ConnectionStatus, Header
 from pygase.event import Event
+from pygase.gamestate import GameStateUpdate
 from pygase.testing import SimulatedSession
 
 CONNECTED = ConnectionStatus.get("Connected")
@@ -193,3 +194,55 @@ def test_a_client_that_sends_nothing_after_the_handshake_is_dropped_within_the_j
     session.run(3.0)  # the join timeout
     assert squatter_address not in session.server.connections
     assert honest.status == CONNECTED and session.address_of(honest) in session.server.connections
+
+
+# ---- 3. lying about progress -------------------------------------------------------------------------
+
+
+def lie_about_progress(monkeypatch, max_send_rate=None) -> tuple:
+    """A client of a state of 68 KB that says every 2 ms, for a second, that it has nothing (time order
+    0) and got every package (all-ones acks), with an event to acknowledge; return (bytes sent to it,
+    whole states started, its connection on the server)."""
+    store = GameStateStore(GameState(blob=bytes(68_000), n=0))
+    for n in range(1, 151):  # a game that has run a while: what a client at 0 lacks is the whole state
+        store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, n=n))
+    session, (liar,) = joined(store, "liar", seconds=2.0)
+    forger = Forger(session, liar)
+    connection = session.server.connections[forger.address]
+    if max_send_rate is not None:
+        connection.max_send_rate = max_send_rate
+    whole_states = []
+    start_transfer = connection._start_transfer
+
+    def counting(time_order, update_bytes, full_state):
+        whole_states.append(full_state)
+        return start_transfer(time_order, update_bytes, full_state)
+
+    monkeypatch.setattr(connection, "_start_transfer", counting)
+    server, sent, now = session.server, 0, session.network.now
+    for _ in range(500):
+        now += 0.002
+        ack = int(connection.local_sequence)
+        # (an event in each, so that each wants its ack at once)
+        datagrams = forger.send(forger.package([Event("PING")], time_order=0, ack=ack, bits="1" * 32), now)
+        for _ in range(100):  # as the transport does: send until nothing is due before the timer
+            datagrams += [d for d, a in server.datagrams_to_send(now) if a == forger.address]
+            timer = server.get_timer()
+            if timer is None or timer > now:
+                break
+        sent += sum(len(datagram) for datagram in datagrams)
+    return sent, whole_states.count(True), connection
+
+
+def test_a_whole_state_goes_at_most_once_a_round_trip_to_a_client_that_says_it_lacks_it(monkeypatch):
+    sent, whole_states, connection = lie_about_progress(monkeypatch, max_send_rate=1e12)
+    # it used to be sent again for (nearly) every package: 17 to 35 MB a second
+    assert 1 <= whole_states <= 1 / 0.05 + 1  # the retransmission timeout is at least 50 ms
+    assert sent <= (whole_states + 1) * 72_000
+
+
+def test_what_one_client_makes_the_server_send_is_bounded_by_its_send_budget(monkeypatch):
+    rate = 100_000
+    sent, whole_states, connection = lie_about_progress(monkeypatch, max_send_rate=rate)
+    assert sent <= 3 * rate + 2048  # a burst of twice the rate, a second's worth, one datagram of debt
+    assert connection.status == CONNECTED

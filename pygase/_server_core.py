@@ -491,9 +491,15 @@ class ServerCore:
         self._outputs.append(ClientLeft(address))
 
     def _acknowledge_departed(self, connection: ServerConnection, datagram: bytes) -> None:
-        """Answer a package from a client that left with a bare acknowledgement of it, nothing more."""
+        """Answer a package from a client that left with a bare acknowledgement of it, nothing more.
+
+        Only if the acknowledgement is no larger than the package (a goodbye, which carries an event, is
+        larger): nobody can make the server send more bytes anywhere than they sent it.
+        """
         package = ClientPackage.from_datagram(connection.open(datagram))
-        self._reply(connection.remote_address, connection.bare_ack(package))
+        reply = connection.bare_ack(package)
+        if len(reply) <= len(datagram):
+            self._reply(connection.remote_address, reply)
 
     def get_timer(self) -> Optional[float]:
         """Return the earliest time any connection needs attention."""

@@ -16,7 +16,7 @@ from pygase import GameState, _codec
 from pygase import _handshake as handshake
 from pygase.backend import GameStateStore
 from pygase.connection import ClientConnection, ClientPackage, ConnectionStatus, Header
-from pygase.event import Event
+from pygase.event import Event, UniversalEventHandler
 from pygase.gamestate import GameStateUpdate
 from pygase.testing import SimulatedSession
 
@@ -246,3 +246,66 @@ def test_what_one_client_makes_the_server_send_is_bounded_by_its_send_budget(mon
     sent, whole_states, connection = lie_about_progress(monkeypatch, max_send_rate=rate)
     assert sent <= 3 * rate + 2048  # a burst of twice the rate, a second's worth, one datagram of debt
     assert connection.status == CONNECTED
+
+
+# ---- 4. replies no larger than requests --------------------------------------------------------------
+
+
+def test_a_package_from_a_client_that_left_gets_no_reply_larger_than_itself():
+    store = GameStateStore(GameState(x=1))
+    session, (leaver,) = joined(store, "leaver")
+    forger = Forger(session, leaver)
+    leaver.shutdown()
+    session.run(0.5)
+    assert leaver.status == DISCONNECTED and forger.address not in session.server.connections
+    now = session.network.now
+    small = forger.package()
+    replies = forger.send(small, now)
+    assert all(len(reply) <= len(small) for reply in replies)
+    # a goodbye said again (our ack was lost) is larger than its ack, and still gets it
+    goodbye = forger.package([Event("pygase:disconnect")])
+    replies = forger.send(goodbye, now + 0.1)
+    assert len(replies) == 1 and len(replies[0]) <= len(goodbye)
+
+
+def test_a_clients_datagram_from_another_address_gets_a_path_challenge_no_larger_than_itself():
+    store = GameStateStore(GameState(x=1))
+    session, (client,) = joined(store, "client")
+    now = session.network.now
+    datagram = client._next_datagram(now)  # its smallest: a package without events or update
+    elsewhere = ("93.184.216.99", 4000)  # a copy of it, sent from someone else's address
+    session.server.receive_datagram(datagram, elsewhere, now)
+    replies = session.server.datagrams_for(elsewhere, now)
+    assert len(replies) == 1 and len(replies[0]) <= len(datagram)
+
+
+@pytest.mark.parametrize("case", ["joins", "wrong password", "server full", "too many from its IP"])
+def test_every_handshake_reply_is_no_larger_than_the_request_it_answers(case):
+    store = GameStateStore(GameState(x=1))
+    session = SimulatedSession(store)
+    server = session.server
+    server.password = "right"
+    address = ("93.184.216.34", 5000)
+    if case == "server full":
+        server.max_clients = 0
+    if case == "too many from its IP":
+        server.max_clients_per_ip = 0
+    client = ClientConnection(session.SERVER_ADDRESS, UniversalEventHandler(), password="right")
+    if case == "wrong password":
+        client = ClientConnection(session.SERVER_ADDRESS, UniversalEventHandler(), password="wrong")
+    now, pairs = 0.0, []
+    for _ in range(40):
+        for request in client.datagrams_to_send(now):
+            try:
+                server.receive_datagram(request, address, now)
+            except ValueError:
+                continue
+            for reply in server.datagrams_for(address, now):
+                if handshake.is_handshake(request):
+                    pairs.append((len(request), len(reply)))
+                client.receive_datagram(reply, now)
+        now += 0.05
+        client.handle_timer(now)
+    assert len(pairs) >= 2
+    assert all(reply <= request for request, reply in pairs), pairs
+    assert (client.status == CONNECTED) == (case == "joins")

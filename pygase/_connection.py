@@ -227,6 +227,11 @@ class Connection:
 
     def _receive_package(self, package: Package, now: float) -> list:
         """Take a package; return the new events it carries, in order (control events too)."""
+        held = self._inbound.admit(package._entries, package.event_floor, now, self.remote_address)
+        if held is None:
+            # No room to hold its events back until their turn: not taken, so not acknowledged; to the
+            # sender it is lost (its events are resent or given up, as it chose).
+            return []
         self._start(now)
         header = package.header
         self._received.register(header.sequence, now)
@@ -246,7 +251,7 @@ class Connection:
             self._ack_due_at = now
         if package._entries and self._ack_due_at is None:
             self._ack_due_at = now + self.ack_delay
-        return self._inbound.receive(package._entries, package.event_floor)
+        return self._inbound.receive(package._entries, package.event_floor, held)
 
     def handle_timer(self, now: float) -> None:
         """Detect lost packages and a lost connection; call when `get_timer()` says."""
@@ -320,6 +325,7 @@ class Connection:
     def _close(self) -> None:
         self.status = DISCONNECTED
         self._reliability.close()
+        self._inbound.reset()  # (what it held back no longer counts against a shared budget)
 
     def _ack_callback_args(self) -> tuple:
         """What an ack callback is called with (a server passes the connection)."""

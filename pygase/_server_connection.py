@@ -15,7 +15,7 @@ from typing import Any, Optional
 from pygase import _codec
 from pygase._connection import DISCONNECTED, STATE_PART_EVENT, Connection
 from pygase._crypto import AuthenticationError
-from pygase._event_order import PART_SIZE
+from pygase._event_order import PART_SIZE, HeldBudget
 from pygase._packages import ClientPackage, Header, Package, ServerPackage, _server_tail
 from pygase.event import Event
 from pygase.gamestate import GameState
@@ -117,9 +117,11 @@ class ServerConnection(Connection):
 
     # ---- what the server core asks of a connection ---------------------------------------------------
 
-    def accept(self, now: float, max_event_size: int) -> None:
-        """The client completed the handshake at `now`; it may send events up to `max_event_size`."""
+    def accept(self, now: float, max_event_size: int, held_budget: Optional[HeldBudget] = None) -> None:
+        """The client completed the handshake at `now`; it may send events up to `max_event_size`, and
+        the events it makes us hold back count against `held_budget` (all clients' together) too."""
         self._inbound.max_event_size = max_event_size
+        self._inbound.share(held_budget)
         self._start(now)
         self._last_received = now
         self._join_deadline = now + self.join_timeout

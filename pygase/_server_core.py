@@ -19,6 +19,7 @@ from pygase._connection import (
     DISCONNECTED,
     SHUTDOWN_EVENT,
 )
+from pygase._event_order import TOTAL_HELD_BYTES, HeldBudget
 from pygase._outputs import ClientJoined, ClientLeft, EventReceived, Output, ShutdownRequested
 from pygase._packages import PROTOCOL_ID, ClientPackage, check_event_data
 from pygase._ratelimit import RateLimitedLog
@@ -135,6 +136,8 @@ class ServerCore:
         self._replies: dict[tuple, list[bytes]] = {}
         self._secret = random_bytes(32)
         self._allowance: dict[tuple, tuple[float, float]] = {}  # address -> (events allowed, at time)
+        # what all clients together may make us hold back (events that wait for a missing one)
+        self._held_budget = HeldBudget(TOTAL_HELD_BYTES + 2 * max_event_size)
         self._log = RateLimitedLog(logger)  # lines a client or a stranger can cause, throttled
         # (joins and leaves: enough at once for a full server, then ten a second)
         self._log_comings = RateLimitedLog(logger, interval=0.1, burst=64)
@@ -371,7 +374,7 @@ class ServerCore:
             session=int.from_bytes(self._random_bytes(4), "big"),
         )
         connection.connection_id = connection_id
-        connection.accept(now, self.max_event_size)
+        connection.accept(now, self.max_event_size, self._held_budget)
         self.connections[address] = connection
         self._by_id[connection_id] = connection
         if self.host_token is None:  # the first client is the host; host rights die with its session

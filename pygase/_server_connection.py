@@ -78,6 +78,9 @@ class ServerConnection(Connection):
         self._transfer_id = 0
         self._transfer: Optional[_Transfer] = None  # a large update on its way in parts
         self._pin: Optional[tuple[Sqn, object]] = None  # (time order, token) held in the store's cache
+        #: the client put together the whole state of a store still at time order 0, which it reports
+        #: as 0 like no state at all: it needs only the updates since
+        self._initial_state_held = False
         #: the id datagrams name this connection by (the server core gives it)
         self.connection_id = bytes(8)
         #: the cookie of the handshake that made (or last keyed) this connection, and the WELCOME sent
@@ -97,6 +100,8 @@ class ServerConnection(Connection):
         events = super()._receive_package(package, now)
         if package.header.sequence == self.remote_sequence:  # the newest package says what the client has
             self.last_client_time_order = package.time_order
+            if int(package.time_order) != 0:
+                self._initial_state_held = False  # it moved on: a 0 from it means no state again
             if self._pin is not None and package.time_order > self._pin[0]:
                 self._release_pin()
         return events
@@ -273,7 +278,7 @@ class ServerConnection(Connection):
         in parts instead (and None is returned), as does nothing to send.
         """
         time_order, update_bytes, full_state = _store_update_since(
-            self.game_state_store, self.last_client_time_order
+            self.game_state_store, self.last_client_time_order, self._initial_state_held
         )
         self._sent_time_order = time_order
         if update_bytes is None:
@@ -308,6 +313,8 @@ class ServerConnection(Connection):
                 self._transfer = None
                 if time_order > self.last_client_time_order:
                     self.last_client_time_order = time_order
+                elif int(time_order) == 0 and full_state:
+                    self._initial_state_held = True  # (a part arrives whole and is applied at once)
 
         for index in range(count):
             chunk = update_bytes[index * PART_SIZE : (index + 1) * PART_SIZE]
@@ -369,22 +376,24 @@ def _store_time_order(store: Any) -> Sqn:
     return fast() if fast is not None else _store_state(store).time_order
 
 
-def _store_update_since(store: Any, time_order: Sqn) -> tuple:
+def _store_update_since(store: Any, time_order: Sqn, initial_state_held: bool = False) -> tuple:
     """(current time order, bytes of what a client at `time_order` lacks or None, full state flag).
 
     A `GameStateStore` answers this itself, with caching; any other store that has the documented
-    methods (`get_game_state` or `get_gamestate`, `get_update_cache`) is asked through those.
+    methods (`get_game_state` or `get_gamestate`, `get_update_cache`) is asked through those. A client
+    at time order 0 has no state yet (unless `initial_state_held`) and gets the whole state.
     """
     fast = getattr(store, "_encoded_update_since", None)
     if fast is not None:
-        return fast(time_order)
+        return fast(time_order, initial_state_held=initial_state_held)
     state = _store_state(store)
     current = state.time_order
-    if time_order == current:
+    held = int(time_order) != 0 or initial_state_held
+    if time_order == current and held:
         return current, None, False
     cache = list(store.get_update_cache())
     for index in range(len(cache) - 1, -1, -1):
-        if int(time_order) != 0 and cache[index].time_order == time_order and cache[index + 1 :]:
+        if held and cache[index].time_order == time_order and cache[index + 1 :]:
             combined = cache[index + 1]
             for update in cache[index + 2 :]:
                 combined = combined + update

@@ -50,11 +50,11 @@ class GameStateStore:
         # The store works on its own, read-only copy: the caller's object stays as it was, and game code
         # that changes the state in place (which would never be sent) gets an error saying so.
         state = ReadOnlyGameState.of(source)
-        if int(state.time_order) == 0:
-            # Time order 0 means "no state yet" to a client, so the first state the store has is 1.
-            state.__dict__["time_order"] = Sqn(1)
         self._game_state = state
-        self._game_state_update_cache: list[GameStateUpdate] = []
+        # As in PyGaSe 0.3.1 the state keeps its time order (0 by default, so that the first update is
+        # `GameStateUpdate(1, ...)`) and the cache starts with an empty `GameStateUpdate(0)`. A client at
+        # time order 0 has no state yet: it always gets the whole state (see `_encoded_update_since`).
+        self._game_state_update_cache: list[GameStateUpdate] = [GameStateUpdate(0)]
         self._cache_base = state.time_order  # the time order the oldest cached update builds on
         self._lock = threading.RLock()
         self._encoded: dict[int, tuple] = {}
@@ -124,15 +124,21 @@ class GameStateStore:
                 # Keep what pinned time orders need: clients receiving a large state build on it.
                 oldest = min(self._pins.values(), key=lambda t: int(t - update.time_order))
                 while excess > 0 and cache[0].time_order <= oldest:
-                    self._cache_base = cache.pop(0).time_order
+                    self._evicted(cache.pop(0))
                     excess -= 1
             elif excess > 0:
-                self._cache_base = cache[excess - 1].time_order
+                self._evicted(cache[excess - 1])
                 del cache[:excess]
             self._encoded = {int(previous): (update.time_order, encoded, False)}
             self._latest = (update, encoded)
         for listener in list(self._listeners):
             listener()
+
+    def _evicted(self, update: GameStateUpdate) -> None:
+        """`update` left the cache: the oldest cached update now builds on it (the empty first entry,
+        `GameStateUpdate(0)`, builds on nothing and changes nothing)."""
+        if int(update.time_order) != 0:
+            self._cache_base = update.time_order
 
     def _pin(self, time_order: Sqn) -> object:
         """Keep the updates since `time_order` in the cache until `_unpin`; return the pin's token."""
@@ -148,29 +154,35 @@ class GameStateStore:
     def _time_order(self) -> Sqn:
         return self._game_state.time_order
 
-    def _encoded_update_since(self, time_order: Sqn) -> tuple:
+    def _encoded_update_since(self, time_order: Sqn, initial_state_held: bool = False) -> tuple:
         """Return (current time order, bytes of what a client at `time_order` lacks, full state flag).
 
         The bytes are None if the client is up to date. Results are cached until the next update, so
         clients at the same time order share one encoding.
+
+        A client at time order 0 has no state yet and gets the whole state, even from a store that is
+        still at time order 0 (its initial state), unless `initial_state_held`: the caller knows that
+        the client holds the state at time order 0 (it received it whole), so it only lacks the updates.
         """
         with self._lock:
             current = self._game_state.time_order
-            if time_order == current:
+            # What the client holds, as a key: its time order, or -1 for nothing at all.
+            held = int(time_order) if int(time_order) != 0 or initial_state_held else -1
+            if held == int(current):
                 return current, None, False
-            cached = self._encoded.get(int(time_order))
+            cached = self._encoded.get(held)
             if cached is not None:
                 return cached
             if len(self._encoded) > 64:  # clients at many different time orders (a paused game)
                 self._encoded.clear()
-            delta = self._delta_for(time_order, current)
+            delta = None if held < 0 else self._delta_for(time_order, current)
             if delta is None:
                 result = (current, self._encode_state(), True)
             elif delta is self._latest[0]:  # the newest update covers all the client lacks
                 result = (current, self._latest[1], False)
             else:
                 result = (current, self._encode(delta.__dict__), False)
-            self._encoded[int(time_order)] = result
+            self._encoded[held] = result
             return result
 
     def _delta_for(self, time_order: Sqn, current: Sqn) -> Optional[GameStateUpdate]:
@@ -202,15 +214,13 @@ class GameStateStore:
         """The cached updates newer than `time_order` (None if it is not in the cache)."""
         cache = self._game_state_update_cache
         if time_order == self._cache_base:
-            return cache
+            return cache[1:] if cache and int(cache[0].time_order) == 0 else cache  # (not the empty first)
         for index in range(len(cache) - 1, -1, -1):
             if cache[index].time_order == time_order:
                 return cache[index + 1 :]
         return None
 
     def _delta_since(self, time_order: Sqn) -> Optional[GameStateUpdate]:
-        if int(time_order) == 0:
-            return None
         newer = self._updates_after(time_order)
         if not newer:
             return None

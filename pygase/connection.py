@@ -187,6 +187,10 @@ class ClientConnection(ClientCore):
         if full_state and (int(self._time_order) == 0 or update.time_order > game_state.time_order):
             # The server sends the whole state when it cannot build a delta from what we have (or we have
             # nothing yet); a late copy of an older one is ignored like any stale update.
+            if int(update.time_order) == 0 and update.__dict__ == game_state.__dict__:
+                # A store still at time order 0 sends its state with every package (time order 0 means
+                # "no state yet", so we keep reporting 0): nothing changed, no listeners to call.
+                return False
             game_state.__dict__.clear()
             game_state.__dict__.update(update.__dict__)
         elif not full_state and update.time_order > game_state.time_order:

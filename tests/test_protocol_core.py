@@ -226,8 +226,9 @@ def test_disconnecting_client_is_forgotten_by_the_server_at_once():
 
 
 def test_many_clients_at_the_same_time_order_share_one_encoded_update():
-    store = GameStateStore(GameState(x=0))
+    store = GameStateStore(GameState(x=0))  # at time order 0
     push(store, x=1)
+    push(store, x=2)
     first = store._encoded_update_since(Sqn(1))
     second = store._encoded_update_since(Sqn(1))
     assert first[1] is second[1]
@@ -271,8 +272,9 @@ def test_floats_keep_full_precision_unless_the_game_opts_into_single_precision()
         session = SimulatedSession(store)
         client = session.add_client()
         session.run(0.2)
+        before = store.get_game_state().time_order  # 0: the initial state
         push(store, x=value)
-        size = len(store._encoded_update_since(store.get_game_state().time_order + -1)[1])
+        size = len(store._encoded_update_since(before, initial_state_held=True)[1])  # the update alone
         session.run(0.2)
         received = client_state(client)["x"]
         if single:

@@ -65,7 +65,7 @@ def test_push_update_refuses_a_bad_value_and_leaves_the_state_as_it_was(bad, mes
         store.push_update(GameStateUpdate(2, grid=bad, n=1))
     assert message in str(error.value)
     assert store.get_game_state() == before
-    assert store.get_update_cache() == []
+    assert store.get_update_cache() == [GameStateUpdate(0)]  # as it was (0.3.1's empty first entry)
     store.push_update(GameStateUpdate(2, n=1))  # and the store goes on
     assert store.get_game_state().n == 1
 

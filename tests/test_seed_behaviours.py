@@ -1,0 +1,84 @@
+"""Public behaviours of PyGaSe 0.3.1 that code written for it relies on (issue 10).
+
+Each test failed before the behaviour was restored.
+"""
+
+from __future__ import annotations
+
+from pygase import GameState, GameStateUpdate
+from pygase.backend import GameStateStore
+from pygase.testing import SimulatedSession
+
+
+def client_state(connection) -> dict:
+    with connection.game_state_context() as state:
+        return dict(state.__dict__)
+
+
+# ---- 1. GameStateStore starts at time order 0, and GameStateUpdate(1) is its first update --------------
+
+
+def test_store_starts_at_time_order_0_with_an_empty_update_in_its_cache():
+    store = GameStateStore()
+    assert store.get_game_state().time_order == 0
+    assert store.get_update_cache() == [GameStateUpdate(0)]
+    assert GameStateStore(GameState(foo=1)).get_game_state().time_order == 0
+
+
+def test_first_update_at_time_order_1_is_applied():
+    store = GameStateStore(GameState(foo=0, bar=0))
+    store.push_update(GameStateUpdate(1, foo=1))
+    assert store.get_game_state().time_order == 1
+    assert store.get_game_state().foo == 1
+    assert store.get_update_cache() == [GameStateUpdate(0), GameStateUpdate(1, foo=1)]
+    store.push_update(GameStateUpdate(2, bar=2))
+    assert (store.get_game_state().foo, store.get_game_state().bar) == (1, 2)
+
+
+def test_a_new_client_of_a_store_at_time_order_0_gets_the_state_and_then_the_updates():
+    store = GameStateStore(GameState(foo="bar", n=0))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.5)
+    assert client_state(client)["foo"] == "bar"
+    assert client_state(client)["time_order"] == 0
+    store.push_update(GameStateUpdate(1, n=1))
+    session.run(0.3)
+    assert client_state(client) == dict(store.get_game_state().__dict__)
+    late = session.add_client()  # joins a store that moved on
+    session.run(0.5)
+    assert client_state(late) == dict(store.get_game_state().__dict__)
+
+
+def test_state_listeners_are_not_called_again_for_the_same_state_at_time_order_0():
+    # A client reports 0 for "no state yet", so a store at time order 0 sends its state with every package.
+    store = GameStateStore(GameState(foo="bar"))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    calls = []
+    client._state_listeners.append(lambda state: calls.append(dict(state.__dict__)))
+    session.run(1.0)
+    assert len(calls) == 1 and calls[0]["foo"] == "bar"
+
+
+def test_a_large_initial_state_is_sent_once_and_then_only_what_changed():
+    store = GameStateStore(GameState(n=0, blob=bytes(5000)))  # sent in parts
+    session = SimulatedSession(store)
+    client = session.add_client()
+    large: list[int] = []
+
+    def route(source, destination, datagram):
+        if source == session.SERVER_ADDRESS and len(datagram) > 900:
+            large.append(len(datagram))
+        return True
+
+    session.network.route = route
+    session.run(1.0)
+    assert len(client_state(client)["blob"]) == 5000
+    sent = len(large)
+    session.run(1.0)
+    assert len(large) == sent  # the store is still at time order 0: the client has all there is
+    store.push_update(GameStateUpdate(1, n=1))
+    session.run(0.5)
+    assert client_state(client)["n"] == 1
+    assert len(large) == sent  # the update alone, not the whole state again

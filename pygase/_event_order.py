@@ -117,6 +117,7 @@ class InboundEvents:
         self._cost: dict[int, int] = {}  # estimated bytes of each event held back, by id
         self._parts: Optional[list[bytes]] = None
         self._part_count = 0
+        self._part_bytes = 0  # bytes of the parts of the large event put together so far
 
     def admit(self, entries: list, floor: int, now: float, peer: Any = None) -> Optional[dict]:
         """Whether the (event, id) entries of a package fit before it is acknowledged: the estimated bytes
@@ -224,16 +225,33 @@ class InboundEvents:
 
     def _take_part(self, args: list) -> Optional[Event]:
         if not check_event_args(args, (int, int, bytes)):
-            logger.debug("dropping a malformed event part")
+            self._log.debug("malformed part", self._now, "dropping a malformed event part")
             return None
         index, count, data = args
         if count < 1 or count * PART_SIZE > self.max_event_size + PART_SIZE or not 0 <= index < count:
-            logger.warning("dropping a large event of %d parts: larger than max_event_size", count)
+            self._log.warning(
+                "too many parts",
+                self._now,
+                "dropping a large event of %d parts: larger than max_event_size",
+                count,
+            )
             self._parts = None
             return None
         if index == 0:
-            self._parts, self._part_count = [], count
+            self._parts, self._part_count, self._part_bytes = [], count, 0
         if self._parts is None or index != len(self._parts) or count != self._part_count:
+            self._parts = None
+            return None
+        # The parts are counted, and so are their bytes: parts larger than the sender's make it larger too.
+        self._part_bytes += len(data)
+        if self._part_bytes > self.max_event_size:
+            self._log.warning(
+                "too large",
+                self._now,
+                "dropping a large event: more than max_event_size (%d bytes) in its first %d parts",
+                self.max_event_size,
+                index + 1,
+            )
             self._parts = None
             return None
         self._parts.append(data)
@@ -243,7 +261,9 @@ class InboundEvents:
         try:
             return Event._from_wire(_codec.unpack(encoded))
         except ValueError as error:
-            logger.debug("dropping a large event that does not decode: %s", error)
+            self._log.debug(
+                "undecodable", self._now, "dropping a large event that does not decode: %s", error
+            )
             return None
 
 

@@ -7,7 +7,7 @@ import logging
 import tracemalloc
 
 from pygase import _codec
-from pygase._event_order import HeldBudget
+from pygase._event_order import PART_EVENT, PART_SIZE, HeldBudget, split_event
 from pygase._packages import ClientPackage, Header, _body_start, _header_bytes
 from pygase._ratelimit import RateLimitedLog
 from pygase._server_connection import ServerConnection
@@ -240,3 +240,37 @@ def test_honest_clients_on_a_lossy_link_get_every_event_in_order_at_the_bound(ca
         moves = [e.handler_args[0] for e, a in session.server_events if a == address and e.type == "MOVE"]
         assert moves == list(range(300))
     assert session.server._held_budget.used == 0
+
+
+# ---- events larger than max_event_size -----------------------------------------------------------------
+
+
+def _send_in_parts(connection, encoded: bytes, part_size: int, first_id: int, sequence: int) -> list:
+    """Feed `encoded` to `connection` in parts of `part_size` bytes, one a package; return what comes out."""
+    count = (len(encoded) + part_size - 1) // part_size
+    events = []
+    for index in range(count):
+        part = Event(PART_EVENT, index, count, encoded[index * part_size : (index + 1) * part_size])
+        events += connection.receive_package(_package(sequence + index, [(part, first_id + index)]), 0.01)
+        put_together = sum(map(len, connection._inbound._parts or []))
+        assert put_together <= connection._inbound.max_event_size
+    return events
+
+
+def test_an_event_larger_than_max_event_size_in_fewer_fatter_parts_is_refused(caplog):
+    """Parts were checked by their count only: 1,026 parts of 1,950 bytes passed the 1 MiB limit."""
+    connection = _connection()
+    max_event_size = connection._inbound.max_event_size
+    encoded = Event("BIG", bytes(2_000_000)).to_bytes()
+    assert len(encoded) > max_event_size
+    with caplog.at_level(logging.WARNING, logger="pygase"):
+        assert _send_in_parts(connection, encoded, 1950, 1, 1) == []
+    assert len(_records(caplog, logging.WARNING, "max_event_size")) == 1
+    # An honest large event, up to the limit, in the sender's parts, still comes through whole.
+    event = Event("LARGE", bytes(max_event_size - 100))
+    encoded = event.to_bytes()
+    assert len(encoded) <= max_event_size
+    parts = split_event(event, encoded)
+    events = _send_in_parts(connection, encoded, PART_SIZE, 1027, 1027)
+    assert len(parts) > 1000 and [e.type for e in events] == ["LARGE"]
+    assert events[0].handler_args == event.handler_args

@@ -9,6 +9,8 @@ fault it is:
   never lets anything else out for garbage input: a datagram either parses or raises one of these,
   which the drivers log (rate-limited) and drop.
   - `DecodeError`: bytes that are not a valid PyGaSe value, package or event;
+    - `NotSendableBytesError` (also a `TypeError`, as in 0.3.1): what `Sendable.from_bytes` raises for
+      bytes that do not hold an object of its class;
   - `ProtocolIDMismatchError`: a datagram that is not PyGaSe's at all (the PyGaSe 0.3.1 name);
   - `HandshakeError`: a malformed or unexpected handshake message;
   - `UnknownSenderError`: a package from an address that has not completed the handshake.
@@ -25,6 +27,7 @@ __all__ = [
     "PygaseError",
     "ProtocolError",
     "DecodeError",
+    "NotSendableBytesError",
     "ProtocolIDMismatchError",
     "HandshakeError",
     "UnknownSenderError",
@@ -44,6 +47,13 @@ class ProtocolError(PygaseError, ValueError):
 
 class DecodeError(ProtocolError):
     """Bytes that are not a valid PyGaSe value, package or event."""
+
+
+class NotSendableBytesError(DecodeError, TypeError):
+    """Bytes that `Sendable.from_bytes` could not parse into an object of its class.
+
+    A `TypeError`, which PyGaSe 0.3.1 raised here, and a `DecodeError` (so a `ValueError` too).
+    """
 
 
 class ProtocolIDMismatchError(ProtocolError):

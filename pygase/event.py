@@ -13,6 +13,7 @@ import logging
 from typing import Any, Callable
 
 from pygase import _codec
+from pygase.errors import DecodeError, NotSendableBytesError
 from pygase.utils import Comparable, Sendable, accepted_keywords
 
 __all__ = ["Event", "UniversalEventHandler", "RESERVED_PREFIX", "CLIENT_JOINED", "CLIENT_LEFT"]
@@ -60,16 +61,17 @@ class Event(Sendable, Comparable):
 
     @classmethod
     def _from_wire(cls, data: Any) -> Event:
-        """Build an event from its decoded wire form, raising `ValueError` for any other shape."""
+        """Build an event from its decoded wire form, raising `DecodeError` (a `ValueError`) for any other
+        shape: what comes from the network only ever gives a `pygase.errors.ProtocolError`."""
         if not isinstance(data, list) or len(data) != 3:
-            raise ValueError("an event is a list of type, args and kwargs")
+            raise DecodeError("an event is a list of type, args and kwargs")
         event_type, args, kwargs = data
         if not isinstance(event_type, str):
-            raise ValueError("an event type must be a str")
+            raise DecodeError("an event type must be a str")
         if not isinstance(args, list) or not isinstance(kwargs, dict):
-            raise ValueError("event data must be a list of args and a map of kwargs")
+            raise DecodeError("event data must be a list of args and a map of kwargs")
         if not all(isinstance(key, str) and key.isidentifier() for key in kwargs):
-            raise ValueError("event kwargs must have identifier keys")
+            raise DecodeError("event kwargs must have identifier keys")
         event = cls.__new__(cls)
         event.type = event_type
         event.handler_args = args
@@ -96,9 +98,13 @@ class Event(Sendable, Comparable):
         """Deserialize an event.
 
         Raises:
-            ValueError: if the bytes do not hold an event
+            pygase.errors.NotSendableBytesError: if the bytes do not hold an event (a `TypeError` as in
+                PyGaSe 0.3.1, and a `ValueError`)
         """
-        return cls._from_wire(_codec.unpack(bytepack))
+        try:
+            return cls._from_wire(_codec.unpack(bytepack))
+        except DecodeError as error:
+            raise NotSendableBytesError(f"bytes could not be parsed into {cls.__name__}: {error}") from None
 
 
 class UniversalEventHandler:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pygase import _codec
 from pygase._codec import Replace
-from pygase.errors import DecodeError
+from pygase.errors import DecodeError, NotSendableBytesError
 from pygase.utils import Comparable, NamedEnum, Sendable, Sqn
 
 __all__ = ["TO_DELETE", "GameStatus", "GameState", "GameStateUpdate"]
@@ -202,24 +202,29 @@ class GameState(Sendable, Comparable):
 
     @classmethod
     def from_bytes(cls, bytepack: bytes) -> GameState:
-        """Deserialize a game state, checking that `time_order` and `game_status` are valid."""
+        """Deserialize a game state, checking that `time_order` and `game_status` are valid.
+
+        Raises:
+            pygase.errors.NotSendableBytesError: if the bytes do not hold a game state (a `TypeError`
+                and a `ValueError`)
+        """
         state = super().from_bytes(bytepack)
-        state.time_order = _read_time_order(state.__dict__)
+        state.time_order = _read_time_order(state.__dict__, NotSendableBytesError)
         status = state.__dict__.get("game_status", 0)
         if not isinstance(status, int) or isinstance(status, bool):
-            raise DecodeError("game_status must be an int")
+            raise NotSendableBytesError("game_status must be an int")
         state.game_status = status or GameStatus.get("Paused")
         return state
 
 
-def _read_time_order(data: dict) -> Sqn:
+def _read_time_order(data: dict, error_class: type[DecodeError] = DecodeError) -> Sqn:
     time_order = data.get("time_order")
     if not isinstance(time_order, int) or isinstance(time_order, bool):
-        raise DecodeError("time_order must be an int")
+        raise error_class("time_order must be an int")
     try:
         return Sqn(time_order)
     except ValueError as error:
-        raise DecodeError(f"invalid time_order: {error}") from None
+        raise error_class(f"invalid time_order: {error}") from None
 
 
 class GameStateUpdate(Sendable, Comparable):
@@ -255,9 +260,14 @@ class GameStateUpdate(Sendable, Comparable):
 
     @classmethod
     def from_bytes(cls, bytepack: bytes) -> GameStateUpdate:
-        """Extend `Sendable.from_bytes` to make sure time_order is of type `Sqn`."""
+        """Extend `Sendable.from_bytes` to make sure time_order is of type `Sqn`.
+
+        Raises:
+            pygase.errors.NotSendableBytesError: if the bytes do not hold an update (a `TypeError` and a
+                `ValueError`)
+        """
         update = super().from_bytes(bytepack)
-        update.time_order = _read_time_order(update.__dict__)
+        update.time_order = _read_time_order(update.__dict__, NotSendableBytesError)
         return update
 
     @classmethod

@@ -23,6 +23,7 @@ import threading
 from typing import Any, Callable, ClassVar, Iterator, Optional, TypeVar, Union
 
 from pygase import _codec
+from pygase.errors import DecodeError, NotSendableBytesError
 
 __all__ = [
     "Comparable",
@@ -59,7 +60,16 @@ class Comparable:
     __hash__ = None  # type: ignore[assignment]  # mutable value objects are not hashable
 
 
-class Sendable:
+def _as_sent(value: Any) -> Any:
+    """`value` the way it arrives: tuples become lists (at any depth); everything else stays as it is."""
+    if isinstance(value, (tuple, list)):
+        return [_as_sent(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_sent(item) for key, item in value.items()}
+    return value
+
+
+class Sendable(Comparable):
     """Send objects via UDP packages.
 
     This mixin for classes that are supposed to be sendable as part of a PyGaSe package makes
@@ -67,11 +77,25 @@ class Sendable:
     Sendables can only have attributes of type `str`, `bytes`, `Sqn`, `int`, `float`, `bool`,
     `None` as well as lists, tuples and dicts of such (tuples arrive as lists).
     Attribute names that start with an underscore are not sent.
+
+    As in PyGaSe 0.3.1 a `Sendable` is `Comparable`: two objects of the same class are equal if they
+    send the same data, so `type(x).from_bytes(x.to_bytes()) == x` (a tuple equals the list it arrives
+    as, attributes that start with an underscore do not count).
     """
+
+    def _sent_attributes(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Sendable)
+        mine, theirs = self._sent_attributes(), other._sent_attributes()
+        return bool(mine == theirs or _as_sent(mine) == _as_sent(theirs))
 
     def to_bytes(self) -> bytes:
         """Serialize the object to a compact bytestring."""
-        return _codec.pack({k: v for k, v in self.__dict__.items() if not k.startswith("_")})
+        return _codec.pack(self._sent_attributes())
 
     @classmethod
     def from_bytes(cls: type[_S], bytepack: bytes) -> _S:
@@ -84,14 +108,18 @@ class Sendable:
             a copy of an object that was serialized via `Sendable.to_bytes`
 
         Raises:
-            ValueError: if the bytes are not a msgpack map of public attribute names to values
+            pygase.errors.NotSendableBytesError: if the bytes are not a msgpack map of public attribute
+                names to values (a `TypeError` as in PyGaSe 0.3.1, and a `ValueError`)
         """
-        data = _codec.unpack(bytepack)
+        try:
+            data = _codec.unpack(bytepack)
+        except DecodeError as error:
+            raise NotSendableBytesError(f"bytes could not be parsed into {cls.__name__}: {error}") from None
         if not isinstance(data, dict):
-            raise ValueError(f"{cls.__name__} data must be a map, got {type(data).__name__}")
+            raise NotSendableBytesError(f"{cls.__name__} data must be a map, got {type(data).__name__}")
         for key in data:
             if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
-                raise ValueError(f"{cls.__name__} data has an invalid attribute name: {key!r}")
+                raise NotSendableBytesError(f"{cls.__name__} data has an invalid attribute name: {key!r}")
         instance = cls.__new__(cls)
         instance.__dict__.update(data)
         return instance

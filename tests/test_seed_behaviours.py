@@ -5,9 +5,14 @@ Each test failed before the behaviour was restored.
 
 from __future__ import annotations
 
-from pygase import GameState, GameStateUpdate
+import msgpack
+import pytest
+
+from pygase import GameState, GameStateUpdate, errors
 from pygase.backend import GameStateStore
+from pygase.event import Event
 from pygase.testing import SimulatedSession
+from pygase.utils import Comparable, Sendable, Sqn
 
 
 def client_state(connection) -> dict:
@@ -82,3 +87,70 @@ def test_a_large_initial_state_is_sent_once_and_then_only_what_changed():
     session.run(0.5)
     assert client_state(client)["n"] == 1
     assert len(large) == sent  # the update alone, not the whole state again
+
+
+# ---- 2. Sendables compare equal after a round trip; bytes that are not one raise TypeError -------------
+
+
+class Position(Sendable):
+    """A user's own Sendable, as 0.3.1 code would write it."""
+
+    def __init__(self, x, y, tags=()):
+        self.x = x
+        self.y = y
+        self.tags = tags
+
+
+def test_sendable_is_comparable():
+    assert issubclass(Sendable, Comparable)
+    assert Position(1, 2) == Position(1, 2)
+    assert Position(1, 2) != Position(1, 3)
+    assert Position(1, 2) != GameState(x=1, y=2)
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        Event("MOVE", 1, (2, 3), [4, (5, 6)], speed=2.5, path=((0, 1), (1, 1)), who="ann"),
+        Event("PING"),
+        GameState(7, 2, foo=(1, 2), bar={"a": [1, (2,)], 3: b"x"}, seq=Sqn(65535)),
+        GameState(),
+        GameStateUpdate(Sqn(65535), x=(1, 2), gone=b"\xd2\x81\xe5\xba"),
+        GameStateUpdate(1),
+        Position(1.5, -2, tags=("a", ("b", Sqn(3)))),
+    ],
+    ids=lambda value: type(value).__name__,
+)
+def test_sendables_equal_their_copy_after_a_round_trip(original):
+    copy = type(original).from_bytes(original.to_bytes())
+    assert copy == original
+    assert original == copy
+    assert (copy != original) is False
+
+
+def test_sendable_equality_is_about_the_data_sent():
+    assert Position(1, (2, 3)) == Position(1, [2, 3])  # a tuple arrives as a list
+    assert Position(1, 2) != Position(1, [2])
+    with_private = Position(1, 2)
+    with_private._cache = "not sent"
+    assert Position.from_bytes(with_private.to_bytes()) == with_private
+
+
+@pytest.mark.parametrize("cls", [Position, Event, GameState, GameStateUpdate])
+@pytest.mark.parametrize(
+    "garbage",
+    [b"", b"\xc1", b"\x01", msgpack.packb([1, 2]), msgpack.packb({"_x": 1}), msgpack.packb({1: 2})],
+    ids=repr,
+)
+def test_from_bytes_on_bytes_that_are_not_one_raises_type_error(cls, garbage):
+    with pytest.raises(TypeError) as raised:
+        cls.from_bytes(garbage)
+    assert isinstance(raised.value, errors.NotSendableBytesError)
+    assert isinstance(raised.value, errors.DecodeError) and isinstance(raised.value, ValueError)
+
+
+@pytest.mark.parametrize("cls", [GameState, GameStateUpdate])
+def test_from_bytes_without_a_valid_time_order_raises_type_error(cls):
+    for data in ({"x": 1}, {"time_order": "5"}, {"time_order": -1}):
+        with pytest.raises(TypeError):
+            cls.from_bytes(msgpack.packb(data))

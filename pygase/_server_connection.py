@@ -25,20 +25,11 @@ logger = logging.getLogger("pygase.connection")
 
 
 class ServerConnection(Connection):
-    """Subclass of `Connection` that describes the server side of a PyGaSe connection.
+    """The protocol of one client's connection on the server; its arguments and attributes are those
+    of the public `pygase.connection.ServerConnection`, which documents them.
 
-    Arguments:
-        game_state_store: object that serves as an interface to the game state repository (has to provide
-            the methods `get_game_state`, `get_update_cache` and `push_update`)
-        last_client_time_order: the last time order number known to the client
-
-    Attributes:
-        game_state_store (pygase.GameStateStore): see corresponding constructor argument
-        last_client_time_order (pygase.utils.Sqn): see corresponding constructor argument
-
-    A state update that fits in a datagram goes along with every package; a larger one (the whole state
-    for a new client, say) travels in parts that are resent until they arrive, and the next update
-    waits until it has.
+    What the client lacks goes along with every package; a larger update travels in parts that are
+    resent until they arrive, and the next update waits until it has.
     """
 
     _incoming_package = ClientPackage

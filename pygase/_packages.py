@@ -250,10 +250,25 @@ class Package:
     PyGaSe servers and clients use the subclasses `ServerPackage` and `ClientPackage` respectively.
     The Package class would also work on its own (it's not an 'abstract' class), in which case you would
     have all features of PyGaSe except for a synchronized game state.
+
+    As in PyGaSe 0.3.1 packages compare equal if they are of the same class and carry the same header,
+    events and data, so `Package.from_datagram(package.to_datagram()) == package`.
     """
 
     _max_size = 2048
     _body_fields = 3
+
+    def _compared(self) -> tuple:
+        """What the package carries, for comparisons (subclasses add their fields)."""
+        return (self.header, self._entries, self.ack_delay, self.event_floor)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Package)
+        return self._compared() == other._compared()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable value objects are not hashable
 
     def __init__(self, header: Header, events: Optional[list] = None) -> None:
         self.header = header
@@ -382,6 +397,9 @@ class ClientPackage(Package):
     def _tail_bytes(self) -> bytes:
         return _codec.pack(int(self.time_order))
 
+    def _compared(self) -> tuple:
+        return (*super()._compared(), self.time_order)
+
     def to_datagram(self) -> bytes:
         """Override `Package.to_datagram` to include time_order."""
         return super().to_datagram()
@@ -453,6 +471,15 @@ class ServerPackage(Package):
         self.full_state = full_state
         self.session = 0
         self._update_bytes: Optional[bytes] = None
+
+    def _compared(self) -> tuple:
+        update = self.game_state_update
+        if update is None and self._update_bytes is not None:  # left encoded: compare what it holds
+            try:
+                update = GameStateUpdate._from_dict(_codec.unpack(self._update_bytes))
+            except ValueError:
+                return (*super()._compared(), self._update_bytes, self.full_state, self.session)
+        return (*super()._compared(), update, self.full_state, self.session)
 
     def _tail_bytes(self) -> bytes:
         update = self._update_bytes

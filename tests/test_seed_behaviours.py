@@ -10,6 +10,7 @@ import pytest
 
 from pygase import GameState, GameStateUpdate, errors
 from pygase.backend import GameStateStore
+from pygase.connection import ClientPackage, Header, Package, ServerPackage
 from pygase.event import Event
 from pygase.testing import SimulatedSession
 from pygase.utils import Comparable, Sendable, Sqn
@@ -154,3 +155,45 @@ def test_from_bytes_without_a_valid_time_order_raises_type_error(cls):
     for data in ({"x": 1}, {"time_order": "5"}, {"time_order": -1}):
         with pytest.raises(TypeError):
             cls.from_bytes(msgpack.packb(data))
+
+
+# ---- 3. Packages compare equal after a round trip ------------------------------------------------------
+
+
+def _header(sequence=3, ack=2):
+    return Header(sequence, ack, "1" + "0" * 30 + "1")
+
+
+def test_headers_compare_equal_after_a_round_trip():
+    header = _header(65535, 1)
+    assert Header.deconstruct_datagram(bytes(header.to_bytearray()))[0] == header
+    assert header != _header(65535, 2)
+
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        Package(_header()),
+        Package(_header(), [Event("MOVE", 1, (2, 3), to=(4, 5)), Event("PING")]),
+        ClientPackage(_header(), 7, [Event("MOVE", "up")]),
+        ClientPackage(_header(1, 0), 0),
+        ServerPackage(_header(), GameStateUpdate(4, players={1: {"x": 1.5}}, pair=(1, 2)), [Event("HIT")]),
+        ServerPackage(_header(), None),
+    ],
+    ids=lambda package: type(package).__name__,
+)
+def test_packages_compare_equal_after_a_round_trip(package):
+    copy = type(package).from_datagram(package.to_datagram())
+    assert copy == package
+    assert (copy != package) is False
+
+
+def test_packages_that_differ_are_not_equal():
+    events = [Event("MOVE", 1)]
+    assert Package(_header(), events) != Package(_header(4), events)
+    assert Package(_header(), events) != Package(_header(), [Event("MOVE", 2)])
+    assert ClientPackage(_header(), 1, events) != ClientPackage(_header(), 2, events)
+    assert ClientPackage(_header(), 1, events) != Package(_header(), events)
+    update = GameStateUpdate(4, x=1)
+    assert ServerPackage(_header(), update) != ServerPackage(_header(), GameStateUpdate(4, x=2))
+    assert ServerPackage(_header(), update) != ServerPackage(_header(), update, full_state=True)

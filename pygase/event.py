@@ -9,8 +9,10 @@ Contents:
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import Any, Callable
+import sys
+from typing import Any, Callable, Generator
 
 from pygase import _codec
 from pygase.errors import DecodeError, NotSendableBytesError
@@ -146,8 +148,19 @@ class UniversalEventHandler:
 
         Returns:
             whatever the handler returns (an awaitable if the handler is a coroutine function), or None if
-            no handler is registered for the event type (which is logged once per type)
+            no handler is registered for the event type (which is logged once per type).
+
+            Called from a coroutine (`async def`, where `await` can be written), it returns an awaitable
+            in any case, as PyGaSe 0.3.1's coroutine `handle` did: `await handler.handle(event)` gives the
+            result of a plain handler (which has already run) or of a coroutine handler alike.
         """
+        result = self._invoke(event, kwargs)
+        if not inspect.isawaitable(result) and _called_from_coroutine():
+            return _Ready(result)
+        return result
+
+    def _invoke(self, event: Event, kwargs: dict) -> Any:
+        """Call the handler for `event` with the context `kwargs` (see `handle`)."""
         handler = self._event_handlers.get(event.type)
         if handler is None:
             if event.type not in self._unknown_logged and event.type not in _NOTIFICATIONS:
@@ -166,3 +179,32 @@ class UniversalEventHandler:
     def has_event_type(self, event_type: str) -> bool:
         """Check if a handler was registered for `event_type`."""
         return event_type in self._event_handlers
+
+
+_ASYNC_CODE = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def _called_from_coroutine() -> bool:
+    """Whether the function that called our caller is a coroutine (or async generator) function: code
+    where `await` can stand, such as `await handler.handle(event)`."""
+    try:
+        caller = sys._getframe(2)
+    except (AttributeError, ValueError):  # an interpreter without frames
+        return False
+    return bool(caller.f_code.co_flags & _ASYNC_CODE)
+
+
+class _Ready:
+    """A plain handler's result, for `await`: awaiting it gives the result (the handler already ran)."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.result
+        yield  # (unreachable: makes this a generator, which awaiting runs to its return value)
+
+    def __repr__(self) -> str:
+        return f"<handled: {self.result!r}>"

@@ -5,13 +5,16 @@ Each test failed before the behaviour was restored.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+
 import msgpack
 import pytest
 
 from pygase import GameState, GameStateUpdate, errors
 from pygase.backend import GameStateStore
 from pygase.connection import ClientPackage, Header, Package, ServerPackage
-from pygase.event import Event
+from pygase.event import Event, UniversalEventHandler
 from pygase.testing import SimulatedSession
 from pygase.utils import Comparable, Sendable, Sqn
 
@@ -197,3 +200,63 @@ def test_packages_that_differ_are_not_equal():
     update = GameStateUpdate(4, x=1)
     assert ServerPackage(_header(), update) != ServerPackage(_header(), GameStateUpdate(4, x=2))
     assert ServerPackage(_header(), update) != ServerPackage(_header(), update, full_state=True)
+
+
+# ---- 4. UniversalEventHandler.handle can be awaited, as 0.3.1's coroutine could ---------------------------
+
+
+def _handler(calls: list) -> UniversalEventHandler:
+    async def add(x, dt):
+        await asyncio.sleep(0)
+        return x + dt
+
+    handler = UniversalEventHandler()
+    handler.register_event_handler("double", lambda x: 2 * x)
+    handler.register_event_handler("add", add)
+    handler.register_event_handler("note", lambda text: calls.append(text))
+    return handler
+
+
+def test_handle_can_be_awaited_with_plain_and_coroutine_handlers():
+    calls: list = []
+    handler = _handler(calls)
+
+    async def main():
+        return (
+            await handler.handle(Event("double", 21)),
+            await handler.handle(Event("add", 1), dt=0.5, game_state=None),
+            await handler.handle(Event("note", "hi")),
+            await handler.handle(Event("no handler")),
+            [await handler.handle(Event("double", i)) for i in range(3)],
+        )
+
+    assert asyncio.run(main()) == (42, 1.5, None, None, [0, 2, 4])
+    assert calls == ["hi"]
+
+
+def test_a_plain_handler_runs_when_handle_is_called_even_if_nobody_awaits():
+    calls: list = []
+    handler = _handler(calls)
+
+    async def main():
+        handler.handle(Event("note", "not awaited"))
+
+    asyncio.run(main())
+    assert calls == ["not awaited"]
+
+
+def test_handle_called_from_plain_code_returns_what_the_handler_returns():
+    handler = _handler([])
+    assert handler.handle(Event("double", 21)) == 42
+    assert handler.handle(Event("no handler")) is None
+    result = handler.handle(Event("add", 1), dt=1)
+    assert inspect.iscoroutine(result)
+    assert asyncio.run(result) == 2
+
+    async def main():
+        loop = asyncio.get_running_loop()  # a plain callback in a running loop, as PyGaSe calls handlers
+        future = loop.create_future()
+        loop.call_soon(lambda: future.set_result(handler.handle(Event("double", 4))))
+        return await future
+
+    assert asyncio.run(main()) == 8

@@ -15,6 +15,7 @@ import sys
 from typing import Any, Callable, Generator
 
 from pygase import _codec
+from pygase._ratelimit import RateLimitedLog
 from pygase.errors import DecodeError, NotSendableBytesError
 from pygase.utils import Comparable, Sendable, accepted_keywords
 
@@ -115,7 +116,8 @@ class UniversalEventHandler:
     def __init__(self) -> None:
         self._event_handlers: dict[str, Callable[..., Any]] = {}
         self._accepted: dict[str, Any] = {}
-        self._unknown_logged: set[str] = set()
+        self._unknown_logged: set[str] = set()  # the first unknown types (cut short): warned of once
+        self._unknown_log = RateLimitedLog(logger)  # the others: at most one warning in 10 s
 
     def register_event_handler(self, event_type: str, event_handler_function: Callable[..., Any]) -> None:
         """Register an event handler for a specific event type.
@@ -163,9 +165,15 @@ class UniversalEventHandler:
         """Call the handler for `event` with the context `kwargs` (see `handle`)."""
         handler = self._event_handlers.get(event.type)
         if handler is None:
-            if event.type not in self._unknown_logged and event.type not in _NOTIFICATIONS:
-                self._unknown_logged.add(event.type)
-                logger.warning("no handler for event type %r: such events are ignored", event.type)
+            shown = event.type[:100]  # (a sender may make up types without end, and long ones)
+            if shown not in self._unknown_logged and event.type not in _NOTIFICATIONS:
+                if len(self._unknown_logged) < 100:
+                    self._unknown_logged.add(shown)
+                    logger.warning("no handler for event type %r: such events are ignored", shown)
+                else:
+                    self._unknown_log.warning(
+                        "unknown type", None, "no handler for event type %r: such events are ignored", shown
+                    )
             return None
         data = event.handler_kwargs
         if kwargs:

@@ -274,3 +274,21 @@ def test_an_event_larger_than_max_event_size_in_fewer_fatter_parts_is_refused(ca
     events = _send_in_parts(connection, encoded, PART_SIZE, 1027, 1027)
     assert len(parts) > 1000 and [e.type for e in events] == ["LARGE"]
     assert events[0].handler_args == event.handler_args
+
+
+# ---- unknown event types ----------------------------------------------------------------------------------
+
+
+def test_unique_unknown_event_types_take_bounded_memory_and_log(caplog):
+    """Each unknown type was remembered for a one-time warning: 1,000-character unique types grew the
+    memory and the log without end."""
+    handler = UniversalEventHandler()
+    with caplog.at_level(logging.WARNING, logger="pygase"):
+        for i in range(5000):
+            assert handler.handle(Event(f"{i:04d}" + "x" * 996)) is None
+        handler.handle(Event("mystery"))
+    assert len(handler._unknown_logged) <= 100
+    assert sum(map(len, handler._unknown_logged)) <= 100 * 100
+    warnings = _records(caplog, logging.WARNING, "no handler")
+    assert len(warnings) <= 102
+    assert all(len(record.getMessage()) < 300 for record in warnings)

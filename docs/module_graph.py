@@ -32,6 +32,7 @@ CORE = [
     "_server_core",
     "_packages",
     "_handshake",
+    "_header",
     "_crypto",
     "_event_order",
     "_outputs",

@@ -197,7 +197,9 @@ class Sqn(int):
 
     For the default bytesize of 2 the maximum sequence number is 65535. Ordering is wrap-aware: a number
     is greater than another if it lies less than half the range ahead of it, so `Sqn(1) > Sqn(65535)`.
-    `Sqn + int` counts forward and wraps; `Sqn - Sqn` is the signed distance between the two.
+    `Sqn + int` counts forward and wraps; adding a negative number counts back without wrapping and, as
+    in PyGaSe 0.3.1, raises `ValueError` if the result would be below 0. `Sqn - Sqn` (or `Sqn - int`)
+    is the signed, wrap-aware distance between the two, an `int`: `Sqn(3) - 5 == -2`.
     """
 
     _bytesize: ClassVar[int] = 2
@@ -252,11 +254,13 @@ class Sqn(int):
         return difference
 
     def __add__(self, other: int) -> Sqn:
-        if isinstance(other, Sqn):
-            other = int(other)
-        if int(self) == 0 and other <= 0:
-            return Sqn(0)
-        return Sqn((int(self) + int(other) - 1) % self._max_sequence + 1)
+        steps = int(other)
+        total = int(self) + steps
+        if steps <= 0:  # counting back (or not at all) does not wrap
+            if total < 0:
+                raise ValueError(f"{self!r} + {steps} would be below 0: sequence numbers are not negative")
+            return Sqn(total)
+        return Sqn((total - 1) % self._max_sequence + 1)
 
     __radd__ = __add__
 

@@ -260,3 +260,28 @@ def test_handle_called_from_plain_code_returns_what_the_handler_returns():
         return await future
 
     assert asyncio.run(main()) == 8
+
+
+# ---- 5. Sqn arithmetic below zero raises ValueError ----------------------------------------------------
+
+
+def test_sqn_counting_back_below_zero_raises_value_error():
+    for sqn, steps in ((3, -5), (0, -1), (1, -2), (65535, -65536)):
+        with pytest.raises(ValueError):
+            Sqn(sqn) + steps
+        with pytest.raises(ValueError):
+            steps + Sqn(sqn)
+
+
+def test_sqn_counting_back_to_zero_or_above_does_not_wrap():
+    assert Sqn(3) + -2 == 1
+    assert Sqn(3) + -3 == 0  # as in 0.3.1, not 65535
+    assert Sqn(1) + -1 == 0
+    assert isinstance(Sqn(3) + -3, Sqn)
+    assert Sqn(65535) + 1 == 1  # counting forward still wraps
+
+
+def test_sqn_difference_is_the_signed_distance_as_in_0_3_1():
+    assert Sqn(3) - 5 == -2
+    assert Sqn(5) - Sqn(3) == 2
+    assert Sqn(5) - Sqn(65530) == 10

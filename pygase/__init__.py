@@ -5,10 +5,9 @@ runs the game loop, and a `Server`) and synchronized to every `Client` over UDP;
 through events.
 
 Logging goes through the standard `logging` module under the `pygase` logger: INFO for start-up,
-connections and shutdown, DEBUG for single packages.
+connections and shutdown, DEBUG for single packages. A program that configures no logging still gets
+WARNING and ERROR messages (a game handler that raised, say) on stderr.
 """
-
-import logging
 
 from pygase.backend import Backend, GameStateMachine, GameStateStore, Server
 from pygase.client import Client
@@ -33,4 +32,6 @@ __all__ = [
 
 __version__ = "0.4.0.dev0"
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+# No NullHandler on the "pygase" logger: a program that sets up no logging still sees PyGaSe's warnings
+# and errors (a handler that raised, an update that could not be sent) on stderr, through logging's
+# last-resort handler. A NullHandler would silence them.

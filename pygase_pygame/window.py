@@ -228,7 +228,18 @@ class GameWindow:
             hostname: hostname or IPv4 address of the server
             port: port of the server
             password: the session password, if the server has one (a wrong one: the window says so)
+
+        Raises:
+            TypeError: if `hostname` is not a str or `port` not an int (the order is `join(hostname,
+                port)`, the other way round from `Client.connect(port, hostname)`)
         """
+        if not isinstance(hostname, str) or isinstance(port, bool) or not isinstance(port, int):
+            if isinstance(port, str) and isinstance(hostname, int) and not isinstance(hostname, bool):
+                raise TypeError(
+                    f"join() takes the hostname first, then the port: join({port!r}, {hostname!r}), "
+                    f"not join({hostname!r}, {port!r})"
+                )
+            raise TypeError(f"join(hostname, port) takes a str and an int, got join({hostname!r}, {port!r})")
         self.client.connect_in_thread(port, hostname, password)
 
     def host(

@@ -221,3 +221,27 @@ def test_errors_from_one_handler_are_logged_at_most_once_a_second(backend_factor
         client.wait_until(lambda state: state.n == 1, timeout=3)
     logged = [r for r in caplog.records if "BROKEN" in r.getMessage()]
     assert 1 <= len(logged) <= 2  # 30 events within well under 2 s
+
+
+def test_a_program_that_configures_no_logging_still_sees_a_handlers_error(tmp_path):
+    """Errors in game code are logged, not raised: without a logging set-up they must still show."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "game.py"
+    script.write_text(
+        "from pygase import Backend, Client, GameState\n"
+        "def boom(**kwargs):\n"
+        "    raise ZeroDivisionError('BOOM in the handler')\n"
+        "backend = Backend(GameState(n=0), lambda game_state, dt: {}, {'BOOM': boom})\n"
+        "backend.run_in_thread('127.0.0.1', 0)\n"
+        "client = Client()\n"
+        "client.connect_in_thread(backend.server.port, '127.0.0.1')\n"
+        "client.wait_until(lambda state: state.n == 0, timeout=5)\n"
+        "client.dispatch_event('BOOM', retries=3)\n"
+        "import time; time.sleep(0.5)\n"
+        "client.disconnect(shutdown_server=True)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "BOOM in the handler" in result.stderr and "Traceback" in result.stderr

@@ -281,3 +281,10 @@ def test_the_banner_says_why_a_connect_failed(window, closed_port):
     window.join("127.0.0.1", closed_port)
     run_until(window, lambda: "nothing listens" in window.status_text(), timeout=4.0)
     assert f"127.0.0.1:{closed_port}" in window.status_text()
+
+
+def test_join_with_swapped_arguments_names_its_own_order(window):
+    with pytest.raises(TypeError, match=r"join\(\) takes the hostname first, then the port"):
+        window.join(8080, "127.0.0.1")
+    with pytest.raises(TypeError, match=r"join\(hostname, port\) takes a str and an int"):
+        window.join("127.0.0.1", "8080")

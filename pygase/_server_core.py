@@ -380,8 +380,13 @@ class ServerCore:
         if self.host_token is None:  # the first client is the host; host rights die with its session
             self.host_token = self._random_bytes(16)
             self._host = connection
-        logger.info(
-            "client %s:%s connected%s", address[0], address[1], " (host)" if connection is self._host else ""
+        self._log_comings.info(
+            "connected",
+            now,
+            "client %s:%s connected%s",
+            address[0],
+            address[1],
+            " (host)" if connection is self._host else "",
         )
         self._outputs.append(ClientJoined(address))
         return connection

@@ -31,7 +31,9 @@ quotes); `--only PART` runs one, `--all` runs all three (garbage, memory, then t
    100 MB, or grew by 25 MB or more during the attack); `cpu_saturated` (the backend used 90 % of a core
    or more); `server_error` (the backend logged an error that means a fault inside pygase: a datagram
    that could not be handled, a handler that failed); `log_lines_<n>` (the backend logged more than 20
-   warnings during the attack: the attacker controls the log). The attacks, each with its own checks:
+   warnings during the attack: the attacker controls the log); and for the attacks of a client that
+   joined and sends packages built by hand (5 to 9, 11), `inconclusive` if the server acknowledged none
+   of them (nothing shows they reached its decoder). The attacks, each with its own checks:
 
    1. spoofed_packages: datagrams that claim to come from a victim (honest client 0), 2,000/s: its
       sealed datagrams (captured as it sent them) replayed from its own address (forged with a raw
@@ -64,7 +66,9 @@ quotes); `--only PART` runs one, `--all` runs all three (garbage, memory, then t
       once, at most 200 started per second), each to the end: HELLO, RESPONSE, CONFIRM. A guess counts
       when the server answers it (refused: wrong password); a CONFIRM the server ignores (one proof per
       cookie, a back-off per source) tests nothing. `pin_guessable_in_<m>min`: at the rate achieved in
-      the window, all 10,000 PINs take an hour or less; `pin_guessed`: a wrong PIN was let in.
+      the window, all 10,000 PINs take an hour or less; `pin_guessed`: a wrong PIN was let in. Meanwhile
+      15 more source addresses guess too (4 at once each); what all got together is shown on stderr, not
+      judged (the issue asks for a back-off per source).
    5. held_back_events: a joined client (it knows the PIN) sends events with ids 2..4097 and never 1,
       4 per package (nests of one-entry maps of some 370 bytes: the most decoded memory per wire byte),
       400 packages/s, round after round: the server must hold them until 1 comes. Generic checks.
@@ -212,6 +216,7 @@ PIN_HOUR = 3600.0  # an online guesser must not get through all 10,000 PINs with
 SENDS_TO_LIAR = 4.0  # a client that lies about its progress must not get more than this times an honest one's
 TRANSCRIPT = 48  # datagrams of the host's session a sniffer records (its handshake and first packages)
 SQUATTERS = 63
+GUESS_SOURCES = 16  # source addresses of the online guesser's second figure (not judged)
 NEWCOMER_TIMEOUT = 8.0
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -683,6 +688,19 @@ def _events_bytes(entries: list) -> bytes:
     return head + b"".join(entries)
 
 
+def _plain_package(sequence: int, ack: int, bits: int, entries: list, floor: int, time_order: int) -> bytes:
+    """A client package (unsealed) built straight into bytes from encoded event `entries`, as an attacker
+    who writes the wire format itself would; `ClientPackage.from_datagram` reads it."""
+    from pygase import _codec
+    from pygase._packages import _body_start, _header_bytes
+
+    return (
+        _header_bytes(sequence, ack, bits)
+        + _body_start(4, 0, _events_bytes(entries), floor)
+        + _codec.pack(time_order)
+    )
+
+
 def _nest(depth: int) -> dict:
     """Nested one-entry maps: the most decoded memory per byte on the wire (as in the tests)."""
     value: dict = {}
@@ -723,6 +741,24 @@ class HandClient:
         self.send_own = True  # whether `step` sends what the connection itself has due
         self.next_event_id = 1  # the next event id of packages built by hand
         self.closed = False
+        # Which packages built by hand the server acknowledged: it took them (decoded them, and did not
+        # refuse their events), which tells an attack that its packages reached the server's decoder.
+        self.crafted: set = set()
+        self.acked: set = set()
+        reliability = self.connection._reliability
+        acknowledge = reliability.acknowledge
+
+        def note_acks(ack: Any, bits: int) -> Any:
+            newest, rest = int(ack), bits
+            if newest:
+                self.acked.add(newest)
+                while rest:
+                    distance = (rest & -rest).bit_length()
+                    rest &= rest - 1
+                    self.acked.add((newest - distance - 1) % 65535 + 1)
+            return acknowledge(ack, bits)
+
+        reliability.acknowledge = note_acks
 
     @property
     def joined(self) -> bool:
@@ -787,28 +823,30 @@ class HandClient:
     ) -> bytes:
         """A package built by hand, sealed: the next sequence number, the acks of this connection (or
         `ack` and `bits`), its time order (or `time_order`), the encoded event `entries` and `floor`."""
-        from pygase import _codec
-        from pygase._packages import _body_start, _header_bytes
-
         with self.lock:
             connection = self.connection
             assert connection._cipher is not None, "not joined"
             connection.local_sequence = connection.local_sequence + 1
+            self.crafted.add(int(connection.local_sequence))
             received = connection._received
             if time_order is None:
                 time_order = int(connection._reported_time_order(time.monotonic()))
-            plaintext = (
-                _header_bytes(
-                    int(connection.local_sequence),
-                    int(received.newest) if ack is None else ack,
-                    received.bits if bits is None else bits,
-                )
-                + _body_start(4, 0, _events_bytes(entries), floor)
-                + _codec.pack(time_order)
+            plaintext = _plain_package(
+                int(connection.local_sequence),
+                int(received.newest) if ack is None else ack,
+                received.bits if bits is None else bits,
+                entries,
+                floor,
+                time_order,
             )
             if len(plaintext) > 2048:
                 raise ValueError(f"a package of {len(plaintext)} bytes: more than a server takes")
             return connection._cipher.seal(plaintext)
+
+    @property
+    def crafted_acked(self) -> int:
+        """How many packages built by hand the server acknowledged so far."""
+        return len(self.crafted & self.acked)
 
     def send_package(self, entries: list, floor: int, **fields: Any) -> int:
         datagram = self.package(entries, floor, **fields)
@@ -896,6 +934,7 @@ def joined_attacker(port: int, password: Optional[str], ip: str) -> Any:
                 f"the attacker could not join: {client.connection.refused_reason or 'no welcome'}"
             )
         yield client
+        time.sleep(0.3)  # (the acks of its last packages)
         client.leave(pump)
     finally:
         client.close(pump)
@@ -1238,45 +1277,48 @@ def attack_takeover(
     return result
 
 
-def attack_guess(port: int, exclude: str, seconds: float, rate: float, slots: int, ip: str) -> dict:
-    """Attack 4: handshakes with wrong PINs, as many as the server answers."""
+def attack_guess(port: int, exclude: str, seconds: float, rate: float, slots: int, ips: list) -> dict:
+    """Attack 4: handshakes with wrong PINs, as many as the server answers, from each source address in
+    `ips` (`slots` at once from the first, 4 from each other; at most `rate` started per second in all)."""
     wrong = [f"{n:04d}" for n in range(10_000) if f"{n:04d}" != exclude]
     random.Random(4).shuffle(wrong)
     guesses = iter(wrong)
-    attempts: list = []  # (hand client, when it started)
-    stats = {"started": 0, "wrong_password": 0, "let_in": 0, "other_refusal": 0, "unanswered": 0}
+    attempts: list = []  # (hand client, when it started, source)
+    names = ("started", "wrong_password", "let_in", "other_refusal", "unanswered")
+    stats = {ip: dict.fromkeys(names, 0) for ip in ips}
     started = time.monotonic()
     next_start = started
     try:
         while time.monotonic() - started < seconds:
             now = time.monotonic()
-            while len(attempts) < slots and now >= next_start:
-                attempts.append((HandClient((HOST, port), next(guesses), host=ip), now))
-                stats["started"] += 1
-                next_start += 1.0 / rate
+            for ip in ips:
+                limit = slots if ip == ips[0] else 4
+                while sum(1 for a in attempts if a[2] == ip) < limit and now >= next_start:
+                    attempts.append((HandClient((HOST, port), next(guesses), host=ip), now, ip))
+                    stats[ip]["started"] += 1
+                    next_start += 1.0 / rate
             for attempt in list(attempts):
-                client, began = attempt
+                client, began, ip = attempt
                 client.step(now)
                 reason = client.connection.refused_reason
                 if reason == "wrong password":
-                    stats["wrong_password"] += 1
+                    stats[ip]["wrong_password"] += 1
                 elif reason is not None:
-                    stats["other_refusal"] += 1
+                    stats[ip]["other_refusal"] += 1
                 elif client.joined:
-                    stats["let_in"] += 1
+                    stats[ip]["let_in"] += 1
                     client.leave(None)
                 elif now - began > 1.5:  # the CONFIRM was ignored (or lost): it tested nothing
-                    stats["unanswered"] += 1
+                    stats[ip]["unanswered"] += 1
                 else:
                     continue
                 client.close()
                 attempts.remove(attempt)
             time.sleep(0.002)
     finally:
-        for client, _ in attempts:
+        for client, _, _ in attempts:
             client.close()
-    stats["seconds"] = time.monotonic() - started
-    return stats
+    return {"sources": stats, "seconds": time.monotonic() - started}
 
 
 def attack_held(port: int, password: str, seconds: float, rate: float, ip: str) -> dict:
@@ -1293,7 +1335,7 @@ def attack_held(port: int, password: str, seconds: float, rate: float, ip: str) 
             size += client.send_package(groups[index % len(groups)], floor=1)
             sent += 1
         client.next_event_id = 4098
-    return {"packages": sent, "bytes": size, "events_per_round": len(entries)}
+    return {"packages": sent, "bytes": size, "events_per_round": len(entries), "acked": client.crafted_acked}
 
 
 def attack_costly(port: int, password: str, seconds: float, rate: float, ip: str) -> dict:
@@ -1309,7 +1351,7 @@ def attack_costly(port: int, password: str, seconds: float, rate: float, ip: str
             client.next_event_id += 1
             size += client.send_package([b"\x94" + body + _codec.pack(event_id)], floor=event_id)
             sent += 1
-    return {"packages": sent, "bytes": size}
+    return {"packages": sent, "bytes": size, "acked": client.crafted_acked}
 
 
 def attack_oversized(port: int, password: str, seconds: float, rate: float, ip: str) -> dict:
@@ -1349,6 +1391,7 @@ def attack_oversized(port: int, password: str, seconds: float, rate: float, ip: 
         "event_bytes": [len(true_event), len(lying_event)],
         "part_counts": [plans[0][2], plans[1][2]],
         "max_event_size": limit,
+        "acked": client.crafted_acked,
     }
 
 
@@ -1364,7 +1407,12 @@ def attack_unknown(port: int, password: str, seconds: float, rate: float, ip: st
             client.next_event_id += 1
             size += client.send_package([_entry(event_type, [], {}, event_id)], floor=event_id)
             sent += 1
-    return {"packages": sent, "bytes": size, "type_length": len(event_type) if sent else 0}
+    return {
+        "packages": sent,
+        "bytes": size,
+        "type_length": len(event_type) if sent else 0,
+        "acked": client.crafted_acked,
+    }
 
 
 def attack_shutdowns(port: int, password: str, seconds: float, rate: float, ip: str) -> dict:
@@ -1386,7 +1434,7 @@ def attack_shutdowns(port: int, password: str, seconds: float, rate: float, ip: 
             entries = [_entry(SHUTDOWN_EVENT, [rng.randbytes(16)], {}, 0) for _ in range(per_package)]
             size += client.send_package(entries, floor=client.next_event_id)
             sent += 1
-    return {"packages": sent, "bytes": size, "per_package": per_package}
+    return {"packages": sent, "bytes": size, "per_package": per_package, "acked": client.crafted_acked}
 
 
 _squatters: dict = {}  # the red team's process: the clients of attack 10 while they squat
@@ -1454,6 +1502,7 @@ def attack_liar(port: int, password: str, seconds: float, period: float, ip: str
         "bytes_received": received,
         "seconds": elapsed,
         "received_per_second": received / elapsed if elapsed else 0.0,
+        "acked": client.crafted_acked,
     }
 
 
@@ -1813,6 +1862,7 @@ class HostileBenchmark:
         self.last_status: dict = {}
         self.current = "attacks"
         self.attack_results: list = []
+        self.sampler: Optional[RssSampler] = None
 
     # -- processes
 
@@ -1972,11 +2022,9 @@ class HostileBenchmark:
 
     def begin(self) -> dict:
         """What is noted before an attack starts (and RSS sampling from then on)."""
-        return {
-            "warnings": self.backend.request("warnings"),
-            "status": self.backend.request("status"),
-            "rss": RssSampler(self.backend.pid),
-        }
+        warnings, status = self.backend.request("warnings"), self.backend.request("status")
+        self.sampler = RssSampler(self.backend.pid)
+        return {"warnings": warnings, "status": status, "rss": self.sampler}
 
     def window(self, body: Optional[Callable[[], None]] = None, ramp: float = RAMP) -> Window:
         """Measure the honest clients and the backend's CPU while `body` runs (default: the window)."""
@@ -2067,7 +2115,9 @@ class HostileBenchmark:
         self.attack_results.append((name, effects))
 
     def joined_attack(self, command: str, number: int, **arguments: Any) -> tuple:
-        """Run an attack of a client that joined: (window, generic effects, status, result, begin)."""
+        """Run an attack of a client that joined: (window, effects, status, result, begin). The effects
+        are the generic ones, and `inconclusive` if the server acknowledged none of the packages built by
+        hand (it can then not tell a defence from packages that were never decoded)."""
         s = self.settings
         begin = self.begin()
         self.redteam.send(
@@ -2081,6 +2131,10 @@ class HostileBenchmark:
         window = self.window()
         result = self.redteam.receive(timeout=CONNECT_TIMEOUT + s.attack_window + 60)
         effects, status = self.generic(begin, window)
+        if "acked" in result:
+            if not result["acked"]:
+                effects.insert(0, "inconclusive")
+            self.detail(f"the server acknowledged {result['acked']:,} of its {result['packages']:,} packages")
         return window, effects, status, result, begin
 
     # the attacks, each returning (window, effects)
@@ -2265,6 +2319,10 @@ class HostileBenchmark:
     def attack_online_guessing(self) -> tuple:
         s = self.settings
         begin = self.begin()
+        # the judged figure: one source address; the detail also gives what more sources got together
+        sources = [self.attack_ip(4)] + (
+            [f"127.0.0.{100 + i}" for i in range(GUESS_SOURCES - 1)] if self.aliases else []
+        )
         self.redteam.send(
             "guess",
             port=self.port,
@@ -2272,24 +2330,28 @@ class HostileBenchmark:
             seconds=RAMP + s.attack_window,
             rate=200,
             slots=16,
-            ip=self.attack_ip(4),
+            ips=sources,
         )
         window = self.window()
         result = self.redteam.receive(timeout=60.0)
         generic, _ = self.generic(begin, window)
-        tested = result["wrong_password"] + result["let_in"]
-        rate = tested / result["seconds"]
+        seconds = result["seconds"]
+        one = result["sources"][sources[0]]
+        tested = one["wrong_password"] + one["let_in"]
+        rate = tested / seconds
         all_pins = 10_000 / rate if rate > 0 else math.inf
         effects = []
-        if result["let_in"]:
+        if any(stats["let_in"] for stats in result["sources"].values()):
             effects.append("pin_guessed")
         if all_pins <= PIN_HOUR:
             effects.append(f"pin_guessable_in_{all_pins / 60:.1f}min")
+        together = sum(st["wrong_password"] + st["let_in"] for st in result["sources"].values())
         self.detail(
-            f"{result['started']} handshakes started in {result['seconds']:.1f} s; the server answered "
+            f"from {sources[0]}: {one['started']} handshakes started in {seconds:.1f} s; the server answered "
             f"{tested} guesses ({rate:.2f} guesses/s; all 10,000 PINs would take {all_pins / 3600:.1f} h at "
-            f"that rate), ignored {result['unanswered']} CONFIRMs, refused {result['other_refusal']} "
-            "otherwise"
+            f"that rate), ignored {one['unanswered']} CONFIRMs, refused {one['other_refusal']} otherwise; "
+            f"meanwhile from {len(sources)} source addresses together (not judged: the back-off is per "
+            f"source): {together} guesses answered, {together / seconds:.2f} guesses/s"
         )
         return window, effects + generic
 
@@ -2426,6 +2488,8 @@ class HostileBenchmark:
             except (ChildError, OSError, RuntimeError, ValueError, KeyError, TypeError):
                 progress(f"{self.current}: failed:\n{traceback.format_exc()}")
                 effects = ["error"]
+                if self.sampler is not None:
+                    self.sampler.stop()
                 if self.redteam is not None:  # (it may still be busy with the attack: start afresh)
                     self.close(self.redteam)
                     self.redteam = None

@@ -252,7 +252,7 @@ class ClientCore(Connection):
         if exchange.keys is None:
             return handshake.response(self._nonce, window, cookie, exchange.share)
         proof = exchange.cipher().seal(handshake.CONFIRM_PROOF, counter=0)
-        return handshake.confirm(self._nonce, window, cookie, exchange.share, proof)
+        return handshake.confirm(self._nonce, window, cookie, exchange.share, bool(self._password), proof)
 
     def _handshake_deadline(self) -> Optional[float]:
         if self.phase not in (ClientPhase.JOINING, ClientPhase.REJOINING):

@@ -7,7 +7,7 @@ never 0), then one letter for its kind:
 - CHALLENGE (server): "C" nonce(8) window(8) cookie(16)
 - RESPONSE (client):  "R" nonce(8) window(8) cookie(16) share(32), zero-padded to `REQUEST_SIZE`
 - KEY (server):       "K" nonce(8) share(32)
-- CONFIRM (client):   "F" nonce(8) window(8) cookie(16) share(32) sealed proof, zero-padded
+- CONFIRM (client):   "F" nonce(8) window(8) cookie(16) share(32) has_password(1) sealed proof, padded
 - WELCOME (server):   "W" nonce(8) sealed [connection id(8) session(4) host(1) token(16) max_event_size(4)]
 - REFUSED (server):   "X" nonce(8) reason(1)
 
@@ -65,11 +65,15 @@ REQUEST_SIZE = 128
 COOKIE_WINDOW = 10.0
 #: Why a server refuses a client, as sent in a "refused" message.
 WRONG_PASSWORD, SERVER_FULL, VERSION_MISMATCH, TOO_MANY_FROM_IP = 1, 2, 3, 4
+PASSWORD_REQUIRED, NO_PASSWORD, TRY_LATER = 5, 6, 7
 REFUSED_REASONS = {
     WRONG_PASSWORD: "wrong password",
     SERVER_FULL: "server full",
     VERSION_MISMATCH: "protocol version mismatch",
     TOO_MANY_FROM_IP: "too many clients from this IP address",
+    PASSWORD_REQUIRED: "password required",
+    NO_PASSWORD: "this server has no password: join without one",
+    TRY_LATER: "too many wrong passwords from this address: try again in a few seconds",
 }
 #: What a CONFIRM's sealed part holds.
 CONFIRM_PROOF = b"pygase join"
@@ -92,6 +96,7 @@ class HandshakeMessage:
     window: int = 0
     cookie: bytes = b""
     share: bytes = b""
+    has_password: bool = False
     sealed: bytes = b""
     reason: int = 0
 
@@ -125,9 +130,13 @@ def key(nonce: bytes, share: bytes) -> bytes:
     return HANDSHAKE_PREFIX + b"K" + nonce + share
 
 
-def confirm(nonce: bytes, window: int, cookie: bytes, share: bytes, sealed_proof: bytes) -> bytes:
-    """Build a CONFIRM: `CONFIRM_PROOF` sealed with the client's new key."""
-    return _pad(HANDSHAKE_PREFIX + b"F" + nonce + struct.pack("!Q", window) + cookie + share + sealed_proof)
+def confirm(
+    nonce: bytes, window: int, cookie: bytes, share: bytes, has_password: bool, sealed_proof: bytes
+) -> bytes:
+    """Build a CONFIRM: `CONFIRM_PROOF` sealed with the client's new key; whether the client has a
+    password at all is said in the clear, so that "password required" and "wrong password" differ."""
+    head = HANDSHAKE_PREFIX + b"F" + nonce + struct.pack("!Q", window) + cookie + share
+    return _pad(head + bytes([int(has_password)]) + sealed_proof)
 
 
 def welcome(nonce: bytes, sealed_body: bytes) -> bytes:
@@ -170,7 +179,7 @@ _SIZES = {
     b"X": _HEAD + _NONCE + 1,
 }
 assert max(_SIZES.values()) <= REQUEST_SIZE  # every reply is at most a request's size
-assert _HEAD + _NONCE + 8 + _COOKIE + SHARE_SIZE + _SEALED_PROOF <= REQUEST_SIZE
+assert _HEAD + _NONCE + 8 + _COOKIE + SHARE_SIZE + 1 + _SEALED_PROOF <= REQUEST_SIZE
 
 
 def parse(datagram: bytes) -> HandshakeMessage:
@@ -196,8 +205,19 @@ def parse(datagram: bytes) -> HandshakeMessage:
         share = rest[8 + _COOKIE : 8 + _COOKIE + SHARE_SIZE]
         if kind == b"R":
             return HandshakeMessage("response", nonce, window=window, cookie=cookie, share=share)
-        sealed = rest[8 + _COOKIE + SHARE_SIZE : 8 + _COOKIE + SHARE_SIZE + _SEALED_PROOF]
-        return HandshakeMessage("confirm", nonce, window=window, cookie=cookie, share=share, sealed=sealed)
+        start = 8 + _COOKIE + SHARE_SIZE
+        if rest[start] > 1:
+            raise HandshakeError("malformed confirm message")
+        sealed = rest[start + 1 : start + 1 + _SEALED_PROOF]
+        return HandshakeMessage(
+            "confirm",
+            nonce,
+            window=window,
+            cookie=cookie,
+            share=share,
+            has_password=bool(rest[start]),
+            sealed=sealed,
+        )
     if kind == b"K":
         return HandshakeMessage("key", nonce, share=rest)
     if kind == b"W":

@@ -36,6 +36,7 @@ _DISCONNECTED = DISCONNECTED
 _DEPARTED_SECONDS = 3.0
 
 
+_SAY_TRY_LATER = 2.0  # a back-off longer than this is refused with TRY_LATER, a shorter one waited out
 _REMEMBERED = 4096  # most spent cookies and failing sources remembered
 
 #: Default of `ServerCore.max_clients_per_ip`: several players behind one NAT (a household, a LAN party
@@ -295,8 +296,20 @@ class ServerCore:
         if connection is not None and connection.join_cookie == message.cookie:
             self._reply(address, connection.welcome)  # our WELCOME was lost: the same again
             return
-        if message.cookie in self._spent or now < self._failures.get(address[0], (0, 0.0))[1]:
-            return  # one proof per cookie, and a source that guessed wrong waits
+        if message.cookie in self._spent:
+            return  # one proof per cookie
+        wait = self._failures.get(address[0], (0, 0.0))[1] - now
+        if wait > 0:  # a source that guessed wrong waits: its client tries again, or is told to wait
+            if wait > _SAY_TRY_LATER:  # (longer than its handshake would wait for an answer)
+                self._reply(address, handshake.refused(message.nonce, handshake.TRY_LATER))
+            return
+        if message.has_password != bool(self.password):  # nothing to guess: say what is wrong
+            reason = handshake.PASSWORD_REQUIRED if self.password else handshake.NO_PASSWORD
+            self._log_comings.info(
+                "password", now, "refused client %s:%s: %s", *address[:2], handshake.REFUSED_REASONS[reason]
+            )
+            self._reply(address, handshake.refused(message.nonce, reason))
+            return
         self._forget_old(now)
         self._spent[message.cookie] = now + 2 * handshake.COOKIE_WINDOW
         try:

@@ -36,7 +36,7 @@ def test_every_handshake_reply_is_smaller_than_the_request_it_answers():
     requests = [
         handshake.hello(nonce),
         handshake.response(nonce, 1, bytes(16), bytes(32)),
-        handshake.confirm(nonce, 1, bytes(16), bytes(32), sealed_proof),
+        handshake.confirm(nonce, 1, bytes(16), bytes(32), True, sealed_proof),
     ]
     sealed_welcome = bytes(36 + len(handshake.welcome_body(bytes(8), 7, True, bytes(16), 1 << 20)))
     replies = [
@@ -174,10 +174,10 @@ def test_wrong_or_missing_password_is_refused_with_a_clear_error():
     thread = backend.run_in_thread("127.0.0.1", 0)
     port = backend.server.port
     try:
-        for password in (None, "wrong"):
+        for password, reason in ((None, "password required"), ("wrong", "wrong password")):
             client = Client()
             started = time.monotonic()
-            with pytest.raises(ConnectionRefusedError, match="wrong password"):
+            with pytest.raises(ConnectionRefusedError, match=reason):
                 client.connect(port, "127.0.0.1", password=password)
             assert time.monotonic() - started < 2  # refused, not timed out
         client = Client()

@@ -209,3 +209,39 @@ def test_sealing_costs_little_and_the_exchange_agrees_only_on_the_same_password(
     )
     with pytest.raises(crypto.AuthenticationError):
         crypto.session_keys(a, bytes(32), share_a, bytes(32), cookie)  # a share of low order
+
+
+def _join_with(session: SimulatedSession, password, name: str) -> ClientConnection:
+    client = ClientConnection(session.SERVER_ADDRESS, UniversalEventHandler(), password)
+    address = (name, len(session.clients) + 1)
+    session.clients[address] = client
+    session.client_events[address] = []
+    session.run_until(lambda: client.status in (CONNECTED, DISCONNECTED))
+    return client
+
+
+@pytest.mark.parametrize(
+    ("server_password", "client_password", "reason"),
+    [
+        ("1234", None, "password required"),
+        (None, "1234", "this server has no password: join without one"),
+        ("1234", "4321", "wrong password"),
+    ],
+)
+def test_a_refusal_says_what_is_wrong_with_the_password(server_password, client_password, reason):
+    session = SimulatedSession(GameStateStore(GameState()))
+    session.server.password = server_password
+    client = _join_with(session, client_password, "newcomer")
+    assert client.status == DISCONNECTED and client.refused_reason == reason
+    assert str(client.connect_error()).endswith(reason)
+
+
+def test_a_source_that_guesses_wrong_again_and_again_is_told_to_wait_not_left_to_time_out():
+    session = SimulatedSession(GameStateStore(GameState()))
+    session.server.password = "1234"
+    reasons = [_join_with(session, f"{guess:04}", "guesser").refused_reason for guess in range(8)]
+    assert reasons[0] == "wrong password"  # a short wait is waited out: the next guess is looked at
+    assert reasons[-1].startswith("too many wrong passwords")  # then the client is told to wait
+    assert reasons.count("wrong password") <= 6
+    session.run(31.0)  # the longest back-off has passed
+    assert _join_with(session, "1234", "guesser").status == CONNECTED

@@ -62,7 +62,7 @@ def test_a_window_hosting_a_password_backend_joins_as_its_host_and_others_need_t
         assert not is_host(guest)  # the host was first, and stays the host
         stranger.connect_in_thread(port, "127.0.0.1")
         wait_for(lambda: stranger.refused_reason is not None, timeout=3)
-        assert stranger.refused_reason == "wrong password"
+        assert stranger.refused_reason == "password required"
     finally:
         guest.disconnect()
         stranger.disconnect()

@@ -19,7 +19,7 @@ import time
 from typing import Any, Awaitable, Callable, Coroutine, Generator, Optional
 
 from pygase._store import GameStateStore
-from pygase._thread_bridge import AwaitableEvent, in_thread_of
+from pygase._thread_bridge import AwaitableEvent, in_thread_of, loop_running_here
 from pygase.event import Event, UniversalEventHandler
 from pygase.gamestate import GameState, GameStateUpdate, GameStatus
 
@@ -130,17 +130,22 @@ class GameStateMachine:
         """
         raise NotImplementedError("implement GameStateMachine.time_step or assign a function to it")
 
-    def run_game_loop(self, interval: float = 0.02) -> None:
+    def run_game_loop(self, interval: float = 0.02) -> Optional[Coroutine[Any, Any, None]]:
         """Simulate the game world.
 
         This function blocks as it continuously progresses the game state through time; use
         `run_game_loop_in_thread()` for a thread or await `run_game_loop_async()` in an asyncio program.
+        Called where an asyncio event loop runs, it does not block but returns that coroutine, to await or
+        spawn: `asyncio.create_task(machine.run_game_loop(0.02))`.
         As long as the simulation is running, the game state's `game_status` is
         `GameStatus.get('Active')`. Between time steps the loop sleeps (it is not a busy loop).
 
         Arguments:
             interval: (minimum) duration in seconds between consecutive time steps
         """
+        if loop_running_here():
+            self._check_can_start(interval)  # a bad interval raises here, not when awaited
+            return self.run_game_loop_async(interval)
         self._begin(interval)
         # A lock used as a binary semaphore: waiting on it with a timeout costs a third of what an
         # Event.wait costs, which matters at 50 wake-ups a second on an idle server.
@@ -167,6 +172,7 @@ class GameStateMachine:
             if private_loop is not None:
                 private_loop.close()
             self._end()
+        return None
 
     def run_game_loop_in_thread(self, interval: float = 0.02) -> threading.Thread:
         """Simulate the game in a separate thread.

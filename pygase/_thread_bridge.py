@@ -8,6 +8,16 @@ import threading
 from typing import Optional
 
 
+def loop_running_here() -> bool:
+    """Whether an asyncio event loop runs in the caller's thread: a blocking call would stall it, so the
+    blocking methods return their coroutine instead ("can also be spawned as a coroutine", as 0.3.1's)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def in_thread_of(loop: Optional[asyncio.AbstractEventLoop]) -> bool:
     """Whether the caller runs in `loop` (so it must not block, and may touch the loop's objects)."""
     try:

@@ -19,6 +19,10 @@ Every blocking method has a coroutine twin for asyncio programs that run without
         ...
         await backend.shutdown_async()
         await task
+
+As in PyGaSe 0.3.1 the blocking methods "can also be spawned as a coroutine": called where an asyncio
+event loop runs, `run()` and `run_game_loop()` return their coroutine (`asyncio.create_task(server.run(
+8080))`, `await backend.run("localhost", 8080)`), and `shutdown()` and `stop()` an awaitable future.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ import asyncio
 import inspect
 import logging
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Coroutine, Optional
 
 from pygase._game_loop import GameStateMachine
 from pygase._server_core import MAX_CLIENTS_PER_IP, ServerCore
 from pygase._store import GameStateStore
-from pygase._thread_bridge import AwaitableEvent, in_thread_of
+from pygase._thread_bridge import AwaitableEvent, in_thread_of, loop_running_here
 from pygase._transport import ServerProtocol, bind_server_socket, call_user_function
 from pygase.connection import ServerConnection
 from pygase.event import Event, UniversalEventHandler
@@ -154,11 +158,14 @@ class Server:
         """
         return self._port
 
-    def run(self, port: int = 0, hostname: str = "localhost", event_wire: Any = None) -> None:
+    def run(
+        self, port: int = 0, hostname: str = "localhost", event_wire: Any = None
+    ) -> Optional[Coroutine[Any, Any, None]]:
         """Start the server under a specified address.
 
         This is a blocking function; use `Server.run_in_thread()` to run it in a thread, or await
-        `Server.run_async()` in an asyncio program.
+        `Server.run_async()` in an asyncio program. Called where an asyncio event loop runs, it does not
+        block but returns that coroutine, to await or spawn: `asyncio.create_task(server.run(8080))`.
 
         Arguments:
             port: port number the server will be bound to, default will be an available port chosen by
@@ -170,7 +177,10 @@ class Server:
         Raises:
             OSError: if the address cannot be bound (for example, the port is in use)
         """
+        if loop_running_here():
+            return self.run_async(port, hostname, event_wire)
         asyncio.run(self.run_async(port, hostname, event_wire))
+        return None
 
     def run_in_thread(
         self, port: int = 0, hostname: str = "localhost", event_wire: Any = None, daemon: bool = True
@@ -410,16 +420,20 @@ class Backend:
             max_clients_per_ip=max_clients_per_ip,
         )
 
-    def run(self, hostname: str, port: int, interval: float = 0.02) -> None:
+    def run(self, hostname: str, port: int, interval: float = 0.02) -> Optional[Coroutine[Any, Any, None]]:
         """Run state machine and server and bind the server to a given address.
 
-        Blocks until the backend is shut down (by `shutdown()` or the host client).
+        Blocks until the backend is shut down (by `shutdown()` or the host client). Called where an
+        asyncio event loop runs, it does not block but returns the coroutine `run_async(...)`, to await or
+        spawn: `await backend.run("localhost", 8080)`.
 
         Arguments:
             hostname: hostname or IPv4 address the server will be bound to
             port: port number the server will be bound to (0 picks a free one)
             interval: duration in seconds between consecutive time steps of the game loop
         """
+        if loop_running_here():
+            return self.run_async(hostname, port, interval)
         # The game loop has a thread of its own: user code never delays the network, and between ticks it
         # waits on a threading.Event, which costs less than an asyncio loop's wake-ups.
         game_loop = self.game_state_machine.run_game_loop_in_thread(interval)
@@ -428,6 +442,7 @@ class Backend:
         finally:
             self.game_state_machine.stop()
             game_loop.join(timeout=2.0)
+        return None
 
     def run_in_thread(
         self, hostname: str = "localhost", port: int = 0, interval: float = 0.02, daemon: bool = True
@@ -469,10 +484,17 @@ class Backend:
             self.game_state_machine._wake_up()
             await game_loop
 
-    def shutdown(self) -> None:
-        """Shut down server and stop the game loop."""
+    def shutdown(self) -> Optional[asyncio.Future]:
+        """Shut down server and stop the game loop.
+
+        Called in the backend's own event loop (a program that used `run_async`), it returns at once with
+        a future that an asyncio program can await: `await backend.shutdown()`, as `Server.shutdown()`.
+        """
+        if in_thread_of(self.server._loop):
+            return asyncio.ensure_future(self.shutdown_async())
         self.server.shutdown()
         self.game_state_machine.stop()
+        return None
 
     async def shutdown_async(self) -> None:
         """Shut down server and stop the game loop without blocking the event loop."""

@@ -21,6 +21,7 @@ from typing import Any, Callable, ContextManager, Optional
 from pygase import _codec
 from pygase._link import LinkConditions
 from pygase._network_thread import NetworkThread
+from pygase._thread_bridge import loop_running_here
 from pygase._transport import ClientProtocol, run_client_connection
 from pygase._watch import StateWatches, parse_path
 from pygase.connection import ClientConnection, ConnectionStatus
@@ -142,13 +143,12 @@ class Client:
             self._done.set()
             self._notify_state_change()
 
-    def connect(self, port: int, hostname: str = "localhost", password: Optional[str] = None) -> None:
+    def connect(self, port: int, hostname: str = "localhost", password: Optional[str] = None) -> Any:
         """Open a connection to a PyGaSe server.
 
-        This is a blocking function: it returns when the connection ends (by `disconnect()`, a server
-        shutdown or a timeout), or raises if it could not be established. Use
-        `Client.connect_in_thread()` to connect in the background, or await `Client.connect_async()` in
-        an asyncio program.
+        This is a blocking function: it returns when the connection ends (`disconnect()`, a server shutdown,
+        a timeout) or raises if it could not be established; `connect_in_thread()` connects in the background.
+        Where an asyncio loop runs it returns the coroutine `connect_async()` to await or spawn, as 0.3.1 did.
 
         Arguments:
             port: port number of the server to which to connect
@@ -156,16 +156,16 @@ class Client:
             password: the session password, if the server has one
 
         Raises:
-            TypeError: if `port` is not an int or `hostname` not a str (the order is `connect(port,
-                hostname)`)
+            TypeError: if `port` is not an int or `hostname` not a str (it is `connect(port, hostname)`)
             ValueError: if `port` is not in 1-65535
             ConnectionRefusedError: if the server refused this client (wrong password, server full), or
                 nothing listens at that address (after `connection.refused_patience`, 1 s)
             TimeoutError: if nothing answered within `connection.timeout` (5 s)
-            ConnectionError: if no socket could be opened for the address (a hostname that does not
-                resolve, say)
+            ConnectionError: if no socket could be opened for the address (a hostname that does not resolve)
         """
         _check_address("connect", port, hostname, password)
+        if loop_running_here():
+            return self.connect_async(port, hostname, password)
         self._start_in_thread(port, hostname, password, log_failure=False)
         self._done.wait()
         self._leave_network_thread()

@@ -11,8 +11,8 @@ import inspect
 import msgpack
 import pytest
 
-from pygase import GameState, GameStateUpdate, errors
-from pygase.backend import GameStateStore
+from pygase import Backend, Client, GameState, GameStateUpdate, errors
+from pygase.backend import GameStateMachine, GameStateStore, Server
 from pygase.connection import ClientPackage, Header, Package, ServerPackage
 from pygase.event import Event, UniversalEventHandler
 from pygase.testing import SimulatedSession
@@ -285,3 +285,73 @@ def test_sqn_difference_is_the_signed_distance_as_in_0_3_1():
     assert Sqn(3) - 5 == -2
     assert Sqn(5) - Sqn(3) == 2
     assert Sqn(5) - Sqn(65530) == 10
+
+
+# ---- 6. connect, run and run_game_loop can be spawned as coroutines inside a running event loop -------
+
+
+async def _until(condition, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not met in time")
+
+
+def _client_n(client: Client) -> int:
+    if client.connection is None:  # the connect coroutine has not started yet
+        return 0
+    with client.access_game_state() as state:
+        return getattr(state, "n", 0)
+
+
+def test_server_run_game_loop_and_connect_return_coroutines_inside_a_running_loop():
+    async def main() -> tuple:
+        store = GameStateStore(GameState(n=0))
+        machine = GameStateMachine(store)
+        machine.time_step = lambda game_state, dt: {"n": game_state.n + 1}
+        server = Server(store)
+        serving = server.run(0, "127.0.0.1", machine)
+        game_loop = machine.run_game_loop(0.02)
+        assert inspect.iscoroutine(serving) and inspect.iscoroutine(game_loop)
+        tasks = [asyncio.create_task(serving), asyncio.create_task(game_loop)]
+        await _until(lambda: server.port is not None)
+        client = Client()
+        connecting = client.connect(server.port, "127.0.0.1")
+        assert inspect.iscoroutine(connecting)
+        tasks.append(asyncio.create_task(connecting))
+        await _until(lambda: _client_n(client) > 3)
+        await client.disconnect()
+        stopped = await machine.stop()
+        await server.shutdown()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        return stopped, server.port
+
+    assert asyncio.run(main()) == (True, None)
+
+
+def test_backend_run_can_be_awaited_inside_a_running_loop():
+    async def main() -> int:
+        backend = Backend(GameState(n=0), lambda game_state, dt: {"n": game_state.n + 1})
+        running = asyncio.create_task(backend.run("127.0.0.1", 0))
+        await _until(lambda: backend.server.port is not None)
+        client = Client()
+        connected = asyncio.create_task(client.connect(backend.server.port, "127.0.0.1"))
+        await _until(lambda: _client_n(client) > 3)
+        seen = _client_n(client)
+        await client.disconnect()
+        await backend.shutdown()
+        await asyncio.wait_for(asyncio.gather(running, connected), 5)
+        return seen
+
+    assert asyncio.run(main()) > 3
+
+
+def test_bad_arguments_still_raise_at_once_inside_a_running_loop():
+    async def main() -> None:
+        with pytest.raises(TypeError):
+            Client().connect("localhost", 8080)
+        with pytest.raises(ValueError):
+            GameStateMachine(GameStateStore()).run_game_loop(0)
+
+    asyncio.run(main())

@@ -99,7 +99,10 @@ quotes); `--only PART` runs one, `--all` runs all three (garbage, memory, then t
 
    Attackers come from loopback addresses of their own (127.0.0.11 and up; 127.0.0.1 if those cannot be
    bound), so that a per-source limit the server applies to one attack does not fall on the honest
-   clients or the next attack; the host and the victim are on 127.0.0.1. Before each attack the setup is
+   clients or the next attack; the host and the victim are on 127.0.0.1. Each of these addresses stands
+   for a host on the internet: the backend of this part counts loopback addresses toward its per-IP
+   limits as it counts public IPs (pygase exempts loopback and private networks, where every player has
+   an address of its own; `loopback_as_public`, said on stderr at the start). Before each attack the setup is
    checked: a backend that went down is started again with its clients (the reference is measured
    again), honest clients that lost their connection are replaced. An attack that fails with an error
    prints its line with `effect=error` (the traceback goes to stderr). The whole part takes about 2 to 3
@@ -157,6 +160,7 @@ together about 7 minutes, --quick about 1):
     python benchmarks/hostile.py --only garbage
     python benchmarks/hostile.py --only memory --minutes 10
     python benchmarks/hostile.py --all                # garbage, memory, then the attacks
+    python benchmarks/hostile.py --attack sniffing --attack slot_squatting   # some of the attacks
     python benchmarks/hostile.py --log-file /tmp/pygase.log   # pygase's INFO messages too, for diagnosis
 
 Every child process is shut down at the end, on errors, on Ctrl-C and on SIGTERM too; every client
@@ -287,11 +291,40 @@ def _serve(conn: Any, handlers: dict, cleanup: Callable[[], None]) -> None:
 # ---- the backend process ---------------------------------------------------------------------------------
 
 
+def loopback_as_public() -> str:
+    """Make this process's server count loopback addresses toward its per-IP limits as it counts public
+    ones (it exempts loopback and private networks, where every player has an address of its own): in the
+    attacks part each 127.0.0.x stands for a host on the internet. Returns what was done."""
+    import ipaddress
+
+    from pygase import _server_core
+
+    original = getattr(_server_core, "_source_of", None)
+    if original is None:
+        return "the server has no per-IP source function (_server_core._source_of): nothing changed"
+
+    def source_of(address: tuple) -> Any:
+        try:
+            ip = ipaddress.ip_address(address[0])
+        except ValueError:
+            return original(address)
+        return ip if ip.is_loopback else original(address)
+
+    _server_core._source_of = source_of
+    return "the server counts each loopback address as a public IP for its per-IP limits"
+
+
 def backend_main(
-    conn: Any, interval: float, log_file: Optional[str] = None, password: Optional[str] = None
+    conn: Any,
+    interval: float,
+    log_file: Optional[str] = None,
+    password: Optional[str] = None,
+    loopback_public: bool = False,
 ) -> None:
     _child_setup(log_file)
     from pygase import Backend, GameState
+
+    address_rule = loopback_as_public() if loopback_public else "addresses as they are"
 
     clock = [0.0]
     ticks = [0]
@@ -364,6 +397,7 @@ def backend_main(
             "counted_total": sum(counted.values()),
             "big_max": big_max[0],
             "max_event_size": server._core.max_event_size,
+            "addresses": address_rule,
         }
 
     def cleanup() -> None:
@@ -1600,7 +1634,9 @@ def attack_amplify(port: int, password: str, seconds: float, rate: float, ip: st
                     return None
                 c = cookies[i % len(cookies)]
                 proof = rng.randbytes(crypto.SEALED_OVERHEAD + len(handshake.CONFIRM_PROOF))
-                return handshake.confirm(c.nonce, c.window, c.cookie, share, proof)
+                return handshake.confirm(
+                    c.nonce, c.window, c.cookie, share, has_password=True, sealed_proof=proof
+                )
 
             run_phase("responses", sock, response)
             run_phase("confirms", sock, confirm)
@@ -1812,6 +1848,7 @@ class Settings:
     window: float = 5.0
     attack_window: float = ATTACK_WINDOW
     attack_recovery: float = 1.0
+    attacks: tuple = ()  # (empty: all of them)
     baseline: float = 5.0
     recovery: float = 2.0
     rates: tuple = RATES
@@ -1912,8 +1949,10 @@ class HostileBenchmark:
         for child in order:
             self.close(child)
 
-    def start_backend(self, name: str, password: Optional[str] = None) -> tuple[Child, int]:
-        backend = self.start(name, backend_main, INTERVAL, self.settings.log_file, password)
+    def start_backend(
+        self, name: str, password: Optional[str] = None, loopback_public: bool = False
+    ) -> tuple[Child, int]:
+        backend = self.start(name, backend_main, INTERVAL, self.settings.log_file, password, loopback_public)
         status = backend.request("status", timeout=30.0)
         if not status["up"]:
             raise ChildError("the backend did not come up")
@@ -1954,7 +1993,10 @@ class HostileBenchmark:
             f"attacks: starting a backend with a password (a 4-digit PIN), its host and {HONEST_CLIENTS} "
             "clients"
         )
-        self.backend, self.port = self.start_backend("backend-attacks", password=self.pin)
+        self.backend, self.port = self.start_backend(
+            "backend-attacks", password=self.pin, loopback_public=True
+        )
+        progress(f"attacks: {self.backend.request('status')['addresses']}")
         self.host = self.start("host", host_main, self.port, self.pin, s.log_file)
         joined = self.host.request("join", timeout=CONNECT_TIMEOUT + 10)
         if not (joined["joined"] and joined["host"]):
@@ -2479,6 +2521,8 @@ class HostileBenchmark:
         if not self.aliases:
             progress("attacks: 127.0.0.11 cannot be bound here: every attacker comes from 127.0.0.1")
         for number, name in enumerate(self.ATTACKS, start=1):
+            if self.settings.attacks and name not in self.settings.attacks:
+                continue
             self.current = f"attack {number} {name}"
             window: Optional[Window] = None
             try:
@@ -2923,6 +2967,12 @@ def parse_arguments(argv: Optional[list] = None) -> Settings:
     )
     parts.add_argument("--all", action="store_true", help="run every part: garbage, memory, then the attacks")
     parser.add_argument(
+        "--attack",
+        action="append",
+        choices=HostileBenchmark.ATTACKS,
+        help="run only this attack of the attacks part (may be given more than once)",
+    )
+    parser.add_argument(
         "--log-file",
         help="also write pygase's INFO messages of the backend and client processes to this file",
     )
@@ -2932,6 +2982,8 @@ def parse_arguments(argv: Optional[list] = None) -> Settings:
     log_file = os.path.abspath(args.log_file) if args.log_file else None
     selected = ["garbage", "memory", "attacks"] if args.all else [args.only or "attacks"]
     settings = Settings(quick=args.quick, minutes=args.minutes, parts=selected, log_file=log_file)
+    if args.attack:
+        settings.attacks = [name for name in HostileBenchmark.ATTACKS if name in args.attack]
     if args.quick:
         settings.window = 2.0
         settings.baseline = 2.0

@@ -64,11 +64,12 @@ quotes); `--only PART` runs one, `--all` runs all three (garbage, memory, then t
       or the server names its address as the host, or the server asked to shut down or went down.
    4. online_guessing: as many handshakes with wrong PINs as it can from one source address (16 at
       once, at most 200 started per second), each to the end: HELLO, RESPONSE, CONFIRM. A guess counts
-      when the server answers it (refused: wrong password); a CONFIRM the server ignores (one proof per
-      cookie, a back-off per source) tests nothing. `pin_guessable_in_<m>min`: at the rate achieved in
-      the window, all 10,000 PINs take an hour or less; `pin_guessed`: a wrong PIN was let in. Meanwhile
-      15 more source addresses guess too (4 at once each); what all got together is shown on stderr, not
-      judged (the issue asks for a back-off per source).
+      when the server answers it (refused: wrong password); a CONFIRM the server ignores or turns away
+      untested (one proof per cookie, a back-off per source: "try again later") tests nothing.
+      `pin_guessable_in_<m>min`: at the rate achieved in the window, all 10,000 PINs take an hour or
+      less; `pin_guessed`: a wrong PIN was let in. Meanwhile 15 more source addresses guess too (4 at
+      once each); what all got together is shown on stderr, not judged (the issue asks for a back-off
+      per source).
    5. held_back_events: a joined client (it knows the PIN) sends events with ids 2..4097 and never 1,
       4 per package (nests of one-entry maps of some 370 bytes: the most decoded memory per wire byte),
       400 packages/s, round after round: the server must hold them until 1 comes. Generic checks.
@@ -101,12 +102,12 @@ quotes); `--only PART` runs one, `--all` runs all three (garbage, memory, then t
    bound), so that a per-source limit the server applies to one attack does not fall on the honest
    clients or the next attack; the host and the victim are on 127.0.0.1. Each of these addresses stands
    for a host on the internet: the backend of this part counts loopback addresses toward its per-IP
-   limits as it counts public IPs (pygase exempts loopback and private networks, where every player has
-   an address of its own; `loopback_as_public`, said on stderr at the start). Before each attack the setup is
-   checked: a backend that went down is started again with its clients (the reference is measured
-   again), honest clients that lost their connection are replaced. An attack that fails with an error
-   prints its line with `effect=error` (the traceback goes to stderr). The whole part takes about 2 to 3
-   minutes (--quick about 1).
+   limits as it counts public IPs (pygase exempts loopback and private networks, where every player
+   has an address of its own; see `loopback_as_public`, said on stderr at the start). Before each attack
+   the setup is checked: a backend that went down is started again with its clients (the reference is
+   measured again), honest clients that lost their connection are replaced. An attack that fails with
+   an error prints its line with `effect=error` (the traceback goes to stderr). The whole part takes
+   about 2 to 3 minutes (--quick about 1).
 
 The garbage and memory parts print figures, one line each, then a summary block:
 
@@ -2290,14 +2291,17 @@ class HostileBenchmark:
             effects.append("host_token_seen")
         if any(self.pin.encode() in d for _, d in datagrams):
             effects.append("pin_in_clear")
-        kinds = sorted(_handshake_of(datagrams))
+        messages = _handshake_of(datagrams)
+        kinds = sorted(messages)
+        clear = getattr(messages.get("confirm"), "has_password", None)
         control = control or "the real keys open the CONFIRM and WELCOME, the KDF is pygase's"
         self.detail(
             f"captured {len(datagrams)} datagrams of the host's session (handshake: {', '.join(kinds)}); "
             f"control: {control}; tried "
             f"{result['tried']:,} PINs offline in {result.get('seconds', 0):.1f} s: "
             f"{result.get('hit_count', 0)} hits {result['hits'][:3]}; readable as packages: "
-            f"{result['readable']}" + (f"; {result['error']}" if result.get("error") else "")
+            f"{result['readable']}; the CONFIRM says in the clear that the client has a password: {clear}"
+            + (f"; {result['error']}" if result.get("error") else "")
         )
         return window, effects + generic
 

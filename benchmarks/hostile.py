@@ -30,8 +30,10 @@ quotes); `--only PART` runs one, `--all` runs all three (garbage, memory, then t
    `honest_disconnected_<n>` (n honest clients lost their connection); `rss_grew_to_<m>MB` (RSS reached
    100 MB, or grew by 25 MB or more during the attack); `cpu_saturated` (the backend used 90 % of a core
    or more); `server_error` (the backend logged an error that means a fault inside pygase: a datagram
-   that could not be handled, a handler that failed); `log_lines_<n>` (the backend logged more than 20
-   warnings during the attack: the attacker controls the log); and for the attacks of a client that
+   that could not be handled, a handler that failed); `log_lines_<n>` (the backend logged n > 10
+   warnings in the second half of the window: the attacker keeps writing the server's log; a burst that
+   stops, such as the one warning each of the first 100 unknown event types get, shows on stderr with
+   the attack's other warnings but is not an effect); and for the attacks of a client that
    joined and sends packages built by hand (5 to 9, 11), `inconclusive` if the server acknowledged none
    of them (nothing shows they reached its decoder). The attacks, each with its own checks:
 
@@ -216,7 +218,7 @@ RAMP = 0.5  # seconds an attack runs before its window starts
 RSS_LIMIT_MB = 100.0  # the backend's RSS must stay under this
 RSS_GROWTH_MB = 25.0  # ... and must not grow by this much during one attack
 CPU_SATURATED = 90.0  # % of one core
-LOG_LINES = 20  # warnings the backend may log during one attack
+LOG_LINES = 10  # warnings the backend may log in the second half of an attack's window
 PIN_HOUR = 3600.0  # an online guesser must not get through all 10,000 PINs within this many seconds
 SENDS_TO_LIAR = 4.0  # a client that lies about its progress must not get more than this times an honest one's
 TRANSCRIPT = 48  # datagrams of the host's session a sniffer records (its handshake and first packages)
@@ -1826,6 +1828,7 @@ class Window:
     others: float  # CPU of other programs on the machine, % of one core
     ours: float  # CPU of the honest clients', the red team's and the host's processes
     honest_bytes: float  # mean bytes/s the server sent an honest client
+    middle_warnings: dict = field(default_factory=dict)  # the backend's warnings half-way through
     rss_start_mb: float = math.nan
     rss_max_mb: float = math.nan
 
@@ -1901,6 +1904,8 @@ class HostileBenchmark:
         self.current = "attacks"
         self.attack_results: list = []
         self.sampler: Optional[RssSampler] = None
+        self.window_started = 0.0
+        self.middle_warnings: Optional[dict] = None
 
     # -- processes
 
@@ -2075,10 +2080,16 @@ class HostileBenchmark:
         ours = [c.pid for c in (self.honest, self.redteam, self.host) if c is not None]
         cpu = CpuWindow({"server": [self.backend.pid], "ours": ours})
         before = self.honest.request("counts")
+        self.window_started = time.monotonic()
+        self.middle_warnings = None
         if body is None:
-            time.sleep(self.settings.attack_window)
+            time.sleep(self.settings.attack_window / 2)
+            self.half_way()
+            time.sleep(self.settings.attack_window / 2)
         else:
             body()
+        if self.middle_warnings is None:  # (a body that took longer than the window)
+            self.middle_warnings = self.backend.request("warnings")
         after = self.honest.request("counts")
         usage = cpu.stop()
         rates = self.rates(before, after)
@@ -2094,7 +2105,16 @@ class HostileBenchmark:
             others=usage["others"],
             ours=usage["ours"],
             honest_bytes=mean(received),
+            middle_warnings=self.middle_warnings,
         )
+
+    def half_way(self) -> None:
+        """Note the backend's warnings once half the window has passed (window bodies call this often)."""
+        if (
+            self.middle_warnings is None
+            and time.monotonic() >= self.window_started + self.settings.attack_window / 2
+        ):
+            self.middle_warnings = self.backend.request("warnings")
 
     def generic(self, begin: dict, window: Window) -> tuple:
         """The checks every attack gets (see the module docstring): (effects, the backend's status)."""
@@ -2127,16 +2147,20 @@ class HostileBenchmark:
             if more > 0:
                 new[template] = (more, example)
         lines = sum(count for count, _ in new.values())
+        late = sum(count for count, _ in warnings.values()) - sum(
+            count for count, _ in window.middle_warnings.values()
+        )
         if any(word in example for _, example in new.values() for word in FAULTS):
             effects.append("server_error")
-        if lines > LOG_LINES:
-            effects.append(f"log_lines_{lines}")
+        if late > LOG_LINES:
+            effects.append(f"log_lines_{late}")
         self.detail(
             f"honest clients {window.honest:.1f} % of their reference (lowest client "
             f"{100.0 * min(window.rates) / self.reference:.1f} %), {window.connected_after}/{HONEST_CLIENTS} "
             f"connected; server CPU {window.server_cpu:.0f} %, RSS {window.rss_start_mb:.1f} -> max "
             f"{window.rss_max_mb:.1f} MB; clients and attacker {window.ours:.0f} %, other programs "
-            f"{window.others:.0f} %, load {loadavg()}; backend warnings {lines}"
+            f"{window.others:.0f} %, load {loadavg()}; backend warnings {lines} ({late} in the window's "
+            "second half)"
             + (
                 ": " + "; ".join(f"{c} x '{e}'" for c, e in sorted(new.values(), key=lambda x: -x[0])[:4])
                 if new
@@ -2205,6 +2229,7 @@ class HostileBenchmark:
         def body() -> None:
             end = time.monotonic() + s.attack_window
             while time.monotonic() < end:
+                self.half_way()
                 where = self.backend.request("status")["ids"].get(victim_id)
                 looks["looks"] += 1
                 if where is None:
@@ -2333,6 +2358,7 @@ class HostileBenchmark:
             end = time.monotonic() + s.attack_window
             while time.monotonic() < end:
                 try:
+                    self.half_way()
                     status = self.backend.request("status")
                 except ChildError:
                     return
@@ -2466,6 +2492,8 @@ class HostileBenchmark:
             outcome["newcomer"] = self.honest.request(
                 "newcomer", timeout=NEWCOMER_TIMEOUT + 30.0, patience=NEWCOMER_TIMEOUT
             )
+            time.sleep(max(0.0, s.attack_window / 2 - (time.monotonic() - started)))
+            self.half_way()
             time.sleep(max(0.0, s.attack_window - (time.monotonic() - started)))
 
         try:

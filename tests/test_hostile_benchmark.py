@@ -97,7 +97,19 @@ def test_the_attacks_are_the_default_part_and_the_others_stay_available(hostile)
 
 def test_an_attack_line_has_the_agreed_form(hostile, capsys):
     bench = hostile.HostileBenchmark(hostile.parse_arguments([]))
-    window = hostile.Window(5.0, 98.25, [49.0], 10, 10, 12.3, 50.0, 20.0, 28_000.0, 39.0, 41.26)
+    window = hostile.Window(
+        seconds=5.0,
+        honest=98.25,
+        rates=[49.0],
+        connected_before=10,
+        connected_after=10,
+        server_cpu=12.3,
+        others=50.0,
+        ours=20.0,
+        honest_bytes=28_000.0,
+        rss_start_mb=39.0,
+        rss_max_mb=41.26,
+    )
     bench.report_attack("held_back_events", window, [])
     bench.report_attack("slot_squatting", window, ["newcomer_refused_server_full", "honest_rate_87pct"])
     lines = capsys.readouterr().out.splitlines()

@@ -30,6 +30,7 @@ CORE = [
     "_client_core",
     "_server_connection",
     "_server_core",
+    "_server_gate",
     "_packages",
     "_handshake",
     "_header",

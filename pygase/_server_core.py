@@ -24,6 +24,7 @@ from pygase._outputs import ClientJoined, ClientLeft, EventReceived, Output, Shu
 from pygase._packages import PROTOCOL_ID, ClientPackage, check_event_data
 from pygase._ratelimit import RateLimitedLog
 from pygase._server_connection import ServerConnection
+from pygase._server_gate import Admitted, Gate, Refused
 from pygase.errors import DecodeError, UnknownSenderError
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.utils import Sqn
@@ -35,9 +36,6 @@ _DISCONNECTED = DISCONNECTED
 
 _DEPARTED_SECONDS = 3.0
 
-
-_SAY_TRY_LATER = 2.0  # a back-off longer than this is refused with TRY_LATER, a shorter one waited out
-_REMEMBERED = 4096  # most spent cookies and failing sources remembered
 
 #: Default of `ServerCore.max_clients_per_ip`: several players behind one NAT (a household, a LAN party
 #: or a carrier's NAT on an internet server) are normal, but one host should not take all 64 places.
@@ -60,21 +58,6 @@ def _source_of(address: tuple) -> Any:
     if isinstance(ip, ipaddress.IPv6Address):
         return ipaddress.IPv6Network((int(ip) >> 64 << 64, 64))
     return ip
-
-
-class _ServerExchange:
-    """The server's half of the key exchange for one cookie (see `pygase._crypto`)."""
-
-    __slots__ = ("_cookie", "_scalar", "share")
-
-    def __init__(self, password: str, cookie: bytes, scalar: bytes) -> None:
-        self._cookie = cookie
-        self._scalar = scalar
-        self.share = crypto.share(scalar, crypto.password_point(password, cookie))
-
-    def agree(self, client_share: bytes) -> tuple[bytes, bytes]:
-        """(client-to-server, server-to-client) keys; `AuthenticationError` for a bad share."""
-        return crypto.session_keys(self._scalar, client_share, client_share, self.share, self._cookie)
 
 
 class ServerCore:
@@ -131,11 +114,9 @@ class ServerCore:
         self.shutdown_requested = False
         self._leaving: set[tuple] = set()
         self._departed: dict[bytes, tuple[ServerConnection, float]] = {}  # connection id -> (it, until)
-        self._spent: dict[bytes, float] = {}  # cookies a CONFIRM was checked with -> until when
-        self._failures: dict[str, tuple[int, float]] = {}  # source IP -> (wrong proofs, back-off until)
         self._outputs: list[Output] = []  # what happened, for the driver: see `events()`
         self._replies: dict[tuple, list[bytes]] = {}
-        self._secret = random_bytes(32)
+        self._gate = Gate(random_bytes(32))  # the handshake, until a client proved it has the keys
         self._allowance: dict[tuple, tuple[float, float]] = {}  # address -> (events allowed, at time)
         # what all clients together may make us hold back (events that wait for a missing one)
         self._held_budget = HeldBudget(TOTAL_HELD_BYTES + 2 * max_event_size)
@@ -262,70 +243,26 @@ class ServerCore:
             replies.append(datagram)
 
     def _handshake(self, message: handshake.HandshakeMessage, address: tuple, now: float) -> None:
-        if message.kind == "hello":
-            if message.version != handshake.VERSION:
-                self._reply(address, handshake.refused(message.nonce, handshake.VERSION_MISMATCH))
+        if message.kind == "confirm":
+            connection = self.connections.get(address)
+            if connection is not None and connection.join_cookie == message.cookie:
+                self._reply(address, connection.welcome)  # our WELCOME was lost: the same again
                 return
-            window = handshake.window_at(now)
-            cookie = handshake.make_cookie(self._secret, address, window, message.nonce)
-            self._reply(address, handshake.challenge(message.nonce, window, cookie))
-        elif message.kind in ("response", "confirm") and self._cookie_is_good(message, address, now):
-            if message.kind == "response":
-                exchange = self._exchange(message.cookie)
-                self._reply(address, handshake.key(message.nonce, exchange.share))
-            else:
-                self._confirm(message, address, now)
+        outcome = self._gate.receive(message, address, now, self.password)
+        if isinstance(outcome, bytes):
+            self._reply(address, outcome)
+        elif isinstance(outcome, Refused):
+            reason = handshake.REFUSED_REASONS[outcome.reason]
+            self._log_comings.info(reason, now, "refused client %s:%s: %s", *address[:2], reason)
+            self._reply(address, outcome.reply)
+        elif isinstance(outcome, Admitted):
+            self._admit(outcome, address, now)
         else:
             self._log.debug("handshake ignored", now, "ignoring a %s message from %s", message.kind, address)
 
-    def _cookie_is_good(self, message: handshake.HandshakeMessage, address: tuple, now: float) -> bool:
-        """Whether a RESPONSE or CONFIRM carries a cookie of ours for its address, of this or the last
-        time window (it proves the client receives what is sent to that address)."""
-        window = handshake.window_at(now)
-        return message.window in (window, window - 1) and hmac.compare_digest(
-            message.cookie, handshake.make_cookie(self._secret, address, message.window, message.nonce)
-        )
-
-    def _exchange(self, cookie: bytes) -> _ServerExchange:
-        """The server's half of the key exchange for a cookie, derived again each time (no state kept)."""
-        return _ServerExchange(self.password or "", cookie, crypto.derive_scalar(self._secret, cookie))
-
-    def _confirm(self, message: handshake.HandshakeMessage, address: tuple, now: float) -> None:
-        """A client proves it has the session keys (so knew the password): make its connection."""
+    def _admit(self, admitted: Admitted, address: tuple, now: float) -> None:
+        """A client proved it has the session keys (so knew the password): make (or key) its connection."""
         connection = self.connections.get(address)
-        if connection is not None and connection.join_cookie == message.cookie:
-            self._reply(address, connection.welcome)  # our WELCOME was lost: the same again
-            return
-        if message.cookie in self._spent:
-            return  # one proof per cookie
-        wait = self._failures.get(address[0], (0, 0.0))[1] - now
-        if wait > 0:  # a source that guessed wrong waits: its client tries again, or is told to wait
-            if wait > _SAY_TRY_LATER:  # (longer than its handshake would wait for an answer)
-                self._reply(address, handshake.refused(message.nonce, handshake.TRY_LATER))
-            return
-        if message.has_password != bool(self.password):  # nothing to guess: say what is wrong
-            reason = handshake.PASSWORD_REQUIRED if self.password else handshake.NO_PASSWORD
-            self._log_comings.info(
-                "password", now, "refused client %s:%s: %s", *address[:2], handshake.REFUSED_REASONS[reason]
-            )
-            self._reply(address, handshake.refused(message.nonce, reason))
-            return
-        self._forget_old(now)
-        self._spent[message.cookie] = now + 2 * handshake.COOKIE_WINDOW
-        try:
-            keys = self._exchange(message.cookie).agree(message.share)
-            crypto.Cipher(keys[1], keys[0], bytes(crypto.CONNECTION_ID_SIZE)).open(
-                message.sealed, counter_zero=True
-            )
-        except crypto.AuthenticationError:
-            failures = self._failures.get(address[0], (0, 0.0))[0] + 1
-            self._failures[address[0]] = (failures, now + min(0.1 * 2**failures, 30.0))
-            self._log_comings.info(
-                "wrong password", now, "refused client %s:%s: wrong password", *address[:2]
-            )
-            self._reply(address, handshake.refused(message.nonce, handshake.WRONG_PASSWORD))
-            return
-        self._failures.pop(address[0], None)
         if connection is None:
             if len(self.connections) >= self.max_clients:
                 self._log_comings.info(
@@ -335,13 +272,13 @@ class ServerCore:
                     *address[:2],
                     self.max_clients,
                 )
-                self._reply(address, handshake.refused(message.nonce, handshake.SERVER_FULL))
+                self._reply(address, handshake.refused(admitted.nonce, handshake.SERVER_FULL))
                 return
             if self._too_many_from(address, now):
-                self._reply(address, handshake.refused(message.nonce, handshake.TOO_MANY_FROM_IP))
+                self._reply(address, handshake.refused(admitted.nonce, handshake.TOO_MANY_FROM_IP))
                 return
             connection = self._connect(address, now)
-        to_server, to_client = keys
+        to_server, to_client = admitted.keys
         connection.key(crypto.Cipher(to_client, to_server, connection.connection_id))
         is_host = connection is self._host
         token = self.host_token if is_host and self.host_token is not None else bytes(16)
@@ -349,8 +286,8 @@ class ServerCore:
             connection.connection_id, connection.session, is_host, token, self.max_event_size
         )
         sealed = crypto.Cipher(to_client, to_server, bytes(crypto.CONNECTION_ID_SIZE)).seal(body, counter=0)
-        connection.join_cookie = message.cookie
-        connection.welcome = handshake.welcome(message.nonce, sealed)
+        connection.join_cookie = admitted.cookie
+        connection.welcome = handshake.welcome(admitted.nonce, sealed)
         self._reply(address, connection.welcome)
 
     def _too_many_from(self, address: tuple, now: float) -> bool:
@@ -403,17 +340,6 @@ class ServerCore:
         )
         self._outputs.append(ClientJoined(address))
         return connection
-
-    def _forget_old(self, now: float) -> None:
-        """Drop spent cookies and failure counts that no longer matter (bounded memory)."""
-        if len(self._spent) > _REMEMBERED:
-            self._spent = {cookie: until for cookie, until in self._spent.items() if until > now}
-        if len(self._failures) > _REMEMBERED:
-            self._failures = {ip: entry for ip, entry in self._failures.items() if entry[1] > now}
-        while len(self._spent) > _REMEMBERED:
-            del self._spent[next(iter(self._spent))]  # the oldest
-        while len(self._failures) > _REMEMBERED:
-            del self._failures[next(iter(self._failures))]
 
     def _path_proven(
         self, connection: ServerConnection, plaintext: bytes, address: tuple, now: float

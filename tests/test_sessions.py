@@ -99,7 +99,7 @@ def test_the_right_password_joins_a_wrong_one_is_refused_and_waits(password):
     session.run_until(lambda: bad.status == DISCONNECTED)
     assert bad.refused_reason == "wrong password" and bad.host_token is None
     assert list(session.server.connections) == [("good", 1)]
-    waited_until = session.server._failures["bad"][1]
+    waited_until = session.server._gate.failures["bad"][1]
     assert waited_until > session.network.now  # the source waits before its next proof is looked at
 
 
@@ -130,7 +130,7 @@ def test_one_proof_per_cookie():
         for reply in core.datagrams_for(address, now):
             client.receive_datagram(reply, now)
     assert len(confirms) == 1 and client.refused_reason == "wrong password"
-    core._failures.clear()  # even without the back-off, the same cookie is not looked at twice
+    core._gate.failures.clear()  # even without the back-off, the same cookie is not looked at twice
     core.receive_datagram(confirms[0], address, now + 1.0)
     assert core.datagrams_for(address, now + 1.0) == []
 

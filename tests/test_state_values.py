@@ -225,8 +225,10 @@ def test_errors_from_one_handler_are_logged_at_most_once_a_second(backend_factor
 
 def test_a_program_that_configures_no_logging_still_sees_a_handlers_error(tmp_path):
     """Errors in game code are logged, not raised: without a logging set-up they must still show."""
+    import os
     import subprocess
     import sys
+    from pathlib import Path
 
     script = tmp_path / "game.py"
     script.write_text(
@@ -242,6 +244,10 @@ def test_a_program_that_configures_no_logging_still_sees_a_handlers_error(tmp_pa
         "import time; time.sleep(0.5)\n"
         "client.disconnect(shutdown_server=True)\n"
     )
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    root = str(Path(__file__).resolve().parent.parent)  # the pygase under test, whatever is installed
+    environment = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, env=environment
+    )
     assert result.returncode == 0, result.stderr
     assert "BOOM in the handler" in result.stderr and "Traceback" in result.stderr

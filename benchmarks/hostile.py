@@ -1176,16 +1176,9 @@ def attack_spoof(
 def _session_keys_from(secret: bytes, cookie: bytes, client_share: bytes, server_share: bytes) -> tuple:
     """pygase's session key derivation (as `pygase._crypto.session_keys` does it) applied to `secret` in
     place of the shared point, which takes a party's private scalar to compute."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    from pygase import _crypto
 
-    keys = HKDF(
-        algorithm=hashes.SHA256(),
-        length=64,
-        salt=cookie,
-        info=b"pygase v2 session keys" + client_share + server_share,
-    ).derive(secret)
-    return keys[:32], keys[32:]
+    return _crypto.derive_keys(secret, client_share, server_share, cookie)
 
 
 def _opens(keys: tuple, proof: bytes, welcome: bytes) -> Optional[str]:

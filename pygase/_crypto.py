@@ -112,7 +112,13 @@ def session_keys(
     Raises:
         AuthenticationError: if the other side's share is of low order
     """
-    point = _multiply(scalar, their_share)
+    return derive_keys(_multiply(scalar, their_share), client_share, server_share, session_id)
+
+
+def derive_keys(
+    point: bytes, client_share: bytes, server_share: bytes, session_id: bytes
+) -> tuple[bytes, bytes]:
+    """(client-to-server key, server-to-client key) from the exchange's shared point (HKDF-SHA256)."""
     keys = HKDF(
         algorithm=hashes.SHA256(),
         length=64,

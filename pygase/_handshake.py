@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 HANDSHAKE_PREFIX = PROTOCOL_ID + b"\x00\x00"
-VERSION = 2
+VERSION = 3
 #: Size of the client's requests; the server's replies are smaller.
 REQUEST_SIZE = 128
 #: Seconds a cookie's time window lasts (a cookie is good in its window and the next).

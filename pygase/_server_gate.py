@@ -24,6 +24,7 @@ __all__ = ["Gate", "Admitted", "Refused"]
 #: its CONFIRM again within its handshake's patience).
 SAY_TRY_LATER = 2.0
 _REMEMBERED = 4096  # most spent cookies and failing sources remembered
+_RECENT_EXCHANGES = 512  # key exchanges kept from a RESPONSE for its CONFIRM
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Gate:
         self._secret = secret
         self._spent: dict[bytes, float] = {}  # cookies a CONFIRM was checked with -> until when
         self.failures: dict[str, tuple[int, float]] = {}  # source IP -> (wrong proofs, back-off until)
+        self._recent: dict[tuple[bytes, str], _Exchange] = {}  # (cookie, password) -> its exchange
 
     def receive(
         self, message: handshake.HandshakeMessage, address: tuple, now: float, password: Optional[str]
@@ -100,8 +102,17 @@ class Gate:
         )
 
     def _exchange(self, cookie: bytes, password: Optional[str]) -> _Exchange:
-        """The server's half of the key exchange for a cookie, derived again each time (no state kept)."""
-        return _Exchange(password or "", cookie, crypto.derive_scalar(self._secret, cookie))
+        """The server's half of the key exchange for a cookie. It can always be derived again (so the
+        server needs to keep nothing), but the last few are kept: a CONFIRM then costs no second
+        derivation, which matters when many clients join at once."""
+        key = (cookie, password or "")
+        exchange = self._recent.get(key)
+        if exchange is None:
+            exchange = _Exchange(password or "", cookie, crypto.derive_scalar(self._secret, cookie))
+            if len(self._recent) >= _RECENT_EXCHANGES:
+                del self._recent[next(iter(self._recent))]  # the oldest
+            self._recent[key] = exchange
+        return exchange
 
     def _check(
         self, message: handshake.HandshakeMessage, address: tuple, now: float, password: Optional[str]
@@ -118,8 +129,10 @@ class Gate:
             return Refused(reason, handshake.refused(message.nonce, reason))
         self._forget_old(now)
         self._spent[message.cookie] = now + 2 * handshake.COOKIE_WINDOW
+        exchange = self._exchange(message.cookie, password)
+        self._recent.pop((message.cookie, password or ""), None)  # (one proof per cookie: done with it)
         try:
-            keys = self._exchange(message.cookie, password).agree(message.share)
+            keys = exchange.agree(message.share)
             crypto.Cipher(keys[1], keys[0], bytes(crypto.CONNECTION_ID_SIZE)).open(
                 message.sealed, counter_zero=True
             )

@@ -139,6 +139,36 @@ def sealing_costs(size: int = 530, rounds: int = 20000) -> tuple[float, float]:
     return seal, 1e6 * (time.perf_counter() - started) / rounds
 
 
+def private_filter_costs(players: int = 50, ticks: int = 500, runs: int = 5) -> tuple[float, float]:
+    """Figure 8: (µs per tick to encode what each of `players` clients lacks, with every player's hand
+    shared; the same with the hands private, each player getting only its own), medians over runs.
+
+    The scene: the figure-6 entities move every tick, and one player's hand (5 cards) changes each tick.
+    """
+    from pygase import GameStateStore, GameStateUpdate
+
+    def run(private: bool) -> float:
+        game = procs._Game()
+        state = game.initial_state()
+        state.hands = {pid: [pid, 1, 2, 3, 4] for pid in range(1, players + 1)}
+        store = GameStateStore(state, private_attributes=["hands"] if private else ())
+        spent = 0.0
+        for tick in range(ticks):
+            changes = game.time_step(store.get_game_state(), INTERVAL)
+            changes["hands"] = {tick % players + 1: [tick, 1, 2, 3, 4]}
+            before = store.get_game_state().time_order
+            store.push_update(GameStateUpdate(before + 1, **changes))
+            started = time.perf_counter()
+            for pid in range(1, players + 1):  # every client is one tick behind, as at 50 Hz
+                store._encoded_update_since(before, player_id=pid)
+            spent += time.perf_counter() - started
+        return 1e6 * spent / ticks
+
+    shared = statistics.median(run(False) for _ in range(runs))
+    private = statistics.median(run(True) for _ in range(runs))
+    return shared, private
+
+
 def print_store_tick_costs() -> None:
     step, push = store_tick_costs()
     print(
@@ -153,6 +183,16 @@ def print_store_tick_costs() -> None:
     print(
         f"7. sealed datagrams (ChaCha20-Poly1305, 530-byte package): seal {seal:.1f} µs, "
         f"open {opened:.1f} µs per datagram",
+        flush=True,
+    )
+    try:
+        shared, private = private_filter_costs()
+    except TypeError:  # a pygase from before private attributes
+        return
+    print(
+        f"8. per-player filter, 50 players: encoding what each client lacks per tick {shared:.0f} µs with "
+        f"all hands shared, {private:.0f} µs with each hand private to its player "
+        f"(+{(private - shared) / 50:.1f} µs per client)",
         flush=True,
     )
 

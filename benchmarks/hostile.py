@@ -1629,10 +1629,10 @@ def attack_amplify(port: int, password: str, seconds: float, rate: float, ip: st
                 if not cookies:
                     return None
                 c = cookies[i % len(cookies)]
-                proof = rng.randbytes(crypto.SEALED_OVERHEAD + len(handshake.CONFIRM_PROOF))
-                return handshake.confirm(
-                    c.nonce, c.window, c.cookie, share, has_password=True, sealed_proof=proof
+                proof = rng.randbytes(
+                    crypto.SEALED_OVERHEAD + len(handshake.CONFIRM_PROOF) + handshake.SEAT_TOKEN_SIZE
                 )
+                return handshake.confirm(c.nonce, c.window, c.cookie, share, True, proof)
 
             run_phase("responses", sock, response)
             run_phase("confirms", sock, confirm)

@@ -31,6 +31,8 @@ CORE = [
     "_server_connection",
     "_server_core",
     "_server_gate",
+    "_server_admission",
+    "_seats",
     "_packages",
     "_handshake",
     "_header",
@@ -41,6 +43,8 @@ CORE = [
 #: What drives the core or runs the game: sockets, threads, clocks, the simulator.
 DRIVERS = [
     "_transport",
+    "_event_router",
+    "_client_args",
     "_network_thread",
     "_watch",
     "_link",

@@ -11,7 +11,8 @@ WARNING and ERROR messages (a game handler that raised, say) on stderr.
 
 from pygase.backend import Backend, GameStateMachine, GameStateStore, Server
 from pygase.client import Client
-from pygase.event import CLIENT_JOINED, CLIENT_LEFT
+from pygase.errors import JoinRefused
+from pygase.event import CLIENT_DROPPED, CLIENT_JOINED, CLIENT_LEFT, CLIENT_RETURNED
 from pygase.gamestate import TO_DELETE, GameState, GameStateUpdate, GameStatus
 from pygase.utils import get_available_ip_addresses
 
@@ -28,6 +29,9 @@ __all__ = [
     "get_available_ip_addresses",
     "CLIENT_JOINED",
     "CLIENT_LEFT",
+    "CLIENT_DROPPED",
+    "CLIENT_RETURNED",
+    "JoinRefused",
 ]
 
 __version__ = "0.4.0.dev0"

@@ -74,10 +74,12 @@ class ClientCore(Connection):
         password: the session password, if the server has one
         random_bytes: source of the handshake nonces (`secrets.token_bytes` by default; tests inject
             a seeded one)
+        join_data: what the game's `CLIENT_JOINED` handler gets, packed (`pygase._codec.pack`)
 
     Attributes:
         phase (ClientPhase): where the client is
         host_token (bytes): the token that proves host rights, if the server made this client its host
+        player_id (int): this client's player id on the server, once joined (None before)
         refused_reason (str): why the server refused this client ('wrong password', 'server full' ...)
         server_closed (bool): True after the server said it shuts down; the connection then waits
             `timeout` seconds for the server to come back before it counts as disconnected
@@ -103,9 +105,17 @@ class ClientCore(Connection):
         event_handler: Any,
         password: Optional[str] = None,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        join_data: bytes = b"",
     ) -> None:
         super().__init__(remote_address, event_handler)
         self._password = password
+        if len(join_data) > handshake.MAX_JOIN_DATA:
+            raise ValueError(
+                f"join data is {len(join_data)} bytes packed: at most {handshake.MAX_JOIN_DATA} fit in a join"
+            )
+        self._join_data = join_data
+        self.player_id: Optional[int] = None
+        self._seat_token = bytes(handshake.SEAT_TOKEN_SIZE)  # shown when joining again: the same seat
         self._random_bytes = random_bytes
         self.phase = ClientPhase.JOINING
         self._nonce = random_bytes(8)
@@ -213,9 +223,10 @@ class ClientCore(Connection):
             if self.phase is ClientPhase.LEAVING or exchange is None or exchange.keys is None:
                 return
             # Sealed with the server's key: only a server that knows the password could make it.
-            connection_id, session, host, token, max_event_size = handshake.parse_welcome_body(
-                exchange.cipher().open(message.sealed, counter_zero=True)
+            connection_id, session, host, token, max_event_size, player_id, seat_token = (
+                handshake.parse_welcome_body(exchange.cipher().open(message.sealed, counter_zero=True))
             )
+            self.player_id, self._seat_token = player_id, seat_token
             if self._session is not None and session != self._session:
                 self._restart_session()
             self._session = session
@@ -230,7 +241,21 @@ class ClientCore(Connection):
                 self.host_token = token
             # Refuse at dispatch what the server would drop: its limit, if lower than ours.
             self.max_event_size = min(type(self).max_event_size, max_event_size)
-            logger.info("joined the server at %s%s", self.remote_address, " as its host" if host else "")
+            logger.info(
+                "joined the server at %s as player %d%s",
+                self.remote_address,
+                player_id,
+                " (its host)" if host else "",
+            )
+        elif message.kind == "rejected":
+            exchange = self._exchange
+            if exchange is None or exchange.keys is None:
+                return
+            # Sealed with the server's key: nobody else can make us believe the game turned us away.
+            reason = exchange.cipher().open(message.sealed, counter_zero=True).decode("utf-8", "replace")
+            self.refused_reason = reason or "refused by the game"
+            logger.info("the game at %s turned us away: %s", self.remote_address, self.refused_reason)
+            self._close()
         elif message.kind == "refused":
             self.refused_reason = handshake.REFUSED_REASONS.get(message.reason, "refused by the server")
             logger.info(
@@ -251,8 +276,9 @@ class ClientCore(Connection):
         window, cookie = self._cookie
         if exchange.keys is None:
             return handshake.response(self._nonce, window, cookie, exchange.share)
-        proof = exchange.cipher().seal(handshake.CONFIRM_PROOF, counter=0)
-        return handshake.confirm(self._nonce, window, cookie, exchange.share, bool(self._password), proof)
+        payload = handshake.confirm_payload(self._seat_token, self._join_data)
+        sealed = exchange.cipher().seal(payload, counter=0)
+        return handshake.confirm(self._nonce, window, cookie, exchange.share, bool(self._password), sealed)
 
     def _handshake_deadline(self) -> Optional[float]:
         if self.phase not in (ClientPhase.JOINING, ClientPhase.REJOINING):

@@ -298,3 +298,29 @@ def unpack(data: bytes) -> Any:
 def unpack_trusted(data: bytes) -> Any:
     """Deserialize bytes this process packed itself, skipping the checks meant for network input."""
     return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True)
+
+
+def merged_maps(first: bytes, second: bytes) -> bytes:
+    """One msgpack map with the entries of two packed maps (whose keys differ), without decoding them."""
+    count_a, body_a = _map_parts(first)
+    count_b, body_b = _map_parts(second)
+    count = count_a + count_b
+    if count < 16:
+        head = bytes([0x80 | count])
+    elif count < 2**16:
+        head = b"\xde" + count.to_bytes(2, "big")
+    else:
+        head = b"\xdf" + count.to_bytes(4, "big")
+    return head + body_a + body_b
+
+
+def _map_parts(packed: bytes) -> tuple[int, bytes]:
+    """(number of entries, the entries' bytes) of a packed msgpack map."""
+    first = packed[0]
+    if 0x80 <= first <= 0x8F:
+        return first & 0x0F, packed[1:]
+    if first == 0xDE:
+        return int.from_bytes(packed[1:3], "big"), packed[3:]
+    if first == 0xDF:
+        return int.from_bytes(packed[1:5], "big"), packed[5:]
+    raise ValueError("not a packed map")

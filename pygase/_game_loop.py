@@ -20,6 +20,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Generator, Optional
 
 from pygase._store import GameStateStore
 from pygase._thread_bridge import AwaitableEvent, in_thread_of, loop_running_here
+from pygase.errors import JoinRefused
 from pygase.event import Event, UniversalEventHandler
 from pygase.gamestate import GameState, GameStateUpdate, GameStatus
 
@@ -93,13 +94,23 @@ class GameStateMachine:
             event_type: which type of event to link the handler function to
             event_handler_function: function or coroutine function to be invoked for events of the given
                 type; gets the event's data and, if it declares them (or takes `**kwargs`), the keyword
-                arguments `game_state`, `dt` and `client_address`; returns an update dict (or None)
+                arguments `game_state`, `dt`, `client_address` and `sender_id` (the sending player's id;
+                for `CLIENT_JOINED`, `CLIENT_LEFT` ...: `player_id`, and `join_data` when joining);
+                returns an update dict (or None)
         """
         self._universal_event_handler.register_event_handler(event_type, event_handler_function)
 
-    def _push_event(self, event: Event, client_address: Optional[tuple] = None) -> None:
-        """Queue an event for handling; callable from any thread."""
-        self._event_queue.append((event, client_address))
+    def _push_event(
+        self,
+        event: Event,
+        client_address: Optional[tuple] = None,
+        context: Optional[dict] = None,
+        on_done: Optional[Callable[[Optional[str]], None]] = None,
+    ) -> None:
+        """Queue an event for handling; callable from any thread. `context`: more names its handler may
+        declare (`sender_id`, `player_id` ...); `on_done(refusal)` is called once it was handled, with the
+        reason of the `JoinRefused` it raised or None (for CLIENT_JOINED: the player waits for it)."""
+        self._event_queue.append((event, client_address, context or {}, on_done))
         self._wake_up()
 
     def _wake_up(self) -> None:
@@ -235,6 +246,8 @@ class GameStateMachine:
             else:
                 try:
                     reply = await run(argument)
+                except JoinRefused as refusal:
+                    reply = refusal  # (not an error: a CLIENT_JOINED handler turned a player away)
                 except Exception:
                     logger.exception("error in %s", label)
                     reply = _FAILED
@@ -276,7 +289,7 @@ class GameStateMachine:
         store = self._game_state_store
         while not self._stop_requested:
             if self._event_queue:
-                event, client_address = self._event_queue.popleft()
+                event, client_address, context, on_done = self._event_queue.popleft()
                 label = _handler_label(handler, event.type)
                 try:
                     result = handler.handle(
@@ -284,14 +297,24 @@ class GameStateMachine:
                         game_state=store.get_game_state(),
                         dt=clock() - last_step,
                         client_address=client_address,
+                        **context,
                     )
+                    if inspect.isawaitable(result):
+                        result = yield ("await", result, label)
+                except JoinRefused as refusal:
+                    result = refusal
                 except Exception:
                     self._log_error(label, "error in %s (the game goes on)", label, exc_info=True)
-                    continue
-                if inspect.isawaitable(result):
-                    result = yield ("await", result, label)
-                if result is not _FAILED:
-                    self._push(result, label)
+                    result = _FAILED
+                refused = isinstance(result, JoinRefused)
+                if not refused and result is not _FAILED:
+                    self._push(result, label)  # (before a new player is let in: its first state has it)
+                if on_done is not None:
+                    on_done(result.reason if refused else None)
+                elif refused:
+                    self._log_error(
+                        label, "%s raised JoinRefused, which only CLIENT_JOINED handlers may", label
+                    )
                 continue
             now = clock()
             if now < next_step:

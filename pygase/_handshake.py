@@ -7,9 +7,12 @@ never 0), then one letter for its kind:
 - CHALLENGE (server): "C" nonce(8) window(8) cookie(16)
 - RESPONSE (client):  "R" nonce(8) window(8) cookie(16) share(32), zero-padded to `REQUEST_SIZE`
 - KEY (server):       "K" nonce(8) share(32)
-- CONFIRM (client):   "F" nonce(8) window(8) cookie(16) share(32) has_password(1) sealed proof, padded
-- WELCOME (server):   "W" nonce(8) sealed [connection id(8) session(4) host(1) token(16) max_event_size(4)]
+- CONFIRM (client):   "F" nonce(8) window(8) cookie(16) share(32) has_password(1) length(2)
+                      sealed [proof(11) seat token(16) join data], padded to at least `REQUEST_SIZE`
+- WELCOME (server):   "W" nonce(8) sealed [connection id(8) session(4) host(1) token(16) max_event_size(4)
+                      player id(4) seat token(16)]
 - REFUSED (server):   "X" nonce(8) reason(1)
+- REJECTED (server):  "Y" nonce(8) sealed [reason, UTF-8, at most 64 bytes]: the game turned the player away
 
 The cookie is an HMAC of the client's address, a time window and its nonce under a secret of the
 server's, so the server answers a HELLO without remembering anything, and a RESPONSE proves that the
@@ -22,6 +25,11 @@ proves the client got the same keys (it holds a message sealed with the client's
 the password allows; the server then makes the connection and answers with a WELCOME sealed with its own
 key, which proves the same of the server. The password never travels, and nothing that does lets anyone
 test guesses of it offline.
+
+CONFIRM also carries, sealed, the player's join data (a small msgpack dict for the game) and the seat token
+of an earlier connection, if the client had one: with it, a client that dropped gets its seat (its player
+id) back. The game decides whether a new player may join; the server then answers WELCOME, or REJECTED
+with the game's reason.
 """
 
 from __future__ import annotations
@@ -50,7 +58,11 @@ __all__ = [
     "confirm",
     "welcome",
     "refused",
+    "rejected",
     "parse",
+    "confirm_payload",
+    "parse_confirm_payload",
+    "MAX_JOIN_DATA",
     "make_cookie",
     "welcome_body",
     "parse_welcome_body",
@@ -75,15 +87,21 @@ REFUSED_REASONS = {
     NO_PASSWORD: "this server has no password: join without one",
     TRY_LATER: "too many wrong passwords from this address: try again in a few seconds",
 }
-#: What a CONFIRM's sealed part holds.
+#: What a CONFIRM's sealed part starts with.
 CONFIRM_PROOF = b"pygase join"
+#: Most bytes of packed join data (one datagram carries the CONFIRM).
+MAX_JOIN_DATA = 1024
+#: Most bytes of a REJECTED's reason (UTF-8).
+MAX_REASON = 64
+SEAT_TOKEN_SIZE = 16
 
 _NONCE = 8
 _COOKIE = 16
 _TOKEN = 16
-_WELCOME_BODY = struct.Struct("!8sIB16sI")  # connection id, session, host, token, max_event_size
-_SEALED_PROOF = SEALED_OVERHEAD + len(CONFIRM_PROOF)
+# connection id, session, host, token, max_event_size, player id, seat token
+_WELCOME_BODY = struct.Struct("!8sIB16sII16s")
 _SEALED_WELCOME = SEALED_OVERHEAD + _WELCOME_BODY.size
+_SEALED_LENGTH = struct.Struct("!H")
 
 
 @dataclass(frozen=True)
@@ -107,7 +125,7 @@ def is_handshake(datagram: bytes) -> bool:
 
 
 def _pad(message: bytes) -> bytes:
-    return message + bytes(REQUEST_SIZE - len(message))
+    return message + bytes(max(0, REQUEST_SIZE - len(message)))
 
 
 def hello(nonce: bytes) -> bytes:
@@ -131,12 +149,32 @@ def key(nonce: bytes, share: bytes) -> bytes:
 
 
 def confirm(
-    nonce: bytes, window: int, cookie: bytes, share: bytes, has_password: bool, sealed_proof: bytes
+    nonce: bytes, window: int, cookie: bytes, share: bytes, has_password: bool, sealed_payload: bytes
 ) -> bytes:
-    """Build a CONFIRM: `CONFIRM_PROOF` sealed with the client's new key; whether the client has a
-    password at all is said in the clear, so that "password required" and "wrong password" differ."""
+    """Build a CONFIRM around a `confirm_payload` sealed with the client's new key (which proves the
+    client has the key); whether the client has a password at all is said in the clear, so that
+    "password required" and "wrong password" differ."""
     head = HANDSHAKE_PREFIX + b"F" + nonce + struct.pack("!Q", window) + cookie + share
-    return _pad(head + bytes([int(has_password)]) + sealed_proof)
+    return _pad(head + bytes([int(has_password)]) + _SEALED_LENGTH.pack(len(sealed_payload)) + sealed_payload)
+
+
+def confirm_payload(seat_token: bytes, join_data: bytes) -> bytes:
+    """What a CONFIRM carries sealed: the proof, the seat token (zeros for none) and the packed join data."""
+    if len(join_data) > MAX_JOIN_DATA:
+        raise ValueError(f"join data is {len(join_data)} bytes packed, at most {MAX_JOIN_DATA} fit")
+    return CONFIRM_PROOF + seat_token + join_data
+
+
+def parse_confirm_payload(payload: bytes) -> tuple[bytes, bytes]:
+    """(seat token, packed join data) of an opened CONFIRM payload.
+
+    Raises:
+        HandshakeError: if it is not one
+    """
+    if not payload.startswith(CONFIRM_PROOF) or len(payload) < len(CONFIRM_PROOF) + SEAT_TOKEN_SIZE:
+        raise HandshakeError("malformed confirm message")
+    start = len(CONFIRM_PROOF)
+    return payload[start : start + SEAT_TOKEN_SIZE], payload[start + SEAT_TOKEN_SIZE :]
 
 
 def welcome(nonce: bytes, sealed_body: bytes) -> bytes:
@@ -144,23 +182,32 @@ def welcome(nonce: bytes, sealed_body: bytes) -> bytes:
     return HANDSHAKE_PREFIX + b"W" + nonce + sealed_body
 
 
-def welcome_body(connection_id: bytes, session: int, host: bool, token: bytes, max_event_size: int) -> bytes:
-    """What a WELCOME says, before it is sealed; `token` is the host token (zeros for other clients)."""
-    return _WELCOME_BODY.pack(connection_id, session, int(host), token, max_event_size)
+def welcome_body(
+    connection_id: bytes,
+    session: int,
+    host: bool,
+    token: bytes,
+    max_event_size: int,
+    player_id: int,
+    seat_token: bytes,
+) -> bytes:
+    """What a WELCOME says, before it is sealed; `token` is the host token (zeros for other clients),
+    `seat_token` what the client shows to get its seat back if it drops."""
+    return _WELCOME_BODY.pack(connection_id, session, int(host), token, max_event_size, player_id, seat_token)
 
 
-def parse_welcome_body(body: bytes) -> tuple[bytes, int, bool, bytes, int]:
-    """(connection id, session, host, token, max_event_size) of an opened WELCOME.
+def parse_welcome_body(body: bytes) -> tuple[bytes, int, bool, bytes, int, int, bytes]:
+    """(connection id, session, host, token, max_event_size, player id, seat token) of an opened WELCOME.
 
     Raises:
         HandshakeError: if it is malformed
     """
     if len(body) != _WELCOME_BODY.size:
         raise HandshakeError("malformed welcome message")
-    connection_id, session, host, token, max_event_size = _WELCOME_BODY.unpack(body)
+    connection_id, session, host, token, max_event_size, player_id, seat_token = _WELCOME_BODY.unpack(body)
     if host > 1:
         raise HandshakeError("malformed welcome message")
-    return connection_id, session, bool(host), token, max_event_size
+    return connection_id, session, bool(host), token, max_event_size, player_id, seat_token
 
 
 def refused(nonce: bytes, reason: int) -> bytes:
@@ -168,18 +215,36 @@ def refused(nonce: bytes, reason: int) -> bytes:
     return HANDSHAKE_PREFIX + b"X" + nonce + bytes([reason])
 
 
+def rejected(nonce: bytes, sealed_reason: bytes) -> bytes:
+    """Build a REJECTED around a reason (`reason_bytes`) sealed with the server's new key."""
+    return HANDSHAKE_PREFIX + b"Y" + nonce + sealed_reason
+
+
+def reason_bytes(reason: str) -> bytes:
+    """A game's reason for turning a player away, as a REJECTED carries it (cut to `MAX_REASON` bytes)."""
+    encoded = reason.encode("utf-8")[:MAX_REASON]
+    return encoded.decode("utf-8", "ignore").encode("utf-8")  # (not cut inside a character)
+
+
 _HEAD = len(HANDSHAKE_PREFIX) + 1
+_CONFIRM_HEAD = _HEAD + _NONCE + 8 + _COOKIE + SHARE_SIZE + 1 + _SEALED_LENGTH.size
+_SEALED_CONFIRM = SEALED_OVERHEAD + len(CONFIRM_PROOF) + SEAT_TOKEN_SIZE
+#: Size limits (smallest, largest) of each kind of handshake message.
 _SIZES = {
-    b"H": REQUEST_SIZE,
-    b"C": _HEAD + _NONCE + 8 + _COOKIE,
-    b"R": REQUEST_SIZE,
-    b"K": _HEAD + _NONCE + SHARE_SIZE,
-    b"F": REQUEST_SIZE,
-    b"W": _HEAD + _NONCE + _SEALED_WELCOME,
-    b"X": _HEAD + _NONCE + 1,
+    b"H": (REQUEST_SIZE, REQUEST_SIZE),
+    b"C": (_HEAD + _NONCE + 8 + _COOKIE,) * 2,
+    b"R": (REQUEST_SIZE, REQUEST_SIZE),
+    b"K": (_HEAD + _NONCE + SHARE_SIZE,) * 2,
+    b"F": (
+        max(REQUEST_SIZE, _CONFIRM_HEAD + _SEALED_CONFIRM),
+        _CONFIRM_HEAD + _SEALED_CONFIRM + MAX_JOIN_DATA,
+    ),
+    b"W": (_HEAD + _NONCE + _SEALED_WELCOME,) * 2,
+    b"X": (_HEAD + _NONCE + 1,) * 2,
+    b"Y": (_HEAD + _NONCE + SEALED_OVERHEAD, _HEAD + _NONCE + SEALED_OVERHEAD + MAX_REASON),
 }
-assert max(_SIZES.values()) <= REQUEST_SIZE  # every reply is at most a request's size
-assert _HEAD + _NONCE + 8 + _COOKIE + SHARE_SIZE + 1 + _SEALED_PROOF <= REQUEST_SIZE
+# Every reply is at most the size of the smallest request it can answer.
+assert max(_SIZES[bytes([kind])][1] for kind in b"CKWXY") <= REQUEST_SIZE
 
 
 def parse(datagram: bytes) -> HandshakeMessage:
@@ -191,7 +256,7 @@ def parse(datagram: bytes) -> HandshakeMessage:
     if not is_handshake(datagram):
         raise HandshakeError("not a handshake message")
     kind = datagram[_HEAD - 1 : _HEAD]
-    if kind not in _SIZES or len(datagram) != _SIZES[kind]:
+    if kind not in _SIZES or not _SIZES[kind][0] <= len(datagram) <= _SIZES[kind][1]:
         raise HandshakeError("malformed handshake message")
     body = bytes(datagram[_HEAD:])
     nonce, rest = body[:_NONCE], body[_NONCE:]
@@ -206,9 +271,10 @@ def parse(datagram: bytes) -> HandshakeMessage:
         if kind == b"R":
             return HandshakeMessage("response", nonce, window=window, cookie=cookie, share=share)
         start = 8 + _COOKIE + SHARE_SIZE
-        if rest[start] > 1:
+        (length,) = _SEALED_LENGTH.unpack(rest[start + 1 : start + 3])
+        if rest[start] > 1 or not _SEALED_CONFIRM <= length <= len(rest) - start - 3:
             raise HandshakeError("malformed confirm message")
-        sealed = rest[start + 1 : start + 1 + _SEALED_PROOF]
+        sealed = rest[start + 3 : start + 3 + length]
         return HandshakeMessage(
             "confirm",
             nonce,
@@ -222,6 +288,8 @@ def parse(datagram: bytes) -> HandshakeMessage:
         return HandshakeMessage("key", nonce, share=rest)
     if kind == b"W":
         return HandshakeMessage("welcome", nonce, sealed=rest)
+    if kind == b"Y":
+        return HandshakeMessage("rejected", nonce, sealed=rest)
     return HandshakeMessage("refused", nonce, reason=rest[0])
 
 

@@ -21,6 +21,8 @@ __all__ = [
     "CallbackDue",
     "ClientJoined",
     "ClientLeft",
+    "ClientDropped",
+    "ClientReturned",
     "ShutdownRequested",
     "Output",
     "OutputSink",
@@ -30,10 +32,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class EventReceived:
-    """A user event arrived, in order, exactly once (`address`: the sender; a client's server)."""
+    """A user event arrived, in order, exactly once (`address`: the sender; a client's server;
+    `player_id`: the sending player, on a server)."""
 
     event: Event
     address: Optional[tuple]
+    player_id: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -46,16 +50,39 @@ class CallbackDue:
 
 @dataclass(frozen=True)
 class ClientJoined:
-    """A client completed the handshake (server side)."""
+    """A client completed the handshake and asks to join as `player_id` with `join_data` (server side).
+
+    It waits until the driver decides: `ServerCore.accept_join(player_id)` lets it in,
+    `ServerCore.refuse_join(player_id, reason)` turns it away.
+    """
 
     address: tuple
+    player_id: int = 0
+    join_data: Any = None
 
 
 @dataclass(frozen=True)
 class ClientLeft:
-    """A client left, timed out or was cut off (server side)."""
+    """A player left, or its seat's grace period ended after it dropped (server side)."""
 
     address: tuple
+    player_id: int = 0
+
+
+@dataclass(frozen=True)
+class ClientDropped:
+    """A player's connection timed out; its seat is kept for the grace period (server side)."""
+
+    address: tuple
+    player_id: int
+
+
+@dataclass(frozen=True)
+class ClientReturned:
+    """A player that dropped (or whose client started over) joined again into its seat (server side)."""
+
+    address: tuple
+    player_id: int
 
 
 @dataclass(frozen=True)
@@ -65,23 +92,31 @@ class ShutdownRequested:
     address: tuple
 
 
-Output = Union[EventReceived, CallbackDue, ClientJoined, ClientLeft, ShutdownRequested]
+Output = Union[
+    EventReceived, CallbackDue, ClientJoined, ClientLeft, ClientDropped, ClientReturned, ShutdownRequested
+]
 
 
 class OutputSink:
     """What a driver does with each kind of output; the defaults ignore it."""
 
-    def event_received(self, event: Event, address: Optional[tuple]) -> None:
-        """A user event arrived."""
+    def event_received(self, event: Event, address: Optional[tuple], player_id: Optional[int]) -> None:
+        """A user event arrived (from `player_id`, on a server)."""
 
     def callback_due(self, function: Callable[..., Any], args: tuple) -> None:
         """Run a user callback."""
 
-    def client_joined(self, address: tuple) -> None:
-        """A client joined."""
+    def client_joined(self, address: tuple, player_id: int, join_data: Any) -> None:
+        """A client asks to join (see `ClientJoined`: the driver must accept or refuse it)."""
 
-    def client_left(self, address: tuple) -> None:
-        """A client left."""
+    def client_left(self, address: tuple, player_id: int) -> None:
+        """A player left."""
+
+    def client_dropped(self, address: tuple, player_id: int) -> None:
+        """A player's connection was lost; its seat waits for it."""
+
+    def client_returned(self, address: tuple, player_id: int) -> None:
+        """A player came back into its seat."""
 
     def shutdown_requested(self, address: tuple) -> None:
         """The host asked the server to shut down."""
@@ -91,13 +126,17 @@ def deliver(outputs: Iterable[Output], sink: OutputSink) -> None:
     """Hand each output, in order, to the sink's method for its kind."""
     for output in outputs:
         if isinstance(output, EventReceived):
-            sink.event_received(output.event, output.address)
+            sink.event_received(output.event, output.address, output.player_id)
         elif isinstance(output, CallbackDue):
             sink.callback_due(output.function, output.args)
         elif isinstance(output, ClientJoined):
-            sink.client_joined(output.address)
+            sink.client_joined(output.address, output.player_id, output.join_data)
         elif isinstance(output, ClientLeft):
-            sink.client_left(output.address)
+            sink.client_left(output.address, output.player_id)
+        elif isinstance(output, ClientDropped):
+            sink.client_dropped(output.address, output.player_id)
+        elif isinstance(output, ClientReturned):
+            sink.client_returned(output.address, output.player_id)
         elif isinstance(output, ShutdownRequested):
             sink.shutdown_requested(output.address)
         else:

@@ -77,6 +77,9 @@ class ServerConnection(Connection):
         #: the cookie of the handshake that made (or last keyed) this connection, and the WELCOME sent
         self.join_cookie = b""
         self.welcome = b""
+        #: the client's player id and the token that gets its seat back (the server core gives them)
+        self.player_id = 0
+        self.seat_token = bytes(16)
         self._probe: Optional[tuple[tuple, bytes, float]] = None  # (address, token, when) of a path challenge
         self._receive_budget = TokenBucket()
         self._send_budget = TokenBucket()
@@ -121,6 +124,11 @@ class ServerConnection(Connection):
         self._start(now)
         self._last_received = now
         self._join_deadline = now + self.join_timeout
+
+    @property
+    def never_heard(self) -> bool:
+        """Whether the client sent no package since it joined (it may never have got our WELCOME)."""
+        return self._join_deadline is not None
 
     def admit(self, size: int, now: float) -> bool:
         """Whether to decode a package of `size` bytes from the client now (see `max_receive_rate`)."""
@@ -269,7 +277,7 @@ class ServerConnection(Connection):
         in parts instead (and None is returned), as does nothing to send.
         """
         time_order, update_bytes, full_state = _store_update_since(
-            self.game_state_store, self.last_client_time_order, self._initial_state_held
+            self.game_state_store, self.last_client_time_order, self._initial_state_held, self.player_id
         )
         self._sent_time_order = time_order
         if update_bytes is None:
@@ -367,7 +375,9 @@ def _store_time_order(store: Any) -> Sqn:
     return fast() if fast is not None else _store_state(store).time_order
 
 
-def _store_update_since(store: Any, time_order: Sqn, initial_state_held: bool = False) -> tuple:
+def _store_update_since(
+    store: Any, time_order: Sqn, initial_state_held: bool = False, player_id: int = 0
+) -> tuple:
     """(current time order, bytes of what a client at `time_order` lacks or None, full state flag).
 
     A `GameStateStore` answers this itself, with caching; any other store that has the documented
@@ -376,7 +386,7 @@ def _store_update_since(store: Any, time_order: Sqn, initial_state_held: bool = 
     """
     fast = getattr(store, "_encoded_update_since", None)
     if fast is not None:
-        return fast(time_order, initial_state_held=initial_state_held)
+        return fast(time_order, initial_state_held=initial_state_held, player_id=player_id)
     state = _store_state(store)
     current = state.time_order
     held = int(time_order) != 0 or initial_state_held

@@ -7,7 +7,6 @@ their destination, the events to handle and the time of its next timer. `pygase.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import secrets
 from typing import Any, Callable, Optional
@@ -20,11 +19,19 @@ from pygase._connection import (
     SHUTDOWN_EVENT,
 )
 from pygase._event_order import TOTAL_HELD_BYTES, HeldBudget
-from pygase._outputs import ClientJoined, ClientLeft, EventReceived, Output, ShutdownRequested
+from pygase._outputs import (
+    ClientDropped,
+    ClientLeft,
+    EventReceived,
+    Output,
+    ShutdownRequested,
+)
 from pygase._packages import PROTOCOL_ID, ClientPackage, check_event_data
 from pygase._ratelimit import RateLimitedLog
+from pygase._seats import Seats
+from pygase._server_admission import MAX_CLIENTS_PER_IP, Admission
 from pygase._server_connection import ServerConnection
-from pygase._server_gate import Admitted, Gate, Refused
+from pygase._server_gate import Gate
 from pygase.errors import DecodeError, UnknownSenderError
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.utils import Sqn
@@ -37,30 +44,7 @@ _DISCONNECTED = DISCONNECTED
 _DEPARTED_SECONDS = 3.0
 
 
-#: Default of `ServerCore.max_clients_per_ip`: several players behind one NAT (a household, a LAN party
-#: or a carrier's NAT on an internet server) are normal, but one host should not take all 64 places.
-MAX_CLIENTS_PER_IP = 16
-
-
-def _source_of(address: tuple) -> Any:
-    """What `max_clients_per_ip` counts `address` toward: its IP, or its /64 network for IPv6 (one
-    subscriber's share); None if exempt: loopback and private networks (on a LAN every player has an
-    address of their own; behind a container's proxy all have the same). An address that is not an IP
-    (the simulator's names) is a source of its own."""
-    try:
-        ip = ipaddress.ip_address(address[0])
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if not ip.is_global:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address):
-        return ipaddress.IPv6Network((int(ip) >> 64 << 64, 64))
-    return ip
-
-
-class ServerCore:
+class ServerCore(Admission):
     """All client connections of one server and the rules between them: handshake, host, limits.
 
     Arguments:
@@ -78,6 +62,14 @@ class ServerCore:
         max_clients_per_ip: connections from one public IP address (one /64 network for IPv6) beyond
             this are refused, so one host cannot take every place (16 by default: players behind one NAT
             are normal); loopback and private addresses are exempt, None means no limit
+        rejoin_grace: seconds a player whose connection timed out keeps its seat (its player id): a
+            client that joins again within it gets the seat back (`ClientDropped`, then `ClientReturned`
+            or, when the time is up, `ClientLeft`); 0 frees the seat at once
+
+        decide_joins: whether the driver decides on each player that joins: it is reported as
+            `ClientJoined` (with its player id and join data) and waits until the driver lets it in with
+            `accept_join` or turns it away with `refuse_join`. False (the default): it is let in at once,
+            and `ClientJoined` only tells.
 
     What one client can make the server decode and send is bounded by its connection
     (`ServerConnection.max_receive_rate`, `max_send_rate`), and one that joins but sends nothing is
@@ -95,8 +87,13 @@ class ServerCore:
         connection_class: type[ServerConnection] = ServerConnection,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
         max_clients_per_ip: Optional[int] = MAX_CLIENTS_PER_IP,
+        rejoin_grace: float = 30.0,
+        decide_joins: bool = False,
     ) -> None:
         self.game_state_store = game_state_store
+        self.rejoin_grace = rejoin_grace
+        self.decide_joins = decide_joins
+        self._seats = Seats(random_bytes)
         self.connection_class = connection_class
         self._random_bytes = random_bytes
         self.event_handler = event_handler
@@ -206,7 +203,7 @@ class ServerCore:
                     address,
                 )
             elif self._data_is_good(event, address, now):
-                outputs.append(EventReceived(event, address))
+                outputs.append(EventReceived(event, address, connection.player_id))
 
     def _data_is_good(self, event: Event, address: tuple, now: float) -> bool:
         """Check the data of an event the server is about to hand on (see `check_event_data`)."""
@@ -242,71 +239,6 @@ class ServerCore:
         if len(replies) < 4:  # a flood of requests gets a few replies, not a queue
             replies.append(datagram)
 
-    def _handshake(self, message: handshake.HandshakeMessage, address: tuple, now: float) -> None:
-        if message.kind == "confirm":
-            connection = self.connections.get(address)
-            if connection is not None and connection.join_cookie == message.cookie:
-                self._reply(address, connection.welcome)  # our WELCOME was lost: the same again
-                return
-        outcome = self._gate.receive(message, address, now, self.password)
-        if isinstance(outcome, bytes):
-            self._reply(address, outcome)
-        elif isinstance(outcome, Refused):
-            reason = handshake.REFUSED_REASONS[outcome.reason]
-            self._log_comings.info(reason, now, "refused client %s:%s: %s", *address[:2], reason)
-            self._reply(address, outcome.reply)
-        elif isinstance(outcome, Admitted):
-            self._admit(outcome, address, now)
-        else:
-            self._log.debug("handshake ignored", now, "ignoring a %s message from %s", message.kind, address)
-
-    def _admit(self, admitted: Admitted, address: tuple, now: float) -> None:
-        """A client proved it has the session keys (so knew the password): make (or key) its connection."""
-        connection = self.connections.get(address)
-        if connection is None:
-            if len(self.connections) >= self.max_clients:
-                self._log_comings.info(
-                    "server full",
-                    now,
-                    "refused client %s:%s: server full (%d clients)",
-                    *address[:2],
-                    self.max_clients,
-                )
-                self._reply(address, handshake.refused(admitted.nonce, handshake.SERVER_FULL))
-                return
-            if self._too_many_from(address, now):
-                self._reply(address, handshake.refused(admitted.nonce, handshake.TOO_MANY_FROM_IP))
-                return
-            connection = self._connect(address, now)
-        to_server, to_client = admitted.keys
-        connection.key(crypto.Cipher(to_client, to_server, connection.connection_id))
-        is_host = connection is self._host
-        token = self.host_token if is_host and self.host_token is not None else bytes(16)
-        body = handshake.welcome_body(
-            connection.connection_id, connection.session, is_host, token, self.max_event_size
-        )
-        sealed = crypto.Cipher(to_client, to_server, bytes(crypto.CONNECTION_ID_SIZE)).seal(body, counter=0)
-        connection.join_cookie = admitted.cookie
-        connection.welcome = handshake.welcome(admitted.nonce, sealed)
-        self._reply(address, connection.welcome)
-
-    def _too_many_from(self, address: tuple, now: float) -> bool:
-        """Whether the source of `address` has `max_clients_per_ip` connections already (logged)."""
-        limit = self.max_clients_per_ip
-        source = _source_of(address)
-        if limit is None or source is None:
-            return False
-        if sum(_source_of(other) == source for other in self.connections) < limit:
-            return False
-        self._log_comings.info(
-            "too many from one IP",
-            now,
-            "refused client %s:%s: %d clients from its IP address already",
-            *address[:2],
-            limit,
-        )
-        return True
-
     def _connect(self, address: tuple, now: float) -> ServerConnection:
         """A new client's connection, with an id of its own."""
         for _ in range(100):
@@ -338,7 +270,6 @@ class ServerCore:
             address[1],
             " (host)" if connection is self._host else "",
         )
-        self._outputs.append(ClientJoined(address))
         return connection
 
     def _path_proven(
@@ -401,7 +332,7 @@ class ServerCore:
         self._outputs.extend(connection.events())
         if address in self._leaving:
             self._leaving.discard(address)
-            self._remove(address)
+            self._remove(address, now, left=True)
             self._log_comings.info("disconnected", now, "client %s:%s disconnected", *address[:2])
             # For a few seconds its goodbye is acknowledged again if it repeats it (our ack was lost).
             self._departed[connection.connection_id] = (connection, now + _DEPARTED_SECONDS)
@@ -412,12 +343,15 @@ class ServerCore:
         outgoing: list[tuple[bytes, tuple]] = []
         if self._departed:
             self._departed = {a: entry for a, entry in self._departed.items() if now < entry[1]}
+        self._end_waits(now)
+        if self._replies:  # handshake replies first (a WELCOME before the state that follows it)
+            for address, replies in self._replies.items():
+                outgoing.extend((datagram, address) for datagram in replies)
+            self._replies = {}
         for address, connection in list(self.connections.items()):
-            if address in self._replies:
-                continue  # its handshake reply goes first, from `datagrams_for`
             connection.handle_timer(now)
             if connection.status == _DISCONNECTED:
-                self._remove(address)
+                self._remove(address, now)
                 continue
             for datagram in connection.datagrams_to_send(now):
                 outgoing.append((datagram, address))
@@ -425,8 +359,10 @@ class ServerCore:
                 self._outputs.extend(connection.events())
         return outgoing
 
-    def _remove(self, address: tuple) -> None:
-        """Forget a connection: close it (giving up what it still sends) and keep its callbacks."""
+    def _remove(self, address: tuple, now: float, left: bool = False, report: bool = True) -> None:
+        """Forget a connection: close it (giving up what it still sends) and keep its callbacks. A player
+        who `left` frees its seat; one whose connection was lost keeps it for `rejoin_grace` seconds.
+        `report=False`: its client is already back on a new connection (nothing to tell the game)."""
         connection = self.connections.pop(address)
         self._by_id.pop(connection.connection_id, None)
         if connection is self._host:
@@ -435,7 +371,33 @@ class ServerCore:
         self._outputs.extend(connection.events())  # its callbacks still run
         self._allowance.pop(address, None)
         self._replies.pop(address, None)
-        self._outputs.append(ClientLeft(address))
+        seat = self._seats.by_player.get(connection.player_id)
+        if not report or seat is None or seat.connection is not connection:
+            return
+        # (a client that never sent a package may not have its seat token: it could not come back)
+        if left or self.rejoin_grace <= 0 or connection.never_heard:
+            self._seats.free(seat)
+            self._outputs.append(ClientLeft(address, seat.player_id))
+        else:
+            seat.connection, seat.held_until = None, now + self.rejoin_grace
+            logger.info(
+                "player %d (%s:%s) dropped: its seat is kept for %g s",
+                seat.player_id,
+                *address[:2],
+                self.rejoin_grace,
+            )
+            self._outputs.append(ClientDropped(address, seat.player_id))
+
+    def _end_waits(self, now: float) -> None:
+        """Free the seats whose grace period is over and forget joins the game never decided on."""
+        for seat in self._seats.expired(now):
+            logger.info("player %d did not come back within %g s", seat.player_id, self.rejoin_grace)
+            self._outputs.append(ClientLeft(seat.address, seat.player_id))
+        for join in self._seats.pending_expired(now):
+            if join.refusal is None:
+                self._log_comings.info(
+                    "undecided", now, "gave up on client %s:%s: the game did not let it in", *join.address[:2]
+                )
 
     def _acknowledge_departed(self, connection: ServerConnection, datagram: bytes) -> None:
         """Answer a package from a client that left with a bare acknowledgement of it, nothing more.
@@ -449,13 +411,22 @@ class ServerCore:
             self._reply(connection.remote_address, reply)
 
     def get_timer(self) -> Optional[float]:
-        """Return the earliest time any connection needs attention."""
+        """Return the earliest time any connection (or a kept seat, or a join waiting) needs attention."""
         timers = [t for t in (c.get_timer() for c in self.connections.values()) if t is not None]
+        seats = self._seats.next_deadline()
+        if seats is not None:
+            timers.append(seats)
         return min(timers) if timers else None
+
+    def player_address(self, player_id: int) -> Optional[tuple]:
+        """The address of a player's client, if it is connected."""
+        seat = self._seats.by_player.get(player_id)
+        return seat.connection.remote_address if seat is not None and seat.connection is not None else None
 
     def events(self) -> list[Output]:
         """Return and forget what happened since the last call, in order: `EventReceived`,
-        `CallbackDue`, `ClientJoined`, `ClientLeft` and `ShutdownRequested` (see `pygase._outputs`)."""
+        `CallbackDue`, `ClientJoined`, `ClientDropped`, `ClientReturned`, `ClientLeft` and
+        `ShutdownRequested` (see `pygase._outputs`)."""
         outputs, self._outputs = self._outputs, []
         return outputs
 

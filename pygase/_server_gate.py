@@ -29,11 +29,14 @@ _RECENT_EXCHANGES = 512  # key exchanges kept from a RESPONSE for its CONFIRM
 
 @dataclass(frozen=True)
 class Admitted:
-    """A client proved it has the keys: (client-to-server, server-to-client)."""
+    """A client proved it has the keys (client-to-server, server-to-client); it shows `seat_token` (zeros:
+    none) and asks to join with `join_data` (packed)."""
 
     keys: tuple[bytes, bytes]
     cookie: bytes
     nonce: bytes
+    seat_token: bytes = bytes(handshake.SEAT_TOKEN_SIZE)
+    join_data: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ class Gate:
         self._recent.pop((message.cookie, password or ""), None)  # (one proof per cookie: done with it)
         try:
             keys = exchange.agree(message.share)
-            crypto.Cipher(keys[1], keys[0], bytes(crypto.CONNECTION_ID_SIZE)).open(
+            payload = crypto.Cipher(keys[1], keys[0], bytes(crypto.CONNECTION_ID_SIZE)).open(
                 message.sealed, counter_zero=True
             )
         except crypto.AuthenticationError:
@@ -142,7 +145,11 @@ class Gate:
             reason = handshake.WRONG_PASSWORD
             return Refused(reason, handshake.refused(message.nonce, reason))
         self.failures.pop(address[0], None)
-        return Admitted(keys, message.cookie, message.nonce)
+        try:
+            seat_token, join_data = handshake.parse_confirm_payload(payload)
+        except handshake.HandshakeError:
+            return None
+        return Admitted(keys, message.cookie, message.nonce, seat_token, join_data)
 
     def _forget_old(self, now: float) -> None:
         """Drop spent cookies and failure counts that no longer matter (bounded memory)."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 from pygase import _codec, _readonly
 from pygase._readonly import ReadOnlyGameState
 from pygase.errors import UnsendableValueError
-from pygase.gamestate import GameState, GameStateUpdate, _extended
+from pygase.gamestate import TO_DELETE, GameState, GameStateUpdate, _extended
 from pygase.utils import Sqn
 
 __all__ = ["GameStateStore"]
@@ -33,6 +33,10 @@ class GameStateStore:
         initial_game_state: state of the game before the simulation begins
         single_precision_floats: send floats with 32 bits instead of 64 (4 bytes less each; about seven
             significant digits arrive, which is plenty for positions on a screen)
+        private_attributes: names of state attributes that hold something for each player, keyed by
+            player id (a card hand, what a player's units see): player P receives only its own entry
+            (`hands[P]`), nobody else's ever leaves the server toward it. The rest of each update is
+            still encoded once for all clients.
 
     The store keeps the latest updates so that it can send each client exactly what it lacks; a client
     that fell further behind than the cache reaches gets the whole state.
@@ -41,11 +45,19 @@ class GameStateStore:
     _update_cache_size = 100
 
     def __init__(
-        self, initial_game_state: Optional[GameState] = None, single_precision_floats: bool = False
+        self,
+        initial_game_state: Optional[GameState] = None,
+        single_precision_floats: bool = False,
+        private_attributes: Iterable[str] = (),
     ) -> None:
+        if isinstance(private_attributes, str):
+            raise TypeError("private_attributes is a list of attribute names, e.g. ['hands']")
         self.single_precision_floats = single_precision_floats
+        self.private_attributes = frozenset(private_attributes)
+        _check_names(dict.fromkeys(self.private_attributes))
         source = initial_game_state if initial_game_state is not None else GameState()
         _check_names(source.__dict__)
+        self._check_private(source.__dict__, "the initial game state")
         _codec.check_sendable(source.__dict__, where="the initial game state cannot be sent: ")
         # The store works on its own, read-only copy: the caller's object stays as it was, and game code
         # that changes the state in place (which would never be sent) gets an error saying so.
@@ -63,6 +75,7 @@ class GameStateStore:
         self._listeners: list[Callable[[], None]] = []
         self._pins: dict[object, Sqn] = {}
         self._latest: tuple[Optional[GameStateUpdate], bytes] = (None, b"")  # newest update, encoded
+        self._latest_base = -1  # the time order the newest update builds on
 
     def get_update_cache(self) -> list:
         """Return the latest state updates."""
@@ -92,10 +105,14 @@ class GameStateStore:
             ValueError: if an attribute name is not a Python identifier (or starts with "_")
         """
         _check_names(update.__dict__)
+        if self.private_attributes:
+            self._check_private(update.__dict__, "the update")
         # Every value must arrive before anything changes: packing checks the types, planning the merge
         # the map keys and nesting that the receivers refuse (all names are public: checked above).
         try:
             encoded: Optional[bytes] = _codec.pack(update.__dict__, single_float=self.single_precision_floats)
+            if encoded is not None and self.private_attributes.intersection(update.__dict__):
+                encoded = self._encode(update.__dict__)  # (what everyone gets: without the private parts)
         except TypeError:
             encoded = None
         with self._lock:
@@ -131,6 +148,7 @@ class GameStateStore:
                 del cache[:excess]
             self._encoded = {int(previous): (update.time_order, encoded, False)}
             self._latest = (update, encoded)
+            self._latest_base = int(previous)
         for listener in list(self._listeners):
             listener()
 
@@ -154,11 +172,14 @@ class GameStateStore:
     def _time_order(self) -> Sqn:
         return self._game_state.time_order
 
-    def _encoded_update_since(self, time_order: Sqn, initial_state_held: bool = False) -> tuple:
+    def _encoded_update_since(
+        self, time_order: Sqn, initial_state_held: bool = False, player_id: int = 0
+    ) -> tuple:
         """Return (current time order, bytes of what a client at `time_order` lacks, full state flag).
 
         The bytes are None if the client is up to date. Results are cached until the next update, so
-        clients at the same time order share one encoding.
+        clients at the same time order share one encoding; the client of `player_id` also gets its own
+        entries of the private attributes, spliced into that encoding.
 
         A client at time order 0 has no state yet and gets the whole state, even from a store that is
         still at time order 0 (its initial state), unless `initial_state_held`: the caller knows that
@@ -172,7 +193,9 @@ class GameStateStore:
                 return current, None, False
             cached = self._encoded.get(held)
             if cached is not None:
-                return cached
+                return (
+                    self._with_private(cached, time_order, player_id) if self.private_attributes else cached
+                )
             if len(self._encoded) > 64:  # clients at many different time orders (a paused game)
                 self._encoded.clear()
             delta = None if held < 0 else self._delta_for(time_order, current)
@@ -183,7 +206,50 @@ class GameStateStore:
             else:
                 result = (current, self._encode(delta.__dict__), False)
             self._encoded[held] = result
-            return result
+            return self._with_private(result, time_order, player_id) if self.private_attributes else result
+
+    def _check_private(self, attributes: dict, what: str) -> None:
+        """Refuse a private attribute that is not keyed by player ids: no player would get any of it."""
+        for name in self.private_attributes.intersection(attributes):
+            value = attributes[name]
+            if isinstance(value, dict):
+                bad = [key for key in value if not isinstance(key, int) or isinstance(key, bool)]
+                if not bad:
+                    continue
+                problem = f"its key {bad[0]!r} is not a player id (an int)"
+            elif value == TO_DELETE:
+                continue
+            else:
+                problem = f"it is a {type(value).__name__}"
+            raise UnsendableValueError(
+                f"{what} cannot be sent: {name!r} is a private attribute, a dict keyed by player id "
+                f"(each player gets only its own entry), but {problem}"
+            )
+
+    def _with_private(self, shared: tuple, time_order: Sqn, player_id: int) -> tuple:
+        """`shared` (an `_encoded_update_since` result) with the player's own private entries added."""
+        current, encoded, full_state = shared
+        if full_state:
+            source = self._game_state.__dict__
+        elif self._latest[0] is not None and int(time_order) == self._latest_base:
+            source = self._latest[0].__dict__
+        else:
+            known = self._deltas.get(int(time_order))
+            source = known[0].__dict__ if known is not None else {}
+        part = {}
+        for name in self.private_attributes:
+            if name not in source:
+                continue
+            value = source[name]
+            if isinstance(value, dict):
+                part[name] = {player_id: value[player_id]} if player_id in value else {}
+                if not part[name] and not full_state:
+                    del part[name]
+            else:
+                part[name] = value  # (a deletion of the whole attribute, say)
+        if not part:
+            return shared
+        return current, _codec.merged_maps(encoded, self._encode(part, private=True)), full_state
 
     def _delta_for(self, time_order: Sqn, current: Sqn) -> Optional[GameStateUpdate]:
         """What a client at `time_order` lacks, brought up to date from the last time it was asked for.
@@ -229,13 +295,19 @@ class GameStateStore:
             combined = _extended(combined, update)
         return combined
 
-    def _encode(self, attributes: dict) -> bytes:
-        public = {key: value for key, value in attributes.items() if not key.startswith("_")}
+    def _encode(self, attributes: dict, private: bool = False) -> bytes:
+        hidden = () if private else self.private_attributes
+        public = {
+            key: value for key, value in attributes.items() if not key.startswith("_") and key not in hidden
+        }
         return _codec.pack(public, single_float=self.single_precision_floats)
 
     def _encode_state(self) -> bytes:
         # The state holds read-only dicts and lists, which the general packer would copy one by one.
-        return _codec.pack_state(self._game_state.__dict__, single_float=self.single_precision_floats)
+        state = self._game_state.__dict__
+        if self.private_attributes:
+            state = {key: value for key, value in state.items() if key not in self.private_attributes}
+        return _codec.pack_state(state, single_float=self.single_precision_floats)
 
     def _add_listener(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)

@@ -20,7 +20,7 @@ from pygase._link import LinkSimulator
 from pygase._outputs import OutputSink, deliver
 from pygase._packages import DuplicateSequenceError, Package
 from pygase._ratelimit import RateLimitedLog
-from pygase.event import CLIENT_JOINED, CLIENT_LEFT, Event
+from pygase.event import CLIENT_DROPPED, CLIENT_JOINED, CLIENT_LEFT, CLIENT_RETURNED, Event
 
 logger = logging.getLogger("pygase")
 #: What others can make this process log at wire speed (datagrams dropped, socket errors), throttled.
@@ -116,7 +116,7 @@ class _ClientSink(OutputSink):
     def __init__(self, connection: ClientConnection) -> None:
         self._handle = connection.event_handler.handle
 
-    def event_received(self, event: Any, address: Optional[tuple]) -> None:
+    def event_received(self, event: Any, address: Optional[tuple], player_id: Optional[int]) -> None:
         call_user_function(self._handle, event)
 
     def callback_due(self, function: Callable[..., Any], args: tuple) -> None:
@@ -124,27 +124,34 @@ class _ClientSink(OutputSink):
 
 
 class _ServerSink(OutputSink):
-    """What a server does with its core's outputs: events and the clients coming and going go to the
-    server's `on_event` (CLIENT_JOINED and CLIENT_LEFT as events), callbacks run here."""
+    """What a server does with its core's outputs: events and the players coming and going go to the
+    server's `on_event(event, address, context)` (CLIENT_JOINED ... as events; `context`: the names the
+    handler may declare, `sender_id` or `player_id` and `join_data`), callbacks run here."""
 
     def __init__(
-        self, on_event: Callable[[Any, tuple], None], on_shutdown_request: Callable[[], None]
+        self, on_event: Callable[[Any, tuple, dict], None], on_shutdown_request: Callable[[], None]
     ) -> None:
         self._on_event = on_event
         self._on_shutdown_request = on_shutdown_request
 
-    def event_received(self, event: Any, address: Optional[tuple]) -> None:
+    def event_received(self, event: Any, address: Optional[tuple], player_id: Optional[int]) -> None:
         assert address is not None
-        self._on_event(event, address)
+        self._on_event(event, address, {"sender_id": player_id})
 
     def callback_due(self, function: Callable[..., Any], args: tuple) -> None:
         call_user_function(function, *args)
 
-    def client_joined(self, address: tuple) -> None:
-        self._on_event(Event(CLIENT_JOINED), address)
+    def client_joined(self, address: tuple, player_id: int, join_data: Any) -> None:
+        self._on_event(Event(CLIENT_JOINED), address, {"player_id": player_id, "join_data": join_data})
 
-    def client_left(self, address: tuple) -> None:
-        self._on_event(Event(CLIENT_LEFT), address)
+    def client_left(self, address: tuple, player_id: int) -> None:
+        self._on_event(Event(CLIENT_LEFT), address, {"player_id": player_id})
+
+    def client_dropped(self, address: tuple, player_id: int) -> None:
+        self._on_event(Event(CLIENT_DROPPED), address, {"player_id": player_id})
+
+    def client_returned(self, address: tuple, player_id: int) -> None:
+        self._on_event(Event(CLIENT_RETURNED), address, {"player_id": player_id})
 
     def shutdown_requested(self, address: tuple) -> None:
         self._on_shutdown_request()
@@ -316,7 +323,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
     def __init__(
         self,
         core: Any,
-        on_event: Callable[[Any, tuple], None],
+        on_event: Callable[[Any, tuple, dict], None],
         on_shutdown_request: Callable[[], None],
         simulate: Any = None,
         sock: Optional[socket.socket] = None,
@@ -394,6 +401,24 @@ class ServerProtocol(asyncio.DatagramProtocol):
         deliver(outputs, self._sink)
         if deadline is not None:  # (None would cancel the one timer all connections share)
             self._timer.arm(deadline)
+
+    def decide_join(self, player_id: int, refusal: Optional[str]) -> None:
+        """Let a joining player in (`refusal` None) or turn it away with that reason; any thread."""
+
+        def decide() -> None:
+            with self._core_lock:
+                now = self.loop.time()
+                if refusal is None:
+                    self.core.accept_join(player_id, now)
+                else:
+                    self.core.refuse_join(player_id, refusal, now)
+            self.sweep()
+
+        if _in_loop_thread(self.loop):
+            decide()
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
+            self.loop.call_soon_threadsafe(decide)
 
     def dispatch_event(self, event: Any, target_client: Any, retries: int, ack_callback: Any) -> None:
         """Queue an event in the core and send it at once (in the loop's thread)."""

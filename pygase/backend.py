@@ -28,16 +28,16 @@ event loop runs, `run()` and `run_game_loop()` return their coroutine (`asyncio.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import threading
-from typing import Any, Callable, Coroutine, Optional
+from typing import Any, Callable, Coroutine, Iterable, Optional
 
+from pygase._event_router import event_router
 from pygase._game_loop import GameStateMachine
 from pygase._server_core import MAX_CLIENTS_PER_IP, ServerCore
 from pygase._store import GameStateStore
 from pygase._thread_bridge import AwaitableEvent, in_thread_of, loop_running_here
-from pygase._transport import ServerProtocol, bind_server_socket, call_user_function
+from pygase._transport import ServerProtocol, bind_server_socket
 from pygase.connection import ServerConnection
 from pygase.event import Event, UniversalEventHandler
 from pygase.gamestate import GameState
@@ -46,14 +46,6 @@ from pygase.utils import _listening_on
 __all__ = ["GameStateStore", "Server", "GameStateMachine", "Backend"]
 
 logger = logging.getLogger(__name__)
-
-
-def _wire_accepts_context(event_wire: Any) -> bool:
-    try:
-        parameters = inspect.signature(event_wire._push_event).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.kind is p.VAR_KEYWORD or p.name == "client_address" for p in parameters)
 
 
 class Server:
@@ -76,6 +68,15 @@ class Server:
             place; 16 by default. Loopback and private (LAN) addresses are exempt. Players behind one
             NAT share an address: raise it for a large group that plays on an internet server together.
             None: no limit.
+        rejoin_grace: seconds a player whose connection was lost keeps its seat and player id
+            (`CLIENT_DROPPED`); its client connecting again within them gets both back
+            (`CLIENT_RETURNED`), else `CLIENT_LEFT` comes when they are over. 0: leave at once.
+
+    Every player that joins gets a player id (1, 2, 3 ... in the order they joined, never reused while
+    the server runs): `CLIENT_JOINED` and `CLIENT_LEFT` handlers may declare `player_id` (and the former
+    `join_data`, the dict the client joined with), and every event handler `sender_id`, the id of the
+    player who sent the event. A `CLIENT_JOINED` handler may turn a player away by raising
+    `pygase.JoinRefused("reason")`; the player is let in only after that handler has run.
 
     A client joins with a handshake (a stateless cookie) before the server keeps any state for it; the
     first client to join becomes the host and receives a secret token that host-only requests (shutting
@@ -101,6 +102,7 @@ class Server:
         max_event_size: int = 1024 * 1024,
         simulate: Any = None,
         max_clients_per_ip: Optional[int] = MAX_CLIENTS_PER_IP,
+        rejoin_grace: float = 30.0,
     ) -> None:
         self.game_state_store = game_state_store
         self.simulate = simulate
@@ -114,6 +116,8 @@ class Server:
             max_event_size,
             connection_class=ServerConnection,
             max_clients_per_ip=max_clients_per_ip,
+            rejoin_grace=rejoin_grace,
+            decide_joins=True,  # (a player waits until its CLIENT_JOINED handler ran)
         )
         self._hostname: Optional[str] = None
         self._port: Optional[int] = None
@@ -224,18 +228,10 @@ class Server:
         core = self._core
         core.event_wire = event_wire
         core.shutdown_requested = False
-        wire_context = event_wire is not None and _wire_accepts_context(event_wire)
         for connection in core.connections.values():
             connection.event_wire = event_wire
         stop = asyncio.Event()
-
-        def on_event(event: Event, address: tuple) -> None:
-            if event_wire is None or self._event_handler.has_event_type(event.type):
-                call_user_function(self._event_handler.handle, event, client_address=address)
-            elif wire_context:
-                event_wire._push_event(event, client_address=address)
-            else:
-                event_wire._push_event(event)
+        on_event = event_router(self._event_handler, event_wire, lambda: protocol)
 
         try:
             sock = await bind_server_socket(hostname, port)
@@ -370,6 +366,10 @@ class Backend:
         max_clients: clients beyond this many are refused ("server full")
         single_precision_floats: send floats with 32 bits instead of 64 (see `GameStateStore`)
         max_clients_per_ip: clients from one public IP address beyond this are refused (see `Server`)
+        rejoin_grace: seconds a player whose connection was lost keeps its seat and player id (see
+            `Server`; 30 by default)
+        private_attributes: names of state attributes keyed by player id of which each player receives
+            only its own entry, e.g. `["hands"]` (see `GameStateStore`)
 
     Attributes:
         game_state_store (GameStateStore): the backend's game state repository
@@ -398,6 +398,8 @@ class Backend:
         max_clients: int = 64,
         single_precision_floats: bool = False,
         max_clients_per_ip: Optional[int] = MAX_CLIENTS_PER_IP,
+        rejoin_grace: float = 30.0,
+        private_attributes: Iterable[str] = (),
         **kwargs: Any,
     ) -> None:
         if "initial_gamestate" in kwargs:
@@ -408,7 +410,9 @@ class Backend:
             raise TypeError(f"Backend() got unexpected keyword arguments: {', '.join(kwargs)}")
         if time_step_function is None:
             raise TypeError("Backend() needs a time_step_function")
-        self.game_state_store = GameStateStore(initial_game_state, single_precision_floats)
+        self.game_state_store = GameStateStore(
+            initial_game_state, single_precision_floats, private_attributes
+        )
         self.game_state_machine = GameStateMachine(self.game_state_store)
         self.game_state_machine.time_step = time_step_function  # type: ignore[method-assign]
         for event_type, handler in (event_handlers or {}).items():
@@ -418,6 +422,7 @@ class Backend:
             password=password,
             max_clients=max_clients,
             max_clients_per_ip=max_clients_per_ip,
+            rejoin_grace=rejoin_grace,
         )
 
     def run(self, hostname: str, port: int, interval: float = 0.02) -> Optional[Coroutine[Any, Any, None]]:

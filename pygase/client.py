@@ -19,13 +19,14 @@ import time
 from typing import Any, Callable, ContextManager, Optional
 
 from pygase import _codec
+from pygase._client_args import checked_event, connect_options
 from pygase._link import LinkConditions
 from pygase._network_thread import NetworkThread
 from pygase._thread_bridge import loop_running_here
 from pygase._transport import ClientProtocol, run_client_connection
 from pygase._watch import StateWatches, parse_path
 from pygase.connection import ClientConnection, ConnectionStatus
-from pygase.event import Event, UniversalEventHandler
+from pygase.event import UniversalEventHandler
 from pygase.gamestate import GameState
 from pygase.netstats import ConnectionStatistics, StatisticsMeter
 from pygase.utils import Sqn
@@ -35,29 +36,6 @@ __all__ = ["Client"]
 logger = logging.getLogger(__name__)
 
 _DISCONNECTED = ConnectionStatus.get("Disconnected")
-
-
-def _check_address(method: str, port: Any, hostname: Any, password: Any) -> None:
-    """Refuse at once what cannot be an address: `method(port, hostname)`, in this order."""
-    if isinstance(port, str) and isinstance(hostname, int) and not isinstance(hostname, bool):
-        raise TypeError(
-            f"{method}() takes the port first, then the hostname: "
-            f"{method}({hostname!r}, {port!r}), not {method}({port!r}, {hostname!r})"
-        )
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(
-            f"port must be an int, not {type(port).__name__} ({port!r}); "
-            f"the arguments are {method}(port, hostname)"
-        )
-    if not isinstance(hostname, str):
-        raise TypeError(
-            f"hostname must be a str, not {type(hostname).__name__} ({hostname!r}); "
-            f"the arguments are {method}(port, hostname)"
-        )
-    if not 0 < port <= 65535:
-        raise ValueError(f"port must be 1-65535, got {port}")
-    if password is not None and not isinstance(password, str):
-        raise TypeError(f"password must be a str or None, not {type(password).__name__}")
 
 
 class Client:
@@ -105,12 +83,15 @@ class Client:
     # ---- connecting ---------------------------------------------------------------------------------
 
     def _new_connection(
-        self, port: int, hostname: str, password: Optional[str], loop: Any, thread: Optional[threading.Thread]
+        self, port: int, hostname: str, options: dict, loop: Any, thread: Optional[threading.Thread]
     ) -> ClientConnection:
         if not self._done.is_set():
             raise RuntimeError("the client is already connected; disconnect it first")
+        previous = self.connection
+        connection = ClientConnection((hostname, port), self._event_handler, **options)
+        if previous is not None and previous.remote_address == (hostname, port):
+            connection._seat_token = previous._seat_token  # the same player again, if its seat is kept
         self._loop, self._network_thread = loop, thread  # before anything can ask to disconnect
-        connection = ClientConnection((hostname, port), self._event_handler, password)
         connection._on_state_change = self._notify_state_change
         connection._state_listeners = self._state_listeners
         connection._watches = self._watches
@@ -143,7 +124,13 @@ class Client:
             self._done.set()
             self._notify_state_change()
 
-    def connect(self, port: int, hostname: str = "localhost", password: Optional[str] = None) -> Any:
+    def connect(
+        self,
+        port: int,
+        hostname: str = "localhost",
+        password: Optional[str] = None,
+        join_data: Optional[dict] = None,
+    ) -> Any:
         """Open a connection to a PyGaSe server.
 
         This is a blocking function: it returns when the connection ends (`disconnect()`, a server shutdown,
@@ -154,19 +141,23 @@ class Client:
             port: port number of the server to which to connect
             hostname: hostname or IPv4 address of the server to which to connect
             password: the session password, if the server has one
+            join_data: a small dict for the game (e.g. `{"name": "Ann"}`), which its `CLIENT_JOINED`
+                handler gets; at most 1 KiB packed
 
         Raises:
-            TypeError: if `port` is not an int or `hostname` not a str (it is `connect(port, hostname)`)
-            ValueError: if `port` is not in 1-65535
-            ConnectionRefusedError: if the server refused this client (wrong password, server full), or
-                nothing listens at that address (after `connection.refused_patience`, 1 s)
+            TypeError: if `port` is not an int or `hostname` not a str (it is `connect(port, hostname)`),
+                or `join_data` not a dict that can be sent
+            ValueError: if `port` is not in 1-65535, or `join_data` is too large
+            ConnectionRefusedError: if the server refused this client (wrong password, server full, or
+                the game turned the player away: its reason), or nothing listens at that address (after
+                `connection.refused_patience`, 1 s)
             TimeoutError: if nothing answered within `connection.timeout` (5 s)
             ConnectionError: if no socket could be opened for the address (a hostname that does not resolve)
         """
-        _check_address("connect", port, hostname, password)
+        options = connect_options("connect", port, hostname, password, join_data)
         if loop_running_here():
-            return self.connect_async(port, hostname, password)
-        self._start_in_thread(port, hostname, password, log_failure=False)
+            return self.connect_async(port, hostname, password, join_data)
+        self._start_in_thread(port, hostname, options, log_failure=False)
         self._done.wait()
         self._leave_network_thread()
         self._raise_if_failed()
@@ -175,6 +166,12 @@ class Client:
         error = self.connect_error
         if error is not None:
             raise error
+
+    @property
+    def player_id(self) -> Optional[int]:
+        """This client's player id on the server (1, 2, 3 ...: the order players joined in); None until
+        joined. A client that connects again within the server's grace period gets the same one."""
+        return self.connection.player_id if self.connection is not None else None
 
     @property
     def refused_reason(self) -> Optional[str]:
@@ -191,7 +188,11 @@ class Client:
         return self.connection.connect_error() if self.connection is not None else None
 
     def connect_in_thread(
-        self, port: int, hostname: str = "localhost", password: Optional[str] = None
+        self,
+        port: int,
+        hostname: str = "localhost",
+        password: Optional[str] = None,
+        join_data: Optional[dict] = None,
     ) -> threading.Thread:
         """Open a connection in a separate thread.
 
@@ -209,15 +210,15 @@ class Client:
                 `connect_in_thread(port, hostname)`)
             ValueError: if `port` is not in 1-65535
         """
-        _check_address("connect_in_thread", port, hostname, password)
-        return self._start_in_thread(port, hostname, password, log_failure=True)
+        options = connect_options("connect_in_thread", port, hostname, password, join_data)
+        return self._start_in_thread(port, hostname, options, log_failure=True)
 
     def _start_in_thread(
-        self, port: int, hostname: str, password: Optional[str], log_failure: bool
+        self, port: int, hostname: str, options: dict, log_failure: bool
     ) -> threading.Thread:
         loop, thread = NetworkThread.acquire()
         try:
-            connection = self._new_connection(port, hostname, password, loop, thread)
+            connection = self._new_connection(port, hostname, options, loop, thread)
         except BaseException:
             NetworkThread.release()
             raise
@@ -226,7 +227,11 @@ class Client:
         return thread
 
     async def connect_async(
-        self, port: int, hostname: str = "localhost", password: Optional[str] = None
+        self,
+        port: int,
+        hostname: str = "localhost",
+        password: Optional[str] = None,
+        join_data: Optional[dict] = None,
     ) -> None:
         """Run a connection on the running event loop until it ends (see `Client.connect()`).
 
@@ -239,8 +244,8 @@ class Client:
             TimeoutError: if nothing answered within `connection.timeout` (5 s)
             ConnectionError: if no socket could be opened for the address
         """
-        _check_address("connect_async", port, hostname, password)
-        connection = self._new_connection(port, hostname, password, asyncio.get_running_loop(), None)
+        options = connect_options("connect_async", port, hostname, password, join_data)
+        connection = self._new_connection(port, hostname, options, asyncio.get_running_loop(), None)
         await self._operate(connection)
         self._raise_if_failed()
 
@@ -452,19 +457,14 @@ class Client:
 
         Raises:
             RuntimeError: if the client never connected
-            TypeError: if the event data cannot be sent
+            TypeError: if the event data cannot be sent, or a keyword argument has a name the server
+                passes to handlers itself (`game_state`, `dt`, `client_address`, `sender_id`)
             ValueError: if the event is larger than `connection.max_event_size`
         """
         connection = self.connection
         if connection is None:
             raise RuntimeError("the client is not connected: call connect() or connect_in_thread() first")
-        event = Event(event_type, *args, **kwargs)
-        size = len(event.to_bytes())  # fail here, in the caller, if the data cannot be sent
-        if size > connection.max_event_size:
-            raise ValueError(
-                f"event {event_type!r} has {size} bytes, "
-                f"more than max_event_size ({connection.max_event_size})"
-            )
+        event = checked_event(event_type, args, kwargs, connection.max_event_size)
         if self._done.is_set():
             failure = connection.connect_error()
             reason = f" ({failure})" if failure is not None else ""

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from pygase import _codec, _server_connection
 from pygase import _transport as transport
+from pygase._client_args import packed_join_data
 from pygase._client_core import ClientCore, ClientPhase
 from pygase._connection import (
     DISCONNECT_EVENT,
@@ -108,8 +109,14 @@ class ClientConnection(ClientCore):
     #: state, so that the time order the client reports (and so the size of its updates) keeps up.
     report_interval = 0.5
 
-    def __init__(self, remote_address: tuple, event_handler: Any, password: Optional[str] = None) -> None:
-        super().__init__(remote_address, event_handler, password)
+    def __init__(
+        self,
+        remote_address: tuple,
+        event_handler: Any,
+        password: Optional[str] = None,
+        join_data: Optional[dict] = None,
+    ) -> None:
+        super().__init__(remote_address, event_handler, password, join_data=packed_join_data(join_data))
         self._pending: Optional[tuple[Sqn, bytes, bool]] = None  # newest update not yet applied
         self._pending_lock = threading.Lock()  # guards _pending and _time_order
         self.game_state_context: LockedRessource = _FreshGameState(GameState(), self)

@@ -19,6 +19,7 @@ fault it is:
   could not arrive intact; the message names its path.
 - `ReadOnlyStateError` (a `TypeError`): game code changed the server's state in place instead of
   returning an update.
+- `JoinRefused`: raised by game code, not by PyGaSe: a `CLIENT_JOINED` handler turns a player away.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "DuplicateSequenceError",
     "UnsendableValueError",
     "ReadOnlyStateError",
+    "JoinRefused",
 ]
 
 
@@ -78,3 +80,15 @@ class UnsendableValueError(PygaseError, TypeError):
 
 class ReadOnlyStateError(PygaseError, TypeError):
     """Game code changed the server's game state in place: return an update dict instead."""
+
+
+class JoinRefused(PygaseError):
+    """Raise it in a `CLIENT_JOINED` handler to turn the joining player away with a reason.
+
+    The player's `Client.connect` then raises `ConnectionRefusedError` with the reason (its first 64 bytes
+    of UTF-8), e.g. `raise JoinRefused("name taken")`. Nothing of the game's state went to that client.
+    """
+
+    def __init__(self, reason: str = "refused by the game") -> None:
+        super().__init__(reason)
+        self.reason = str(reason)

@@ -19,18 +19,38 @@ from pygase._ratelimit import RateLimitedLog
 from pygase.errors import DecodeError, NotSendableBytesError
 from pygase.utils import Comparable, Sendable, accepted_keywords
 
-__all__ = ["Event", "UniversalEventHandler", "RESERVED_PREFIX", "CLIENT_JOINED", "CLIENT_LEFT"]
+__all__ = [
+    "Event",
+    "UniversalEventHandler",
+    "RESERVED_PREFIX",
+    "CLIENT_JOINED",
+    "CLIENT_LEFT",
+    "CLIENT_DROPPED",
+    "CLIENT_RETURNED",
+    "INJECTED_NAMES",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Event types that start with this prefix are PyGaSe's own control messages.
 RESERVED_PREFIX = "pygase:"
-#: Event a server hands its handlers (and event wire) when a client joined; it carries no data, the
-#: handler learns who from `client_address`. It never comes from the network.
+#: Event a server hands its handlers (and event wire) when a player joins. It carries no data of its own;
+#: the handler may declare `player_id` (the new player's id), `join_data` (the dict the client passed to
+#: `connect(..., join_data=...)`, {} if none) and `client_address`, besides `game_state` and `dt`. It may
+#: return an update (the new player's first state has it) or turn the player away by raising
+#: `pygase.JoinRefused("reason")`. It never comes from the network.
 CLIENT_JOINED = RESERVED_PREFIX + "client_joined"
-#: Event a server hands its handlers when a client left, timed out or was cut off.
+#: Event a server hands its handlers when a player left (disconnected, or did not come back within the
+#: rejoin grace period after it dropped); they may declare `player_id` and `client_address`.
 CLIENT_LEFT = RESERVED_PREFIX + "client_left"
-_NOTIFICATIONS = (CLIENT_JOINED, CLIENT_LEFT)
+#: Event a server hands its handlers when a player's connection was lost (it timed out): its seat and
+#: player id are kept for the rejoin grace period (`Backend(rejoin_grace=...)`); `player_id`.
+CLIENT_DROPPED = RESERVED_PREFIX + "client_dropped"
+#: Event a server hands its handlers when a player that dropped joined again, into its seat: `player_id`.
+CLIENT_RETURNED = RESERVED_PREFIX + "client_returned"
+_NOTIFICATIONS = (CLIENT_JOINED, CLIENT_LEFT, CLIENT_DROPPED, CLIENT_RETURNED)
+#: Names the server passes to event handlers itself: an event's own arguments cannot use them.
+INJECTED_NAMES = frozenset({"game_state", "dt", "client_address", "sender_id"})
 # An event travels as one entry of a package's list of events: [type, args, kwargs, id] two levels down.
 _DEPTH_IN_PACKAGE = 2
 
@@ -132,7 +152,7 @@ class UniversalEventHandler:
         if event_type.startswith(RESERVED_PREFIX) and event_type not in _NOTIFICATIONS:
             raise ValueError(
                 f"event types starting with {RESERVED_PREFIX!r} are reserved for PyGaSe "
-                f"(you may handle {CLIENT_JOINED!r} and {CLIENT_LEFT!r})"
+                f"(you may handle {', '.join(map(repr, _NOTIFICATIONS))})"
             )
         if not callable(event_handler_function):
             raise TypeError("an event handler must be callable")

@@ -49,7 +49,14 @@ from pygase._outputs import OutputSink, deliver
 from pygase._packages import DuplicateSequenceError
 from pygase._server_core import ServerCore
 from pygase.connection import ClientConnection, ConnectionStatus, ServerConnection
-from pygase.event import CLIENT_JOINED, CLIENT_LEFT, Event, UniversalEventHandler
+from pygase.event import (
+    CLIENT_DROPPED,
+    CLIENT_JOINED,
+    CLIENT_LEFT,
+    CLIENT_RETURNED,
+    Event,
+    UniversalEventHandler,
+)
 
 __all__ = ["LinkConditions", "SimulatedNetwork", "SimulatedSession"]
 
@@ -109,7 +116,7 @@ class _ClientRecorder(OutputSink):
     def __init__(self, events: list) -> None:
         self._events = events
 
-    def event_received(self, event: Event, address: Optional[tuple]) -> None:
+    def event_received(self, event: Event, address: Optional[tuple], player_id: Optional[int]) -> None:
         self._events.append(event)
 
     def callback_due(self, function: Callable[..., Any], args: tuple) -> None:
@@ -122,18 +129,30 @@ class _ServerRecorder(OutputSink):
     def __init__(self, session: SimulatedSession) -> None:
         self._session = session
 
-    def event_received(self, event: Event, address: Optional[tuple]) -> None:
+    def event_received(self, event: Event, address: Optional[tuple], player_id: Optional[int]) -> None:
         assert address is not None
         self._session.server_events.append((event, address))
 
     def callback_due(self, function: Callable[..., Any], args: tuple) -> None:
         function(*args)
 
-    def client_joined(self, address: tuple) -> None:
-        self._session.server_notifications.append((Event(CLIENT_JOINED), address))
+    def client_joined(self, address: tuple, player_id: int, join_data: Any) -> None:
+        session = self._session
+        session.server_notifications.append((Event(CLIENT_JOINED, player_id=player_id), address))
+        refusal = session.decide_join(player_id, join_data) if session.decide_join is not None else None
+        if refusal is None:
+            session.server.accept_join(player_id, session.network.now)
+        else:
+            session.server.refuse_join(player_id, refusal, session.network.now)
 
-    def client_left(self, address: tuple) -> None:
-        self._session.server_notifications.append((Event(CLIENT_LEFT), address))
+    def client_left(self, address: tuple, player_id: int) -> None:
+        self._session.server_notifications.append((Event(CLIENT_LEFT, player_id=player_id), address))
+
+    def client_dropped(self, address: tuple, player_id: int) -> None:
+        self._session.server_notifications.append((Event(CLIENT_DROPPED, player_id=player_id), address))
+
+    def client_returned(self, address: tuple, player_id: int) -> None:
+        self._session.server_notifications.append((Event(CLIENT_RETURNED, player_id=player_id), address))
 
     def shutdown_requested(self, address: tuple) -> None:
         self._session.shutdown_requested = True
@@ -165,12 +184,19 @@ class SimulatedSession:
     ) -> None:
         self.network = SimulatedNetwork(conditions, seed)
         self.server = ServerCore(
-            game_state_store, server_handler or UniversalEventHandler(), connection_class=ServerConnection
+            game_state_store,
+            server_handler or UniversalEventHandler(),
+            connection_class=ServerConnection,
+            decide_joins=True,  # (see `decide_join`)
         )
         self.clients: dict[tuple, ClientConnection] = {}
         self.server_events: list[tuple[Event, tuple]] = []
-        #: (CLIENT_JOINED or CLIENT_LEFT event, client address) in the order they happened
+        #: (CLIENT_JOINED, CLIENT_LEFT, CLIENT_DROPPED or CLIENT_RETURNED event with the `player_id` as
+        #: its keyword argument, client address) in the order they happened
         self.server_notifications: list[tuple[Event, tuple]] = []
+        #: decides on each player that joins: `decide_join(player_id, join_data)` returns None to let it
+        #: in or a reason to turn it away (None: everyone is let in)
+        self.decide_join: Optional[Callable[[int, Any], Optional[str]]] = None
         self.client_events: dict[tuple, list[Event]] = {}
         #: whether a host client asked the server to shut down
         self.shutdown_requested = False
@@ -181,10 +207,14 @@ class SimulatedSession:
     def _on_state_update(self) -> None:
         self._state_changed = True
 
-    def add_client(self, name: Optional[str] = None) -> ClientConnection:
+    def add_client(
+        self, name: Optional[str] = None, join_data: Optional[dict] = None, password: Optional[str] = None
+    ) -> ClientConnection:
         """Create a client connection to the server; it starts talking on the next `run`."""
         address = ("client", len(self.clients) + 1) if name is None else (name, len(self.clients) + 1)
-        connection = ClientConnection(self.SERVER_ADDRESS, UniversalEventHandler())
+        connection = ClientConnection(
+            self.SERVER_ADDRESS, UniversalEventHandler(), password=password, join_data=join_data
+        )
         self.clients[address] = connection
         self.client_events[address] = []
         return connection
@@ -195,6 +225,11 @@ class SimulatedSession:
         old = self.address_of(connection)
         self.clients[address] = self.clients.pop(old)
         self.client_events[address] = self.client_events.pop(old)
+
+    def cut_off(self, connection: ClientConnection) -> None:
+        """Take a client off the network for good, as a crash or a lost Wi-Fi would: nothing it would
+        send arrives, and nothing reaches it (its events so far stay in `client_events`)."""
+        del self.clients[self.address_of(connection)]
 
     def address_of(self, connection: ClientConnection) -> tuple:
         """Return the simulated address of a client connection."""

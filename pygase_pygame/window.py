@@ -29,7 +29,8 @@ each gets only the arguments it declares, by name and in any order: `draw(screen
 `on_key_down(key, mod, unicode)`, `on_key_up(key, mod)`, `on_mouse_down(pos, button)`,
 `on_mouse_up(pos, button)`, `on_mouse_move(pos, rel, buttons)`, `on_joy_button_down(joy, button)`,
 `on_joy_button_up(joy, button)`, `on_joy_axis(joy, axis, value)`, `on_event(event)`, `on_connect()`,
-`on_disconnect()`, `on_close()`. A hook with a parameter it would never get, such as
+`on_disconnect()`, `on_close()`. Every hook may also declare `player_id`: this window's player id on the
+server (`client.player_id`; None until joined). A hook with a parameter it would never get, such as
 `draw(surface, game_state)`, is refused with a TypeError when it is registered.
 """
 
@@ -38,8 +39,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import warnings
-from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 
@@ -49,8 +48,7 @@ from pygase.backend import Backend
 from pygase.client import Client
 from pygase.connection import ConnectionStatus
 from pygase.gamestate import GameState
-from pygase_pygame._hooks import call_declared, check_declared
-from pygase_pygame._names import did_you_mean
+from pygase_pygame._hooks import HOOKS, Hooks, call_declared
 from pygase_pygame.bindings import InputBindings, key_name
 from pygase_pygame.overlay import NetStatsOverlay
 
@@ -58,68 +56,9 @@ __all__ = ["GameWindow", "HOOKS", "Hooks"]
 
 logger = logging.getLogger(__name__)
 
-#: Hook names and the arguments each can declare.
-HOOKS = {
-    "draw": ("screen", "state"),
-    "draw_waiting": ("screen", "status"),
-    "update": ("dt", "state"),
-    "on_key_down": ("key", "mod", "unicode"),
-    "on_key_up": ("key", "mod"),
-    "on_mouse_down": ("pos", "button"),
-    "on_mouse_up": ("pos", "button"),
-    "on_mouse_move": ("pos", "rel", "buttons"),
-    "on_joy_button_down": ("joy", "button"),
-    "on_joy_button_up": ("joy", "button"),
-    "on_joy_axis": ("joy", "axis", "value"),
-    "on_event": ("event",),
-    "on_connect": (),
-    "on_disconnect": (),
-    "on_close": (),
-}
-
 _CONNECTED = ConnectionStatus.get("Connected")
 _DISCONNECTED = ConnectionStatus.get("Disconnected")
 _SILENCE_SHOWN_AFTER = 1.0  # seconds without a package before "connection lost" is shown
-
-
-class Hooks(MutableMapping):
-    """The hooks of a window by name (`window.hooks`): a dict that checks what is put in it.
-
-    `window.hooks["draw"] = function` registers a hook like `@window.hook` does. A name that is not in
-    `HOOKS` gets a warning with the closest hook name and is not registered; a function with a parameter
-    the hook never gives (`draw(surface, game_state)`) is refused with a TypeError.
-    """
-
-    def __init__(self) -> None:
-        self._functions: dict[str, Callable[..., Any]] = {}
-
-    def _register(self, name: str, function: Callable[..., Any], stacklevel: int) -> None:
-        # `stacklevel` as in warnings.warn, counted from here: where a warning points in the user's code
-        if name not in HOOKS:
-            warnings.warn(
-                f"{name!r} is not a GameWindow hook{did_you_mean(name, HOOKS)}", stacklevel=stacklevel
-            )
-            return
-        check_declared(function, HOOKS[name], name)
-        self._functions[name] = function
-
-    def __setitem__(self, name: str, function: Callable[..., Any]) -> None:
-        self._register(name, function, stacklevel=3)
-
-    def __getitem__(self, name: str) -> Callable[..., Any]:
-        return self._functions[name]
-
-    def __delitem__(self, name: str) -> None:
-        del self._functions[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._functions)
-
-    def __len__(self) -> int:
-        return len(self._functions)
-
-    def __repr__(self) -> str:
-        return f"Hooks({self._functions!r})"
 
 
 class GameWindow:
@@ -187,6 +126,11 @@ class GameWindow:
         self._banner: Optional[pygame.Surface] = None
         self._last_frame = time.monotonic()
         self._closed = False
+        #: seconds a window whose connection was lost keeps joining again (the server's grace period)
+        self.rejoin_for = 30.0
+        self._joined_with: Optional[tuple] = None  # what `join` was called with
+        self._rejoin_until: Optional[float] = None
+        self._rejoin_next = 0.0
         self._quit = False  # the player closed the window
         # Interpolators and a predictor may also be added after construction: the listener feeds whatever
         # `interpolators` and `predictor` hold when a state arrives.
@@ -221,13 +165,21 @@ class GameWindow:
         self.hooks._register(function.__name__, function, stacklevel=3)
         return function
 
-    def join(self, hostname: str = "localhost", port: int = 8080, password: Optional[str] = None) -> None:
+    def join(
+        self,
+        hostname: str = "localhost",
+        port: int = 8080,
+        password: Optional[str] = None,
+        join_data: Optional[dict] = None,
+    ) -> None:
         """Connect to a PyGaSe server in the background; the window shows the connection's state.
 
         Arguments:
             hostname: hostname or IPv4 address of the server
             port: port of the server
             password: the session password, if the server has one (a wrong one: the window says so)
+            join_data: a small dict for the game's `CLIENT_JOINED` handler, e.g. `{"name": "Ann"}` (if
+                the game turns the player away, the window shows its reason)
 
         Raises:
             TypeError: if `hostname` is not a str or `port` not an int (the order is `join(hostname,
@@ -240,10 +192,17 @@ class GameWindow:
                     f"not join({hostname!r}, {port!r})"
                 )
             raise TypeError(f"join(hostname, port) takes a str and an int, got join({hostname!r}, {port!r})")
-        self.client.connect_in_thread(port, hostname, password)
+        self._joined_with = (port, hostname, password, join_data)
+        self._rejoin_until = None
+        self.client.connect_in_thread(port, hostname, password, join_data)
 
     def host(
-        self, backend: Backend, hostname: str = "127.0.0.1", port: int = 0, password: Optional[str] = None
+        self,
+        backend: Backend,
+        hostname: str = "127.0.0.1",
+        port: int = 0,
+        password: Optional[str] = None,
+        join_data: Optional[dict] = None,
     ) -> int:
         """Run `backend` in this process and join it as its host; return the port it listens on.
 
@@ -256,6 +215,7 @@ class GameWindow:
             port: port to listen on (0: any free one)
             password: the session password to join with; by default the one the backend was made with
                 (`Backend(..., password=...)`), so the host is never refused
+            join_data: what the host player joins with (see `join`)
         """
         if password is None:
             password = backend.server.password
@@ -263,7 +223,7 @@ class GameWindow:
         self._backend_thread = backend.run_in_thread(hostname, port)
         bound = backend.server.port
         assert bound is not None
-        self.join("127.0.0.1" if hostname in ("", "0.0.0.0") else hostname, bound, password)
+        self.join("127.0.0.1" if hostname in ("", "0.0.0.0") else hostname, bound, password, join_data)
         return bound
 
     def dispatch(self, event_type: str, *args: Any, **kwargs: Any) -> None:
@@ -339,14 +299,17 @@ class GameWindow:
 
         This is the text of the status banner, and the `status` a `draw_waiting` hook gets: "not
         connected", "connecting…", "waiting for the game…" (joined, no state yet), "connection lost,
-        reconnecting…", "server closed, waiting for it to return…", and once the connection ended
-        "disconnected", "server closed", why the server refused this client ("wrong password",
-        "server full" ...) or why the connect failed (`Client.connect_error`: nothing listens on that
-        port, no answer).
+        reconnecting…", "server closed, waiting for it to return…", "connection lost, joining again…"
+        (it ended without a goodbye: the window joins again, into the same seat, for `rejoin_for`
+        seconds), and once the connection ended "disconnected", "server closed", why the server refused
+        this client ("wrong password", "server full", the game's reason ...) or why the connect failed
+        (`Client.connect_error`: nothing listens on that port, no answer).
         """
         connection = self.client.connection
         if connection is None:
             return "not connected"
+        if self._rejoin_until is not None and connection.status != _CONNECTED:
+            return "connection lost, joining again…"
         if connection.status == _DISCONNECTED:
             reason = self.client.refused_reason
             if reason:
@@ -373,7 +336,7 @@ class GameWindow:
         if hook is None:
             return None
         try:
-            return call_declared(hook, **arguments)
+            return call_declared(hook, player_id=self.client.player_id, **arguments)
         except Exception:
             now = time.monotonic()
             if now - self._hook_errors.get(name, float("-inf")) > 2.0:  # log, but not every frame
@@ -429,6 +392,7 @@ class GameWindow:
             self._handle_event(event, now)
         self.bindings.update(self.dispatch, now)
         connected = self.client.connection is not None and self.client.connection.status == _CONNECTED
+        self._rejoin_if_lost(connected, now)
         if connected != self._was_connected:
             self._was_connected = connected
             self._call_hook("on_connect" if connected else "on_disconnect")
@@ -449,6 +413,28 @@ class GameWindow:
             self.overlay.draw(self.screen)
         pygame.display.flip()
         self.frames += 1
+
+    def _rejoin_if_lost(self, connected: bool, now: float) -> None:
+        """A player whose connection was lost (no goodbye, no refusal, the server not closed) joins again,
+        every 2 s for `rejoin_for` seconds: the server keeps its seat (and player id) that long."""
+        connection = self.client.connection
+        if connected or connection is None or self._joined_with is None:
+            self._rejoin_until = None if connected else self._rejoin_until
+            return
+        lost = (
+            connection.status == _DISCONNECTED
+            and self.client.player_id is not None
+            and not connection.server_closed
+            and self.client.refused_reason is None
+        )
+        if not lost or not self.client._done.is_set():
+            return
+        if self._rejoin_until is None:
+            self._rejoin_until = now + self.rejoin_for
+            logger.info("connection lost: joining again for up to %g s", self.rejoin_for)
+        if now < self._rejoin_until and now >= self._rejoin_next:
+            self._rejoin_next = now + 2.0
+            self.client.connect_in_thread(*self._joined_with)
 
     def _draw_banner(self, text: str) -> None:
         if not text:
@@ -528,6 +514,7 @@ class GameWindow:
             return
         self._closed = True
         self.running = False
+        self._joined_with = None  # (no joining again after a goodbye)
         self._call_hook("on_close")
         backend, thread = self.backend, self._backend_thread  # no thread: the backend was shut down
         if self.client.connection is not None:

@@ -371,6 +371,7 @@ def test_game_logic_hears_when_clients_join_and_leave(backend_factory):
         watcher.wait_until(lambda state: len(state.players) == 1, timeout=3)
         visitor.connect_in_thread(backend.server.port, "127.0.0.1")
         watcher.wait_until(lambda state: len(state.players) == 2, timeout=3)
+        visitor.wait_until(lambda state: len(state.players) == 2, timeout=3)  # (it joined)
         visitor.disconnect()
         watcher.wait_until(lambda state: sorted(state.players.values()) == ["gone", "here"], timeout=3)
     finally:
@@ -413,7 +414,9 @@ def test_client_that_falls_silent_is_dropped_and_the_game_logic_hears_it(backend
 
     monkeypatch.setattr(ServerConnection, "timeout", 0.5)
     left = threading.Event()
-    backend = backend_factory(GameState(n=0), lambda game_state, dt: {"n": game_state.n + 1})
+    backend = backend_factory(
+        GameState(n=0), lambda game_state, dt: {"n": game_state.n + 1}, rejoin_grace=0  # (left at once)
+    )
     backend.game_state_machine.register_event_handler(
         CLIENT_LEFT, lambda game_state, client_address: left.set()
     )

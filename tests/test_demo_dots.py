@@ -51,7 +51,9 @@ def test_readme_walk_through_is_the_demos_own_code():
 
     root = Path(__file__).resolve().parent.parent
     readme = (root / "README.md").read_text()
-    walk_through = readme.split("## Write your own game")[1].split("### Without the demo framework")[0]
+    walk_through = readme.split("## Write your own game")[1].split(
+        "### Your own game, without the demo framework"
+    )[0]
     blocks = [part.split("```")[0] for part in walk_through.split("```python\n")[1:]]
     source = (root / "pygase_demos" / "dots" / "game.py").read_text()
     assert len(blocks) == 5

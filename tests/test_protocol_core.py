@@ -362,7 +362,9 @@ def test_the_cores_report_everything_through_one_ordered_output():
     from pygase.event import UniversalEventHandler
 
     store = GameStateStore(GameState(n=0))
-    core = ServerCore(store, UniversalEventHandler(), random_bytes=random.Random(7).randbytes)
+    core = ServerCore(
+        store, UniversalEventHandler(), random_bytes=random.Random(7).randbytes, decide_joins=True
+    )
     outputs: list = []
     clients = {("a", 1): ClientConnection(("server", 1), UniversalEventHandler())}
     clients[("b", 2)] = ClientConnection(("server", 1), UniversalEventHandler())
@@ -379,15 +381,20 @@ def test_the_cores_report_everything_through_one_ordered_output():
                         client.receive_datagram(reply, now)
                 client.handle_timer(now)
                 outputs.extend((address, output) for output in client.events())
+            for output in core.events():
+                outputs.append(("server", output))
+                if isinstance(output, ClientJoined):  # the driver lets each player in
+                    core.accept_join(output.player_id, now)
             for datagram, address in core.datagrams_to_send(now):
                 clients[address].receive_datagram(datagram, now)
             outputs.extend(("server", output) for output in core.events())
 
     pump()
     assert [output for side, output in outputs if side == "server"] == [
-        ClientJoined(("a", 1)),
-        ClientJoined(("b", 2)),
+        ClientJoined(("a", 1), 1, {}),
+        ClientJoined(("b", 2), 2, {}),
     ]
+    assert [client.player_id for client in clients.values()] == [1, 2]
     acked: list = []
     clients[("a", 1)].dispatch_event(Event("HELLO", 1), ack_callback=lambda: acked.append(1))
     core.dispatch_event(Event("WELCOME"), target_client=("b", 2))
@@ -407,6 +414,6 @@ def test_the_cores_report_everything_through_one_ordered_output():
     pump()
     server_side = [output for side, output in outputs if side == "server"]
     assert ShutdownRequested(("a", 1)) in server_side
-    assert server_side.index(ShutdownRequested(("a", 1))) < server_side.index(ClientLeft(("a", 1)))
-    assert ClientLeft(("b", 2)) in server_side
+    assert server_side.index(ShutdownRequested(("a", 1))) < server_side.index(ClientLeft(("a", 1), 1))
+    assert ClientLeft(("b", 2), 2) in server_side
     assert core.events() == [] and all(client.events() == [] for client in clients.values())

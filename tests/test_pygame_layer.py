@@ -29,7 +29,7 @@ class Recorder:
         self.lock = threading.Lock()
 
     def handler(self, name: str):
-        def handle(*args, game_state=None, dt=None, client_address=None, **kwargs):
+        def handle(*args, game_state=None, dt=None, client_address=None, sender_id=None, **kwargs):
             with self.lock:
                 self.events.append((name, dict(kwargs)))
             return {}

@@ -20,6 +20,12 @@ Joining: when a window or bot connects it sends JOIN(name); the backend calls `a
 client address is which player and answers YOU_ARE(player_id). Event handlers of the demo get that
 `player` id (and `game_state`, `dt`) if they declare them; events from clients that have not joined are
 ignored. When a client leaves or times out, `remove_player` is called.
+
+A demo with `player_ids = True` uses the library's players instead: windows and bots join with the join
+data {"name": ...}, `player_joined(game_state, player_id, join_data)` seats the player (or raises
+`pygase.JoinRefused`), `player_dropped` / `player_returned` follow a lost connection that comes back
+within `rejoin_grace` seconds, `remove_player` runs when the player is gone for good, event handlers
+declare `sender_id`, and `private_attributes` go to `Backend(private_attributes=...)`.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from pygase import CLIENT_LEFT, Backend, Client, GameState
+from pygase import CLIENT_DROPPED, CLIENT_JOINED, CLIENT_LEFT, CLIENT_RETURNED, Backend, Client, GameState
 from pygase.testing import LinkConditions
 
 logger = logging.getLogger("pygase_demos")
@@ -77,6 +83,12 @@ class Demo:
     size = (800, 600)
     max_players = 16
     bot_names = ("Ada", "Bit", "Cog", "Dot", "Eve", "Fox", "Gus", "Hex", "Ivy", "Jet", "Kai", "Lux")
+    #: True: players are the library's player ids (join data, rejoining; see the module docstring)
+    player_ids = False
+    #: state attributes keyed by player id of which each player receives only its own entry
+    private_attributes: tuple = ()
+    #: seconds a player whose connection was lost keeps its player id (with `player_ids`)
+    rejoin_grace = 30.0
 
     # ---- server side ----
     def initial_state(self) -> GameState:
@@ -97,6 +109,18 @@ class Demo:
         """Return the state changes when a player leaves."""
         raise NotImplementedError
 
+    def player_joined(self, game_state: GameState, player_id: Any, join_data: dict) -> dict:
+        """With `player_ids`: the state changes when a player arrives (raise `JoinRefused` to refuse)."""
+        raise NotImplementedError
+
+    def player_dropped(self, game_state: GameState, player_id: Any) -> dict:
+        """With `player_ids`: the state changes when a player's connection was lost (its id is kept)."""
+        return {}
+
+    def player_returned(self, game_state: GameState, player_id: Any) -> dict:
+        """With `player_ids`: the state changes when a dropped player is back with the same id."""
+        return {}
+
     def player_count(self, game_state: GameState) -> int:
         players = getattr(game_state, "players", {})
         return len(players) if isinstance(players, dict) else 0
@@ -112,6 +136,24 @@ class Demo:
 
 def make_backend(demo: Demo, password: Optional[str] = None) -> Backend:
     """Build the demo's backend with the joining protocol wired in."""
+    if demo.player_ids:
+        return Backend(
+            demo.initial_state(),
+            demo.time_step,
+            {
+                CLIENT_JOINED: lambda game_state, player_id, join_data: demo.player_joined(
+                    game_state, player_id, join_data
+                ),
+                CLIENT_DROPPED: lambda game_state, player_id: demo.player_dropped(game_state, player_id),
+                CLIENT_RETURNED: lambda game_state, player_id: demo.player_returned(game_state, player_id),
+                CLIENT_LEFT: lambda game_state, player_id: demo.remove_player(game_state, player_id),
+                **demo.handlers(),
+            },
+            password=password,
+            max_clients=demo.max_players + 8,
+            rejoin_grace=demo.rejoin_grace,
+            private_attributes=demo.private_attributes,
+        )
     players: dict[tuple, Any] = {}  # client address -> player id (touched in the game loop only)
     backend = Backend(
         demo.initial_state(), demo.time_step, password=password, max_clients=demo.max_players + 8
@@ -168,10 +210,13 @@ class BotRunner:
             bot = Bot(
                 demo.bot_names[index % len(demo.bot_names)] + " (bot)", Client(), random.Random(rng.random())
             )
-            bot.client.register_event_handler(
-                "YOU_ARE", lambda player_id, bot=bot: setattr(bot, "player_id", player_id)
-            )
-            bot.client.connect_in_thread(port, "127.0.0.1", password)
+            if demo.player_ids:
+                bot.client.connect_in_thread(port, "127.0.0.1", password, join_data={"name": bot.name})
+            else:
+                bot.client.register_event_handler(
+                    "YOU_ARE", lambda player_id, bot=bot: setattr(bot, "player_id", player_id)
+                )
+                bot.client.connect_in_thread(port, "127.0.0.1", password)
             self.bots.append(bot)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-bots", daemon=True)
@@ -189,7 +234,9 @@ class BotRunner:
                 connection = bot.client.connection
                 if connection is None or connection.updates_received == 0:
                     continue
-                if index not in joined or (bot.player_id is None and bot.rng.random() < 0.05):
+                if self.demo.player_ids:
+                    bot.player_id = bot.client.player_id
+                elif index not in joined or (bot.player_id is None and bot.rng.random() < 0.05):
                     joined.add(index)
                     bot.dispatch("JOIN", name=bot.name, retries=5)
                 if bot.player_id is None:
@@ -306,17 +353,29 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
 
     window = GameWindow(size=demo.size, title=f"{demo.title} - PyGaSe", client=Client(simulate=args.simulate))
     view = PlayerView(args.name)
+    join_data = {"name": args.name} if demo.player_ids else None
     window.client.register_event_handler("YOU_ARE", lambda player_id: setattr(view, "player_id", player_id))
     window.client.register_event_handler("FULL", lambda: logger.warning("the game is full: watching"))
     demo.setup_window(window, view)
     user_connect = window.hooks.get("on_connect")
+    user_update = window.hooks.get("update")
 
     def on_connect() -> None:
-        window.dispatch("JOIN", name=view.name, retries=10)
+        if demo.player_ids:
+            view.player_id = window.client.player_id
+        else:
+            window.dispatch("JOIN", name=view.name, retries=10)
         if user_connect is not None:
             user_connect()
 
+    def update(dt: float, state: Any) -> None:  # the view learns the player id as soon as there is one
+        view.player_id = window.client.player_id
+        if user_update is not None:
+            call_declared(user_update, dt=dt, state=state)
+
     window.hooks["on_connect"] = on_connect
+    if demo.player_ids:
+        window.hooks["update"] = update
     backend: Optional[Backend] = None
     announcer: Optional[SessionAnnouncer] = None
     bots: Optional[BotRunner] = None
@@ -324,12 +383,15 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
         if not args.address:
             raise SystemExit("join needs HOST[:PORT]")
         host, _, port = args.address.partition(":")
-        window.client.connect_in_thread(int(port or DEFAULT_PORT), host, args.password)
+        window.client.connect_in_thread(int(port or DEFAULT_PORT), host, args.password, join_data)
     else:
         backend = make_backend(demo, args.password)
         hosting_on_lan = args.mode == "host"
         port = window.host(
-            backend, "0.0.0.0" if hosting_on_lan else "127.0.0.1", args.port if hosting_on_lan else 0
+            backend,
+            "0.0.0.0" if hosting_on_lan else "127.0.0.1",
+            args.port if hosting_on_lan else 0,
+            join_data=join_data,
         )
         if hosting_on_lan:
             print(

@@ -17,4 +17,5 @@ DEMOS = {
     "chase": "A game of tag: the chaser passes the role by catching someone.",
     "arena": "Top-down ships and bullets in an arena: shoot, dodge, respawn, top the kill board.",
     "pong": "Pong for two players, with any number of spectators.",
+    "cards": "Crazy Eights for 2-6 players: hidden hands, a lobby, spectators, rejoining a dropped seat.",
 }

@@ -76,5 +76,5 @@ def test_demos_list_prints_each_demo_with_a_description():
     )
     assert result.returncode == 0
     lines = result.stdout.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["dots", "chase", "arena", "pong"]
+    assert [line.split()[0] for line in lines] == ["dots", "chase", "arena", "pong", "cards"]
     assert all(len(line.split(maxsplit=1)[1]) > 10 for line in lines)

@@ -232,7 +232,8 @@ class Connection:
             # No room to hold its events back until their turn: not taken, so not acknowledged; to the
             # sender it is lost (its events are resent or given up, as it chose).
             return []
-        self._start(now)
+        if self._started_at is None:
+            self._start(now)
         header = package.header
         self._received.register(header.sequence, now)
         self.packages_received += 1
@@ -255,10 +256,15 @@ class Connection:
 
     def handle_timer(self, now: float) -> None:
         """Detect lost packages and a lost connection; call when `get_timer()` says."""
-        self._start(now)
+        if self._started_at is None:
+            self._start(now)
         if self.status == DISCONNECTED:
             return
-        self._reliability.detect_losses(now, self._recovery.retransmission_timeout())
+        reliability = self._reliability
+        if reliability.in_flight:
+            reliability.detect_losses(now, self._recovery.retransmission_timeout())
+        else:
+            reliability._now = now  # (what detect_losses would do: nothing can be lost)
         silent_since = self._last_received if self._last_received is not None else self._started_at
         if silent_since is not None and now >= silent_since + self.timeout:
             logger.info(
@@ -268,7 +274,8 @@ class Connection:
 
     def datagrams_to_send(self, now: float) -> list:
         """Return the datagrams that are due for sending now (usually none or one)."""
-        self._start(now)
+        if self._started_at is None:
+            self._start(now)
         datagrams = []
         while self.status != DISCONNECTED and self._send_due(now):
             datagrams.append(self._next_datagram(now))
@@ -280,23 +287,29 @@ class Connection:
         """Return the time at which `handle_timer` and `datagrams_to_send` should next be called."""
         if self.status == DISCONNECTED:
             return None
+        # (the earliest of the deadlines below; it runs for every connection after every sweep)
         reliability = self._reliability
-        deadlines = []
-        earliest_send = self._recovery.earliest_send(self._last_sent)
-        if self._ack_due_at is not None:
-            deadlines.append(self._ack_due_at)
-        if self._window_open() and reliability.queued():
-            deadlines.append(earliest_send)
-        if self._last_sent is not None:
-            deadlines.append(max(earliest_send, self._last_sent + self.heartbeat_interval))
+        last_sent = self._last_sent
+        earliest_send = self._recovery.earliest_send(last_sent)
+        if last_sent is None:
+            timer = earliest_send
         else:
-            deadlines.append(earliest_send)
+            timer = last_sent + self.heartbeat_interval  # the heartbeat
+            if timer < earliest_send:
+                timer = earliest_send
+        ack_due_at = self._ack_due_at
+        if ack_due_at is not None and ack_due_at < timer:
+            timer = ack_due_at
+        if earliest_send < timer and (reliability.outbox or reliability.bulk) and self._window_open():
+            timer = earliest_send
         if reliability.in_flight:
-            deadlines.extend(reliability.resend_deadlines(self._recovery.retransmission_timeout()))
+            for deadline in reliability.resend_deadlines(self._recovery.retransmission_timeout()):
+                if deadline < timer:
+                    timer = deadline
         silent_since = self._last_received if self._last_received is not None else self._started_at
-        if silent_since is not None:
-            deadlines.append(silent_since + self.timeout)
-        return min(deadlines)
+        if silent_since is not None and silent_since + self.timeout < timer:
+            timer = silent_since + self.timeout
+        return timer
 
     def settled(self) -> bool:
         """Whether the connection has nothing to send, no callback to run and no deadline that a received
@@ -339,14 +352,18 @@ class Connection:
         # for lost and send it again, which costs more than the ack.
         if self._ack_due_at is not None and now >= self._ack_due_at:
             return True
-        if now < self._recovery.earliest_send(self._last_sent):
-            return False
-        if self._reliability.queued() and self._window_open():
+        last_sent = self._last_sent
+        if last_sent is None:
             return True
-        return self._last_sent is None or now >= self._last_sent + self.heartbeat_interval
+        if now < self._recovery.earliest_send(last_sent):
+            return False
+        reliability = self._reliability
+        if (reliability.outbox or reliability.bulk) and self._window_open():
+            return True
+        return now >= last_sent + self.heartbeat_interval
 
     def _new_header(self, now: float) -> Header:
-        self.local_sequence = self.local_sequence + 1
+        self.local_sequence = _next_sequence(self.local_sequence)
         return Header._from_ints(int(self.local_sequence), int(self._received.newest), self._received.bits)
 
     def _make_package(self, header: Header, now: float) -> Package:
@@ -389,7 +406,7 @@ class Connection:
 
     def _next_datagram(self, now: float) -> bytes:
         reliability = self._reliability
-        if not (reliability.queued() and self._window_open()):
+        if not ((reliability.outbox or reliability.bulk) and self._window_open()):
             tail = self._plain_tail(now)
             if tail is not None:
                 return self._seal(self._plain_datagram(now, tail), [], now)
@@ -409,10 +426,10 @@ class Connection:
     def _plain_datagram(self, now: float, tail: bytes) -> bytes:
         """A package without events, built straight into bytes: the same bytes `_start_package` and
         `Package.to_datagram` would give, for the packages sent most (heartbeats, acks, state updates)."""
-        self.local_sequence = self.local_sequence + 1
+        sequence = self.local_sequence = _next_sequence(self.local_sequence)
         received = self._received
         return (
-            _header_bytes(int(self.local_sequence), int(received.newest), received.bits)
+            _header_bytes(sequence, received.newest, received.bits)
             + _body_start(
                 self._outgoing_fields, self._ack_delay(now), _NO_EVENTS, self._reliability.event_floor()
             )
@@ -437,3 +454,8 @@ class Connection:
         self.packages_sent += 1
         self.bytes_sent += len(datagram)
         return datagram
+
+
+def _next_sequence(sequence: Sqn) -> Sqn:
+    """`sequence + 1` (wrapping past the largest to 1), without `Sqn`'s checks: it runs per datagram."""
+    return int.__new__(Sqn, sequence % Sqn._max_sequence + 1)

@@ -53,6 +53,8 @@ SHARE_SIZE = 32
 CONNECTION_ID_SIZE = 8
 _COUNTER = struct.Struct("!Q")
 _PREFIX_SIZE = len(PROTOCOL_ID) + CONNECTION_ID_SIZE + _COUNTER.size
+_COUNTER_AT = _PREFIX_SIZE - _COUNTER.size
+_NONCE_PAD = bytes(4)  # a nonce is 4 zero bytes and the counter
 _TAG_SIZE = 16
 #: Bytes a sealed datagram has more than the package it carries.
 SEALED_OVERHEAD = _PREFIX_SIZE + _TAG_SIZE
@@ -156,12 +158,13 @@ class Cipher:
             connection by it, whatever address the datagram comes from)
     """
 
-    __slots__ = ("connection_id", "_send", "_receive", "_sent", "_highest", "_seen", "newest", "_opened")
+    __slots__ = ("_head", "_send", "_receive", "_sent", "_highest", "_seen", "newest", "_opened")
 
     def __init__(self, send_key: bytes, receive_key: bytes, connection_id: bytes) -> None:
-        self.connection_id = connection_id
-        self._send = ChaCha20Poly1305(send_key)
-        self._receive = ChaCha20Poly1305(receive_key)
+        self._head = PROTOCOL_ID + connection_id  # what every datagram starts with, before its counter
+        # (the bound methods: sealing and opening run for every datagram)
+        self._send = ChaCha20Poly1305(send_key).encrypt
+        self._receive = ChaCha20Poly1305(receive_key).decrypt
         self._sent = 0  # counter of the last datagram sealed (0: the handshake's)
         self._highest = 0  # highest counter opened
         self._seen = 0  # bit i: counter `_highest - i` was opened
@@ -169,13 +172,17 @@ class Cipher:
         self.newest = False
         self._opened = 0  # counter of the datagram opened last
 
+    @property
+    def connection_id(self) -> bytes:
+        return self._head[len(PROTOCOL_ID) :]
+
     def seal(self, plaintext: bytes, counter: int = -1) -> bytes:
         """A sealed datagram of `plaintext`, with the next counter (or `counter`, for the handshake's 0)."""
         if counter < 0:
-            self._sent += 1
-            counter = self._sent
-        prefix = PROTOCOL_ID + self.connection_id + _COUNTER.pack(counter)
-        return prefix + self._send.encrypt(_nonce(counter), plaintext, prefix)
+            counter = self._sent = self._sent + 1
+        packed = _COUNTER.pack(counter)
+        prefix = self._head + packed
+        return prefix + self._send(_NONCE_PAD + packed, plaintext, prefix)
 
     def open(self, datagram: bytes, counter_zero: bool = False, remember: bool = True) -> bytes:
         """The plaintext of a sealed datagram from the other side.
@@ -189,20 +196,21 @@ class Cipher:
         """
         if len(datagram) < SEALED_OVERHEAD:
             raise AuthenticationError("too short for a sealed datagram")
-        (counter,) = _COUNTER.unpack_from(datagram, _PREFIX_SIZE - _COUNTER.size)
+        packed = datagram[_COUNTER_AT:_PREFIX_SIZE]
+        (counter,) = _COUNTER.unpack(packed)
         if (counter == 0) is not counter_zero:
             raise AuthenticationError("a counter out of place")
+        highest = self._highest
         if not counter_zero:
-            if counter <= self._highest - REPLAY_WINDOW:
+            if counter <= highest - REPLAY_WINDOW:
                 raise AuthenticationError("a counter older than the replay window")
-            if counter <= self._highest and self._seen >> (self._highest - counter) & 1:
+            if counter <= highest and self._seen >> (highest - counter) & 1:
                 raise AuthenticationError("a counter seen before (a replay)")
-        prefix = datagram[:_PREFIX_SIZE]
         try:
-            plaintext = self._receive.decrypt(_nonce(counter), datagram[_PREFIX_SIZE:], prefix)
+            plaintext = self._receive(_NONCE_PAD + packed, datagram[_PREFIX_SIZE:], datagram[:_PREFIX_SIZE])
         except InvalidTag:
             raise AuthenticationError("a datagram that does not authenticate") from None
-        self.newest = counter > self._highest
+        self.newest = counter > highest
         self._opened = counter
         if remember and not counter_zero:
             self.remember()
@@ -211,21 +219,18 @@ class Cipher:
     def remember(self) -> None:
         """Mark the counter of the datagram opened last as seen (see `open`)."""
         counter = self._opened
-        if counter > self._highest:
-            shift = counter - self._highest
+        highest = self._highest
+        if counter > highest:
+            shift = counter - highest
             self._seen = ((self._seen << shift) | 1) & _WINDOW_MASK if shift < REPLAY_WINDOW else 1
             self._highest = counter
-        elif counter > self._highest - REPLAY_WINDOW:
-            self._seen |= 1 << (self._highest - counter)
+        elif counter > highest - REPLAY_WINDOW:
+            self._seen |= 1 << (highest - counter)
 
 
 def connection_id_of(datagram: bytes) -> bytes:
     """The connection id of a sealed datagram (not authenticated yet)."""
     return datagram[len(PROTOCOL_ID) : len(PROTOCOL_ID) + CONNECTION_ID_SIZE]
-
-
-def _nonce(counter: int) -> bytes:
-    return b"\x00\x00\x00\x00" + _COUNTER.pack(counter)
 
 
 RandomBytes = Callable[[int], bytes]

@@ -117,21 +117,32 @@ class Header:
         """
         if datagram[: len(PROTOCOL_ID)] != PROTOCOL_ID:
             raise ProtocolIDMismatchError("the datagram does not start with the PyGaSe protocol id")
-        size = Header._size()
+        width = Sqn._bytesize
+        size = len(PROTOCOL_ID) + 2 * width + 4
         if len(datagram) < size:
             raise DecodeError(f"a PyGaSe datagram has at least {size} bytes, got {len(datagram)}")
-        width = Sqn._bytesize
+        if width == 2:  # (every datagram comes this way: one struct, and Sqns that need no range check)
+            sequence, ack, bits = _FIELDS_2.unpack_from(datagram, len(PROTOCOL_ID))
+            header = Header.__new__(Header)
+            header.sequence = int.__new__(Sqn, sequence)
+            header.ack = int.__new__(Sqn, ack)
+            header._bits = bits
+            return header, bytes(datagram[size:])
         start = len(PROTOCOL_ID)
         sequence = int.from_bytes(datagram[start : start + width], "big")
         ack = int.from_bytes(datagram[start + width : start + 2 * width], "big")
-        (bits,) = struct.unpack("!I", datagram[start + 2 * width : size])
+        (bits,) = _BITS.unpack(datagram[start + 2 * width : size])
         return Header._from_ints(sequence, ack, bits), bytes(datagram[size:])
 
 
 def _header_bytes(sequence: int, ack: int, bits: int) -> bytes:
     """The 12 header bytes of a package, straight from ints (what `Header.to_bytearray` gives)."""
     width = Sqn._bytesize
+    if width == 2:
+        return _HEADER_2.pack(PROTOCOL_ID, sequence, ack, bits)
     return PROTOCOL_ID + sequence.to_bytes(width, "big") + ack.to_bytes(width, "big") + _BITS.pack(bits)
 
 
 _BITS = struct.Struct("!I")
+_FIELDS_2 = struct.Struct("!HHI")  # sequence, ack and ack bits with the default 2-byte sequence numbers
+_HEADER_2 = struct.Struct("!4sHHI")

@@ -18,6 +18,7 @@ sees it change knows the server restarted and starts afresh.
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Callable, Optional
 
 import msgpack
@@ -49,12 +50,35 @@ def _body_start(fields: int, ack_delay: int, events: bytes, event_floor: int) ->
 
     A subclass's own fields follow (`_tail_bytes`, `_server_tail`).
     """
-    return bytes((0x90 | fields,)) + _codec.pack(ack_delay) + events + _codec.pack(event_floor)
+    return _ARRAYS[fields] + _uint(ack_delay) + events + _uint(event_floor)
 
 
 def _server_tail(update: bytes, full_state: bool, session: int) -> bytes:
     """A server package's own fields: the encoded update (b"\\xc0" for none), full state flag, session."""
-    return update + (b"\xc3" if full_state else b"\xc2") + _codec.pack(session)
+    return update + (b"\xc3" if full_state else b"\xc2") + _uint(session)
+
+
+_ARRAYS = [bytes((0x90 | size,)) for size in range(16)]  # msgpack's fixarray headers
+_FIXINTS = [bytes((value,)) for value in range(0x80)]
+_UINT8 = struct.Struct("!BB")
+_UINT16 = struct.Struct("!BH")
+_UINT32 = struct.Struct("!BI")
+
+
+def _uint(value: int) -> bytes:
+    """An int as msgpack encodes it (the bytes `_codec.pack` gives); a non-negative one without the
+    packer: the fields of every package go this way."""
+    if 0 <= value < 0x80:
+        return _FIXINTS[value]
+    if value < 0:
+        return _codec.pack(value)
+    if value < 0x100:
+        return _UINT8.pack(0xCC, value)
+    if value < 0x10000:
+        return _UINT16.pack(0xCD, value)
+    if value < 0x100000000:
+        return _UINT32.pack(0xCE, value)
+    return _codec.pack(value)
 
 
 def _events_from_wire(data: Any) -> list:
@@ -394,6 +418,7 @@ class ServerPackage(Package):
         """
         if len(datagram) > cls._max_size:
             raise DecodeError(f"a PyGaSe datagram has at most {cls._max_size} bytes")
+        # (every datagram a client receives comes this way: it is written for speed)
         header, payload = Header.deconstruct_datagram(datagram)
         unpacker = msgpack.Unpacker(
             raw=False,
@@ -417,16 +442,32 @@ class ServerPackage(Package):
             raise
         except Exception as error:  # msgpack's ValueError, OutOfData, StackError ...
             raise DecodeError(f"malformed server package: {error}") from None
-        for name, value in (("ack_delay", ack_delay), ("event_floor", floor)):
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
-                raise DecodeError(f"{name} must be a non-negative int")
-        if isinstance(events, list):
+        # (msgpack gives exact ints, and bools for true and false: `type(...) is int` leaves bools out)
+        if type(ack_delay) is not int or not 0 <= ack_delay < 2**63:
+            raise DecodeError("ack_delay must be a non-negative int")
+        if type(floor) is not int or not 0 <= floor < 2**63:
+            raise DecodeError("event_floor must be a non-negative int")
+        if type(events) is list and events:
             _codec.check(events)
+            entries = _events_from_wire(events)
+        elif type(events) is list:
+            entries = []  # (most packages carry no events)
+        else:
+            entries = _events_from_wire(events)  # (raises)
+        if type(full_state) is not bool:
+            raise DecodeError("a server package's full_state flag must be a bool")
+        if type(session) is not int or not 0 <= session < 2**32:
+            raise DecodeError("a server package's session must be a 32-bit unsigned int")
         package = cls.__new__(cls)
         package.header = header
         package._datagram = None
         package._serialized = False
-        package._fill([ack_delay, events, floor, None, full_state, session])
+        package.ack_delay = ack_delay
+        package._entries = entries
+        package.event_floor = floor
+        package.session = session
+        package.game_state_update = None
+        package.full_state = full_state
         raw = payload[start:end]
         package._update_bytes = None if raw == b"\xc0" else bytes(raw)
         return package

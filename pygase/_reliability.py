@@ -54,28 +54,37 @@ class ReceiveWindow:
             ProtocolError: for sequence number 0, which is never sent
             DuplicateSequenceError: if it arrived before or is too old to tell
         """
-        if int(sequence) == 0:
+        value = int(sequence)
+        if value == 0:
             raise ProtocolError("a package's sequence number is never 0")
-        newest = self.newest
-        if int(newest) == 0 or sequence > newest:
-            if int(newest) != 0:
-                shift = sequence - newest
-                bits = (self.bits << shift) | (1 << (shift - 1)) if shift <= WINDOW else 0
-                self.bits = bits & 0xFFFFFFFF
-                self.expected += shift
-            else:
-                self.expected += 1
-            self.newest = Sqn(sequence)
+        # (every package received comes this way: plain ints instead of Sqn's wrap-aware operators)
+        period = Sqn._max_sequence
+        if not 0 < value <= period:
+            Sqn(value)  # raises ValueError
+        newest = int(self.newest)
+        if newest == 0:
+            self.expected += 1
+            self.newest = int.__new__(Sqn, value)
             self.newest_at = now
             return
-        distance = newest - sequence
+        ahead = (value - newest) % period  # how far `sequence` is ahead of `newest`, wrap-aware
+        if ahead > period // 2:
+            ahead -= period
+        if ahead > 0:
+            bits = (self.bits << ahead) | (1 << (ahead - 1)) if ahead <= WINDOW else 0
+            self.bits = bits & 0xFFFFFFFF
+            self.expected += ahead
+            self.newest = int.__new__(Sqn, value)
+            self.newest_at = now
+            return
+        distance = -ahead
         if distance == 0:
-            raise DuplicateSequenceError(f"package {int(sequence)} was received before")
+            raise DuplicateSequenceError(f"package {value} was received before")
         if distance > WINDOW:
-            raise DuplicateSequenceError(f"package {int(sequence)} is too old to tell if it is new")
+            raise DuplicateSequenceError(f"package {value} is too old to tell if it is new")
         bit = 1 << (distance - 1)
         if self.bits & bit:
-            raise DuplicateSequenceError(f"package {int(sequence)} was received before")
+            raise DuplicateSequenceError(f"package {value} was received before")
         self.bits |= bit
 
     def reset(self) -> None:
@@ -199,12 +208,14 @@ class Reliability:
         self._now = now
         # A package that falls out of the ack window can no longer be acknowledged: it is lost.
         oldest = (sequence - WINDOW - 2) % _PERIOD + 1
-        if oldest in self.sent:
+        sent = self.sent
+        if oldest in sent:
             self.lose(oldest)
-        # An ack of a package taken for lost may still be on its way, sent before the other side had the
-        # newer packages; for one two windows old it is no longer waited.
-        self._presumed_lost.pop((oldest - WINDOW - 1) % _PERIOD + 1, None)
-        self.sent[sequence] = SentPackage(now, records)
+        if self._presumed_lost:
+            # An ack of a package taken for lost may still be on its way, sent before the other side had
+            # the newer packages; for one two windows old it is no longer waited.
+            self._presumed_lost.pop((oldest - WINDOW - 1) % _PERIOD + 1, None)
+        sent[sequence] = SentPackage(now, records)
         if records:
             self.in_flight += 1
 
@@ -213,19 +224,21 @@ class Reliability:
     def acknowledge(self, ack: Sqn, bits: int) -> Optional[SentPackage]:
         """Take the acks of a package from the other side; return the newest acknowledged package if it
         was still awaited or taken for lost (its send time gives an RTT sample)."""
-        if int(ack) == 0 or not (self.sent or self._presumed_lost):
+        sent_packages, presumed_lost = self.sent, self._presumed_lost
+        if int(ack) == 0 or not (sent_packages or presumed_lost):
             return None
         newest_sequence = int(ack)
         newest = self._pop_acknowledged(newest_sequence)
-        if newest is not None:
+        if newest is not None and newest.records:
             self._delivered(newest)
-        if not bits or not (self.sent or self._presumed_lost):
+        if not bits or not (sent_packages or presumed_lost):
             return newest
-        # Look at whichever is fewer: the packages still waiting for an ack (usually a handful) or the
-        # set bits (up to 32).
-        delivered = []
-        if len(self.sent) + len(self._presumed_lost) < 8:
-            for sequence in [*self.sent, *self._presumed_lost]:
+        # Look at whichever is fewer: the packages still waiting for an ack (a handful, or as many as
+        # were sent since the other side last sent a package) or the set bits (up to 32). This runs for
+        # every package received.
+        delivered: list = []
+        if len(sent_packages) + len(presumed_lost) < bin(bits).count("1"):
+            for sequence in (*sent_packages, *presumed_lost):
                 distance = (newest_sequence - sequence) % _PERIOD
                 if 0 < distance <= WINDOW and bits >> (distance - 1) & 1:
                     delivered.append(sequence)
@@ -235,8 +248,14 @@ class Reliability:
                 bits &= bits - 1
                 delivered.append((newest_sequence - distance - 1) % _PERIOD + 1)  # wraps past 1
         for sequence in delivered:
-            sent = self._pop_acknowledged(sequence)
-            if sent is not None:
+            sent = sent_packages.pop(sequence, None)
+            if sent is None:
+                sent = presumed_lost.pop(sequence, None)
+                if sent is None:
+                    continue
+            elif sent.records:
+                self.in_flight -= 1
+            if sent.records:
                 self._delivered(sent)
         return newest
 

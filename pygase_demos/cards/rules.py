@@ -44,6 +44,7 @@ from collections import Counter
 from typing import Any, Optional
 
 from pygase import TO_DELETE, GameState
+from pygase_demos._updates import merge
 
 __all__ = [
     "SUITS",
@@ -128,16 +129,6 @@ def hand_size(player_count: int) -> int:
 
 
 # ---- small helpers -----------------------------------------------------------------------------------
-
-
-def _merge(target: dict, update: dict) -> dict:
-    """Deep-merge `update` into `target` (building one update dict from several)."""
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = value
-    return target
 
 
 def _name(state: Any, pid: Any) -> str:
@@ -282,7 +273,7 @@ def remove_player(state: Any, pid: Any, rng: Optional[random.Random] = None) -> 
         changes.update(order=remaining, stock_count=len(stock))
         changes["deck"] = {STOCK: stock}
         if len(remaining) == 1:
-            _merge(changes, _round_over(state, remaining[0], f"{name} left: nobody else is playing"))
+            merge(changes, _round_over(state, remaining[0], f"{name} left: nobody else is playing"))
         elif state.turn == pid:
             changes.update(_turn_to(_after(order, pid)))
     elif state.phase != "play" and pid in order:
@@ -481,7 +472,7 @@ def play(state: Any, pid: Any, card: Any) -> dict:
         "last": f"{name} played {card_label(card)}",
     }
     if not hand:
-        return _merge(changes, _round_over(state, pid, f"{name} played {card_label(card)}, their last card"))
+        return merge(changes, _round_over(state, pid, f"{name} played {card_label(card)}, their last card"))
     if rank_of(card) == WILD:
         changes["choosing"] = True
         return changes
@@ -548,7 +539,7 @@ def _pass_on(state: Any, pid: Any, message: str) -> dict:
     if passes >= len(order):
         counts = {other: state.players[other].get("cards", 0) for other in order}
         fewest = min(order, key=lambda other: (counts[other], order.index(other)))
-        return _merge(changes, _round_over(state, fewest, "nobody can play or draw: the fewest cards win"))
+        return merge(changes, _round_over(state, fewest, "nobody can play or draw: the fewest cards win"))
     changes.update(_turn_to(_after(order, pid)))
     return changes
 

@@ -24,6 +24,7 @@ import random
 from typing import Any, Optional
 
 from pygase import TO_DELETE, GameState
+from pygase_demos._updates import merge
 
 __all__ = [
     "WIDTH",
@@ -76,16 +77,6 @@ PALETTE = (
 
 def _clamp(value: float, low: float, high: float) -> float:
     return low if value < low else high if value > high else value
-
-
-def _merge(target: dict, update: dict) -> dict:
-    """Deep-merge `update` into `target` (building one update dict from several)."""
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = value
-    return target
 
 
 def clean_direction(value: Any) -> float:
@@ -190,17 +181,17 @@ def add_player(game_state: Any, name: str, rng: Optional[random.Random] = None) 
     players = game_state.players
     free = [side for side in SIDES if objects[side]["player"] is None]
     if free:
-        _merge(changes, _seat(pid, free[0]))
+        merge(changes, _seat(pid, free[0]))
         if len(free) == 1:  # the second player: a match begins
-            _merge(changes, _new_match((rng or random).choice((-1, 1))))
+            merge(changes, _new_match((rng or random).choice((-1, 1))))
         return pid, changes
     if not is_bot:
         for side in SIDES:
             holder = objects[side]["player"]
             if players.get(holder, {}).get("bot"):
-                _merge(changes, {"players": {holder: {"side": None, "since": ticket + 1}}})
-                _merge(changes, _seat(pid, side))
-                _merge(changes, _new_match(1 if side == "right" else -1))
+                merge(changes, {"players": {holder: {"side": None, "since": ticket + 1}}})
+                merge(changes, _seat(pid, side))
+                merge(changes, _new_match(1 if side == "right" else -1))
                 break
     return pid, changes
 
@@ -215,11 +206,11 @@ def remove_player(game_state: Any, player: Any) -> dict:
     if side in SIDES and game_state.objects[side]["player"] == player:
         successor = _next_in_line(game_state.players, exclude=player)
         if successor is not None:
-            _merge(changes, _seat(successor, side))
-            _merge(changes, _new_match(1 if side == "right" else -1))
+            merge(changes, _seat(successor, side))
+            merge(changes, _new_match(1 if side == "right" else -1))
         else:
-            _merge(changes, {"objects": {side: {"player": None, "input_seq": 0}}})
-            _merge(changes, _waiting())
+            merge(changes, {"objects": {side: {"player": None, "input_seq": 0}}})
+            merge(changes, _waiting())
     return changes
 
 
@@ -331,15 +322,15 @@ def step(game_state: Any, dt: float, rng: random.Random) -> dict:
     for side in SIDES:
         budget = objects[side].get("budget", MAX_BUDGET)
         if budget < MAX_BUDGET:
-            _merge(changes, {"objects": {side: {"budget": min(MAX_BUDGET, budget + dt)}}})
+            merge(changes, {"objects": {side: {"budget": min(MAX_BUDGET, budget + dt)}}})
     phase = game_state.phase
     seated = all(objects[side]["player"] is not None for side in SIDES)
     if not seated:
         if phase != "waiting":
-            _merge(changes, _waiting())
+            merge(changes, _waiting())
         return changes
     if phase == "waiting":
-        _merge(changes, _new_match(rng.choice((-1, 1))))
+        merge(changes, _new_match(rng.choice((-1, 1))))
     elif phase == "serve":
         timer = game_state.timer - dt
         if timer > 0:
@@ -347,17 +338,17 @@ def step(game_state: Any, dt: float, rng: random.Random) -> dict:
         else:
             vx, vy = serve_velocity(int(game_state.serve_dir), rng)
             ball = {"x": WIDTH / 2, "y": HEIGHT / 2, "vx": vx, "vy": vy}
-            _merge(changes, {"phase": "play", "timer": 0.0, "serves": game_state.serves + 1})
-            _merge(changes, {"objects": {"ball": ball}})
+            merge(changes, {"phase": "play", "timer": 0.0, "serves": game_state.serves + 1})
+            merge(changes, {"objects": {"ball": ball}})
     elif phase == "over":
         timer = game_state.timer - dt
         if timer > 0:
             changes["timer"] = timer
         else:
-            _merge(changes, _new_match(rng.choice((-1, 1))))
+            merge(changes, _new_match(rng.choice((-1, 1))))
     elif phase == "play":
         ball, events = advance_ball(objects["ball"], {s: objects[s]["y"] for s in SIDES}, dt)
-        _merge(changes, {"objects": {"ball": ball}})
+        merge(changes, {"objects": {"ball": ball}})
         hits = sum(1 for event in events if event.startswith("hit"))
         walls = events.count("wall")
         if hits:
@@ -366,9 +357,9 @@ def step(game_state: Any, dt: float, rng: random.Random) -> dict:
         if walls:
             changes["bounces"] = game_state.bounces + walls
         if "out left" in events:
-            _merge(changes, _score(game_state, "right"))
+            merge(changes, _score(game_state, "right"))
         elif "out right" in events:
-            _merge(changes, _score(game_state, "left"))
+            merge(changes, _score(game_state, "left"))
     return changes
 
 

@@ -87,6 +87,8 @@ class ServerConnection(Connection):
         self._join_deadline: Optional[float] = None  # until the client's first package
         self._whole_state_at = float("-inf")  # when the last whole state went out in parts
         self._refused_logged = float("-inf")
+        # (session, the bytes after an update in a package, after a whole state): see `_plain_tail`
+        self._session_tail: tuple = (None, b"", b"")
 
     def _receive_package(self, package: Package, now: float) -> list:
         assert isinstance(package, ClientPackage)
@@ -158,15 +160,17 @@ class ServerConnection(Connection):
         timer = super().get_timer()
         if timer is None:
             return None
-        if self._join_deadline is not None:
-            timer = min(timer, self._join_deadline)
-        return max(timer, self._send_blocked_until)  # nothing goes out before the send budget allows
+        if self._join_deadline is not None and self._join_deadline < timer:
+            timer = self._join_deadline
+        # nothing goes out before the send budget allows
+        return timer if timer >= self._send_blocked_until else self._send_blocked_until
 
     def _seal(self, datagram: bytes, records: list, now: float) -> bytes:
         sealed = super()._seal(datagram, records, now)
-        level = self._send_budget.charge(len(sealed), now, self.max_send_rate)
+        rate = self.max_send_rate
+        level = self._send_budget.charge(len(sealed), now, rate)
         if level <= 0:
-            self._send_blocked_until = now - level / self.max_send_rate
+            self._send_blocked_until = now - level / rate
         return sealed
 
     def key(self, cipher: Any) -> None:
@@ -176,9 +180,10 @@ class ServerConnection(Connection):
     def open(self, datagram: bytes) -> bytes:
         """What a sealed datagram from the client holds (`AuthenticationError` if it is not one); call
         `remember()` if it is accepted, so that a copy of it is refused as a replay."""
-        if self._cipher is None:
+        cipher = self._cipher
+        if cipher is None:
             raise AuthenticationError("a package for a connection without keys")
-        return self._cipher.open(datagram, remember=False)
+        return cipher.open(datagram, False, False)
 
     def remember(self) -> None:
         """The datagram opened last was accepted (see `open`)."""
@@ -261,13 +266,20 @@ class ServerConnection(Connection):
         return package
 
     def _plain_tail(self, now: float) -> Optional[bytes]:
+        if self._session_tail[0] != self.session:
+            session = self.session
+            self._session_tail = (
+                session,
+                _server_tail(b"", False, session),
+                _server_tail(b"", True, session),
+            )
         if self._transfer is None:
             inline = self._inline_update(now)
             if self._transfer is not None:
                 return None  # the update starts a transfer: this package carries its first parts
-            if inline is not None:
-                return _server_tail(inline[0], inline[1], self.session)
-        return _server_tail(b"\xc0", False, self.session)  # no update
+            if inline is not None:  # (the update, then the full state flag and the session)
+                return inline[0] + self._session_tail[2 if inline[1] else 1]
+        return b"\xc0" + self._session_tail[1]  # no update
 
     def _inline_update(self, now: float) -> Optional[tuple[bytes, bool]]:
         """What the client lacks, as (encoded update, full state flag) if it fits in this package.
@@ -340,12 +352,19 @@ class TokenBucket:
 
     def charge(self, units: float, now: float, rate: float) -> float:
         """Take `units` whatever is left; return the level after."""
-        level = (
-            2 * rate if self.level is None else min(2 * rate, self.level + max(0.0, now - self._at) * rate)
-        )
+        # (it runs for every datagram sent and received: comparisons instead of min() and max())
+        level = self.level
+        if level is None:
+            level = 2 * rate
+        else:
+            if now > self._at:
+                level += (now - self._at) * rate
+            if level > 2 * rate:
+                level = 2 * rate
         self._at = now
-        self.level = level - units
-        return self.level
+        level -= units
+        self.level = level
+        return level
 
     def spend(self, units: float, now: float, rate: float) -> bool:
         """Take `units` if anything is left (the level may go below zero then); False if nothing is."""

@@ -222,8 +222,9 @@ class Connection:
         self._report_events(self._receive_package(package, now))
 
     def _report_events(self, events: list) -> None:
-        address = self.remote_address
-        self._outputs.extend(EventReceived(event, address) for event in events)
+        if events:  # (most packages carry none)
+            address = self.remote_address
+            self._outputs.extend(EventReceived(event, address) for event in events)
 
     def _receive_package(self, package: Package, now: float) -> list:
         """Take a package; return the new events it carries, in order (control events too)."""

@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 from pygase import _codec
 from pygase._handshake import MAX_JOIN_DATA
+from pygase.errors import UnsendableValueError
 from pygase.event import INJECTED_NAMES, Event
 
 __all__ = ["connect_options", "packed_join_data", "check_event_names", "checked_event"]
@@ -57,7 +58,13 @@ def packed_join_data(join_data: Optional[dict]) -> bytes:
         return b""
     if not isinstance(join_data, dict) or not all(isinstance(key, str) for key in join_data):
         raise TypeError(f"join_data must be a dict with str keys, not {join_data!r:.80}")
-    packed = _codec.pack_checked(join_data, where="join_data")
+    try:
+        packed = _codec.pack(join_data)
+    except TypeError:
+        packed = None
+    problem = _codec.describe_problem(join_data, root="join_data")
+    if packed is None or problem is not None:
+        raise UnsendableValueError(problem or "join_data cannot be sent")
     if len(packed) > MAX_JOIN_DATA:
         raise ValueError(f"join_data is {len(packed)} bytes packed: at most {MAX_JOIN_DATA} fit in a join")
     return packed

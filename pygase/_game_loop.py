@@ -303,8 +303,15 @@ class GameStateMachine:
                         result = yield ("await", result, label)
                 except JoinRefused as refusal:
                     result = refusal
-                except Exception:
-                    self._log_error(label, "error in %s (the game goes on)", label, exc_info=True)
+                except Exception as error:
+                    hint = ""
+                    if (
+                        isinstance(error, TypeError)
+                        and "'player_id'" in str(error)
+                        and context.get("sender_id")
+                    ):
+                        hint = " [the id of the player who sent an event is `sender_id`]"
+                    self._log_error(label, "error in %s (the game goes on)%s", label, hint, exc_info=True)
                     result = _FAILED
                 refused = isinstance(result, JoinRefused)
                 if not refused and result is not _FAILED:

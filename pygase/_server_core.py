@@ -91,6 +91,8 @@ class ServerCore(Admission):
         decide_joins: bool = False,
     ) -> None:
         self.game_state_store = game_state_store
+        if not rejoin_grace >= 0:
+            raise ValueError(f"rejoin_grace is seconds, 0 or more, not {rejoin_grace!r}")
         self.rejoin_grace = rejoin_grace
         self.decide_joins = decide_joins
         self._seats = Seats(random_bytes)

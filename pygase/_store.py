@@ -8,6 +8,7 @@ state. Cache pins keep the updates that a client receiving a large state builds 
 
 from __future__ import annotations
 
+import difflib
 import logging
 import threading
 from typing import Callable, Iterable, Optional
@@ -36,7 +37,8 @@ class GameStateStore:
         private_attributes: names of state attributes that hold something for each player, keyed by
             player id (a card hand, what a player's units see): player P receives only its own entry
             (`hands[P]`), nobody else's ever leaves the server toward it. The rest of each update is
-            still encoded once for all clients.
+            still encoded once for all clients. Each must be in the initial state (an empty dict if no
+            player has anything yet): a misspelled name is an error, not a secret sent to everyone.
 
     The store keeps the latest updates so that it can send each client exactly what it lacks; a client
     that fell further behind than the cache reaches gets the whole state.
@@ -58,6 +60,14 @@ class GameStateStore:
         source = initial_game_state if initial_game_state is not None else GameState()
         _check_names(source.__dict__)
         self._check_private(source.__dict__, "the initial game state")
+        missing = sorted(self.private_attributes.difference(source.__dict__))
+        if missing:  # (a misspelled name would leave the real attribute shared with everyone)
+            close = difflib.get_close_matches(missing[0], list(source.__dict__), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"private attribute {missing[0]!r} is not in the initial game state{hint}: start it "
+                f"there, as an empty dict if no player has anything yet"
+            )
         _codec.check_sendable(source.__dict__, where="the initial game state cannot be sent: ")
         # The store works on its own, read-only copy: the caller's object stays as it was, and game code
         # that changes the state in place (which would never be sent) gets an error saying so.

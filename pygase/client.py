@@ -163,14 +163,14 @@ class Client:
         self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
-        error = self.connect_error
-        if error is not None:
-            raise error
+        if self.connect_error is not None:
+            raise self.connect_error
 
     @property
     def player_id(self) -> Optional[int]:
-        """This client's player id on the server (1, 2, 3 ...: the order players joined in); None until
-        joined. A client that connects again within the server's grace period gets the same one."""
+        """This client's player id on the server (1, 2, 3 ..., never reused); None until joined: wait with
+        `wait_until(lambda state: client.player_id in state.players)`, say. Connecting again within the
+        server's grace period gives the same one."""
         return self.connection.player_id if self.connection is not None else None
 
     @property
@@ -233,14 +233,14 @@ class Client:
         password: Optional[str] = None,
         join_data: Optional[dict] = None,
     ) -> None:
-        """Run a connection on the running event loop until it ends (see `Client.connect()`).
+        """Run a connection on the running event loop until it ends (see `Client.connect()`: `join_data`).
 
         Raises:
             TypeError: if `port` is not an int or `hostname` not a str (the order is
-                `connect_async(port, hostname)`)
-            ValueError: if `port` is not in 1-65535
-            ConnectionRefusedError: if the server refused this client (wrong password, server full), or
-                nothing listens at that address
+                `connect_async(port, hostname)`), or `join_data` cannot be sent
+            ValueError: if `port` is not in 1-65535, or `join_data` is too large
+            ConnectionRefusedError: if the server refused this client (wrong password, server full, the
+                game's reason), or nothing listens at that address
             TimeoutError: if nothing answered within `connection.timeout` (5 s)
             ConnectionError: if no socket could be opened for the address
         """

@@ -9,6 +9,7 @@ Contents:
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 import sys
@@ -156,6 +157,8 @@ class UniversalEventHandler:
             )
         if not callable(event_handler_function):
             raise TypeError("an event handler must be callable")
+        if event_type in _NOTIFICATIONS:
+            _check_notification_handler(event_type, event_handler_function)
         self._event_handlers[event_type] = event_handler_function
         self._accepted[event_type] = accepted_keywords(event_handler_function)
 
@@ -207,6 +210,41 @@ class UniversalEventHandler:
     def has_event_type(self, event_type: str) -> bool:
         """Check if a handler was registered for `event_type`."""
         return event_type in self._event_handlers
+
+
+#: What a handler of each of the server's notifications may declare (they carry no data of their own).
+_NOTIFICATION_ARGUMENTS = {
+    CLIENT_JOINED: ("player_id", "join_data", "game_state", "dt", "client_address"),
+    CLIENT_LEFT: ("player_id", "game_state", "dt", "client_address"),
+    CLIENT_DROPPED: ("player_id", "game_state", "dt", "client_address"),
+    CLIENT_RETURNED: ("player_id", "game_state", "dt", "client_address"),
+}
+
+
+def _check_notification_handler(event_type: str, function: Callable[..., Any]) -> None:
+    """Refuse a notification handler with a parameter it would never get (`playerid`), when it is
+    registered rather than at the first join.
+
+    Raises:
+        TypeError: naming the parameter and what the handler may declare
+    """
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a callable whose signature cannot be read: let it through
+        return
+    allowed = _NOTIFICATION_ARGUMENTS[event_type]
+    for parameter in signature.parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.default is not parameter.empty or parameter.name in allowed:
+            continue
+        close = difflib.get_close_matches(parameter.name, allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        name = event_type[len(RESERVED_PREFIX) :].upper()
+        raise TypeError(
+            f"a {name} handler gets its arguments by name, and {parameter.name!r}{hint} is not one of "
+            f"them: it may declare {', '.join(allowed)}"
+        )
 
 
 _ASYNC_CODE = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR

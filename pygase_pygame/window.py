@@ -82,6 +82,7 @@ class GameWindow:
         hooks (Hooks): the registered hooks by name (see `hook()` and `HOOKS`)
         client (pygase.Client): the window's client
         backend (pygase.Backend): the backend this window hosts (see `host()`), or None
+        rejoin_for (float): seconds a window whose connection was lost keeps joining again (30)
     """
 
     def __init__(
@@ -126,7 +127,6 @@ class GameWindow:
         self._banner: Optional[pygame.Surface] = None
         self._last_frame = time.monotonic()
         self._closed = False
-        #: seconds a window whose connection was lost keeps joining again (the server's grace period)
         self.rejoin_for = 30.0
         self._joined_with: Optional[tuple] = None  # what `join` was called with
         self._rejoin_until: Optional[float] = None
@@ -181,9 +181,14 @@ class GameWindow:
             join_data: a small dict for the game's `CLIENT_JOINED` handler, e.g. `{"name": "Ann"}` (if
                 the game turns the player away, the window shows its reason)
 
+        A window whose connection is lost without a goodbye joins again by itself, into the same seat,
+        for `rejoin_for` seconds (30).
+
         Raises:
             TypeError: if `hostname` is not a str or `port` not an int (the order is `join(hostname,
-                port)`, the other way round from `Client.connect(port, hostname)`)
+                port)`, the other way round from `Client.connect(port, hostname)`), or `join_data` is
+                not a dict that can be sent
+            ValueError: if `join_data` is larger than 1 KiB packed
         """
         if not isinstance(hostname, str) or isinstance(port, bool) or not isinstance(port, int):
             if isinstance(port, str) and isinstance(hostname, int) and not isinstance(hostname, bool):

@@ -280,3 +280,23 @@ def test_a_game_window_whose_connection_is_lost_joins_again_into_its_seat(backen
         assert events == [("joined", first_id)]  # the same player: no join, no leave, not even a drop
     finally:
         window.close()
+
+
+def test_newcomer_mistakes_with_players_fail_where_they_are_made():
+    from pygase import Backend
+    from pygase.errors import UnsendableValueError
+
+    with pytest.raises(
+        TypeError, match=r"'playerid' \(did you mean 'player_id'\?\).*may declare player_id, join_data"
+    ):
+        Backend(GameState(), lambda game_state, dt: {}, {CLIENT_JOINED: lambda playerid, game_state: None})
+    with pytest.raises(TypeError, match="a CLIENT_DROPPED handler"):
+        Backend(GameState(), lambda game_state, dt: {}, {CLIENT_DROPPED: lambda player, game_state: None})
+    with pytest.raises(
+        ValueError, match=r"private attribute 'hand' is not in the initial.*did you mean 'hands'"
+    ):
+        Backend(GameState(hands={}), lambda game_state, dt: {}, private_attributes=["hand"])
+    with pytest.raises(UnsendableValueError, match=r"join_data\['when'\]"):
+        Client().connect_in_thread(8080, "127.0.0.1", join_data={"when": object()})
+    with pytest.raises(ValueError, match="rejoin_grace"):
+        Backend(GameState(), lambda game_state, dt: {}, rejoin_grace=-1)

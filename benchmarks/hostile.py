@@ -300,11 +300,14 @@ def loopback_as_public() -> str:
     attacks part each 127.0.0.x stands for a host on the internet. Returns what was done."""
     import ipaddress
 
-    from pygase import _server_core
+    try:  # (where the per-IP limit lives: _server_admission since the player API, _server_core before)
+        from pygase import _server_admission as module
+    except ImportError:
+        from pygase import _server_core as module  # type: ignore[no-redef]
 
-    original = getattr(_server_core, "_source_of", None)
+    original = getattr(module, "_source_of", None)
     if original is None:
-        return "the server has no per-IP source function (_server_core._source_of): nothing changed"
+        return "the server has no per-IP source function (_source_of): nothing changed"
 
     def source_of(address: tuple) -> Any:
         try:
@@ -313,7 +316,7 @@ def loopback_as_public() -> str:
             return original(address)
         return ip if ip.is_loopback else original(address)
 
-    _server_core._source_of = source_of
+    module._source_of = source_of
     return "the server counts each loopback address as a public IP for its per-IP limits"
 
 

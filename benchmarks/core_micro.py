@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import math
 import os
 import pstats
 import statistics
@@ -34,34 +33,28 @@ import sys
 import time
 from typing import Any, Callable, Optional
 
+try:  # as `python -m benchmarks.core_micro` or `python benchmarks/core_micro.py`
+    from benchmarks import _core_procs as procs
+except ImportError:
+    import _core_procs as procs  # type: ignore[no-redef]
+
 INTERVAL = 0.02
-ENTITIES = 20
+ENTITIES = procs.ENTITIES
 EVENTS_PER_SECOND = 10.0
 _clock = time.thread_time
 
 
 class _Game:
-    """The game of benchmarks/core.py (`_core_procs._Game`): 20 entities circling, markers set by events."""
+    """The game of benchmarks/core.py (`_core_procs._Game`), with the time step taking only `dt`."""
 
     def __init__(self) -> None:
-        self.clock = 0.0
+        self._game = procs._Game()
 
     def initial_state(self) -> Any:
-        from pygase import GameState
-
-        return GameState(
-            entities={i: {"x": 100.0 + i, "y": 0.0} for i in range(ENTITIES)}, marker=0, markers={}
-        )
+        return self._game.initial_state()
 
     def time_step(self, dt: float) -> dict:
-        self.clock += dt
-        t = self.clock
-        return {
-            "entities": {
-                i: {"x": 100.0 * math.cos(t * (0.5 + 0.05 * i)), "y": 100.0 * math.sin(t * (0.5 + 0.05 * i))}
-                for i in range(ENTITIES)
-            }
-        }
+        return self._game.time_step(None, dt)
 
 
 class _Meter:

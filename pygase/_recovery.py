@@ -17,15 +17,18 @@ logger = logging.getLogger("pygase.connection")
 _STABLE = 10.0
 _FIRST_RECOVERY, _MIN_RECOVERY, _MAX_RECOVERY = 2.0, 1.0, 60.0
 _FIRST_TIMEOUT, _MIN_TIMEOUT, _MAX_TIMEOUT = 0.5, 0.05, 2.0
+#: RTT samples a connection takes before its quality is judged: the first one alone says little (when many
+#: clients join at once, their first acks wait behind each other's handshakes) and starts the estimate.
+_WARM_UP_SAMPLES = 4
 
 
 class Recovery:
     """The RTT estimate (smoothed, with its variance) and what follows from it for one connection.
 
-    Quality is 'good' or 'bad': 'bad' while the smoothed RTT is above the owner's `latency_threshold`,
-    and until it has stayed below for a recovery time that doubles when the quality flaps (up to 60 s)
-    and halves after 10 s of good quality. While it is 'bad', packages go out at most every
-    `congested_interval` seconds.
+    Quality is 'good' or 'bad' (judged from the fourth RTT sample on): 'bad' while the smoothed RTT is
+    above the owner's `latency_threshold`, and until it has stayed below for a recovery time that
+    doubles when the quality flaps (up to 60 s) and halves after 10 s of good quality. While it is 'bad',
+    packages go out at most every `congested_interval` seconds.
     """
 
     __slots__ = (
@@ -34,6 +37,7 @@ class Recovery:
         "quality",
         "_variance",
         "_has_sample",
+        "_samples",
         "_recovery_time",
         "_good_since",
         "_below_since",
@@ -45,6 +49,7 @@ class Recovery:
         self.quality = "good"
         self._variance = 0.0
         self._has_sample = False
+        self._samples = 0
         self._recovery_time = _FIRST_RECOVERY
         self._good_since: Optional[float] = None
         self._below_since: Optional[float] = None
@@ -62,7 +67,9 @@ class Recovery:
         else:
             self._variance = 0.75 * self._variance + 0.25 * abs(self.latency - sample)
             self.latency = 0.875 * self.latency + 0.125 * sample
-        self._update_quality(now)
+        self._samples += 1
+        if self._samples >= _WARM_UP_SAMPLES:
+            self._update_quality(now)
 
     def _update_quality(self, now: float) -> None:
         high = self.latency > self._owner.latency_threshold

@@ -417,3 +417,25 @@ def test_the_cores_report_everything_through_one_ordered_output():
     assert server_side.index(ShutdownRequested(("a", 1))) < server_side.index(ClientLeft(("a", 1), 1))
     assert ClientLeft(("b", 2), 2) in server_side
     assert core.events() == [] and all(client.events() == [] for client in clients.values())
+
+
+def test_one_slow_first_round_trip_does_not_throttle_a_connection_but_lasting_ones_do():
+    """When many clients join at once their first acks wait behind each other's handshakes: the first
+    RTT sample alone does not make the connection count as congested (which throttles its updates to 10
+    a second, for seconds); samples that stay high do."""
+    from types import SimpleNamespace
+
+    from pygase._recovery import Recovery
+
+    owner = SimpleNamespace(
+        latency_threshold=0.25, remote_address=("a", 1), ack_delay=0.004, congested_interval=0.1
+    )
+    recovery = Recovery(owner)
+    recovery.start(0.0)
+    recovery.add_sample(0.35, 0.1)  # the join burst
+    for step in range(1, 20):
+        recovery.add_sample(0.02, 0.1 + 0.2 * step)
+        assert recovery.quality == "good"
+    for step in range(20, 40):
+        recovery.add_sample(0.6, 0.1 + 0.2 * step)
+    assert recovery.quality == "bad"

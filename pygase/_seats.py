@@ -23,7 +23,6 @@ class Seat:
     token: bytes
     address: tuple
     connection: Any = None
-    held_until: Optional[float] = None  # while dropped: when the grace period ends
 
 
 @dataclass
@@ -49,6 +48,7 @@ class Seats:
         self._next_id = 1
         self.by_player: dict[int, Seat] = {}
         self._by_token: dict[bytes, Seat] = {}
+        self._held: dict[int, float] = {}  # player id -> when the grace period ends, while it is dropped
         self.pending: dict[tuple, PendingJoin] = {}  # by the joining client's address
 
     def new_player_id(self) -> int:
@@ -72,14 +72,25 @@ class Seats:
         """The player left for good."""
         self.by_player.pop(seat.player_id, None)
         self._by_token.pop(seat.token, None)
+        self._held.pop(seat.player_id, None)
+
+    def hold(self, seat: Seat, until: float) -> None:
+        """The player's connection was lost: keep its seat until `until`."""
+        seat.connection = None
+        self._held[seat.player_id] = until
+
+    def reseat(self, seat: Seat, connection: Any, address: tuple) -> None:
+        """The player is back, on `connection` from `address`."""
+        seat.connection, seat.address = connection, address
+        self._held.pop(seat.player_id, None)
 
     def held(self) -> int:
         """How many seats wait for a player who dropped."""
-        return sum(1 for seat in self.by_player.values() if seat.connection is None)
+        return len(self._held)
 
     def expired(self, now: float) -> list:
         """Free and return the seats whose grace period is over."""
-        over = [s for s in self.by_player.values() if s.held_until is not None and now >= s.held_until]
+        over = [self.by_player[player_id] for player_id, until in self._held.items() if now >= until]
         for seat in over:
             self.free(seat)
         return over
@@ -99,6 +110,6 @@ class Seats:
 
     def next_deadline(self) -> Optional[float]:
         """When a grace period or a wait for a decision ends next."""
-        times = [s.held_until for s in self.by_player.values() if s.held_until is not None]
+        times = list(self._held.values())
         times.extend(join.until for join in self.pending.values())
         return min(times) if times else None

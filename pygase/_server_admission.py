@@ -21,7 +21,7 @@ from pygase._outputs import ClientJoined, ClientReturned, Output
 from pygase._ratelimit import RateLimitedLog
 from pygase._seats import PendingJoin, Seat, Seats
 from pygase._server_connection import ServerConnection
-from pygase._server_gate import Admitted, Gate, Refused
+from pygase._server_gate import Admitted, Gate, Refused, handshake_cipher
 from pygase.errors import DecodeError
 
 __all__ = ["Admission", "MAX_CLIENTS_PER_IP"]
@@ -158,10 +158,7 @@ class Admission:
         pending = self._seats.pending_of(player_id)
         if pending is None:
             return False
-        to_server, to_client = pending.admitted.keys
-        sealed = crypto.Cipher(to_client, to_server, bytes(crypto.CONNECTION_ID_SIZE)).seal(
-            handshake.reason_bytes(reason), counter=0
-        )
+        sealed = handshake_cipher(pending.admitted.keys).seal(handshake.reason_bytes(reason), counter=0)
         pending.refusal = handshake.rejected(pending.admitted.nonce, sealed)
         pending.until = now + 2 * handshake.COOKIE_WINDOW  # answered the same while its CONFIRMs repeat
         self._log_comings.info("rejected", now, "turned away client %s:%s: %s", *pending.address[:2], reason)
@@ -177,7 +174,7 @@ class Admission:
         connection = self._connect(address, now)
         connection.player_id = seat.player_id
         connection.seat_token = seat.token
-        seat.connection, seat.address, seat.held_until = connection, address, None
+        self._seats.reseat(seat, connection, address)
         self._welcome(connection, admitted)
         logger.info("player %d is back, from %s:%s", seat.player_id, *address[:2])
         if dropped:
@@ -198,7 +195,7 @@ class Admission:
             connection.player_id,
             connection.seat_token,
         )
-        sealed = crypto.Cipher(to_client, to_server, bytes(crypto.CONNECTION_ID_SIZE)).seal(body, counter=0)
+        sealed = handshake_cipher(admitted.keys).seal(body, counter=0)
         connection.join_cookie = admitted.cookie
         connection.welcome = handshake.welcome(admitted.nonce, sealed)
         self._reply(connection.remote_address, connection.welcome)

@@ -381,7 +381,7 @@ class ServerCore(Admission):
             self._seats.free(seat)
             self._outputs.append(ClientLeft(address, seat.player_id))
         else:
-            seat.connection, seat.held_until = None, now + self.rejoin_grace
+            self._seats.hold(seat, now + self.rejoin_grace)
             logger.info(
                 "player %d (%s:%s) dropped: its seat is kept for %g s",
                 seat.player_id,

@@ -18,7 +18,7 @@ from typing import Optional, Union
 from pygase import _crypto as crypto
 from pygase import _handshake as handshake
 
-__all__ = ["Gate", "Admitted", "Refused"]
+__all__ = ["Gate", "Admitted", "Refused", "handshake_cipher"]
 
 #: A back-off longer than this is refused with TRY_LATER; a shorter one is waited out (the client tries
 #: its CONFIRM again within its handshake's patience).
@@ -45,6 +45,13 @@ class Refused:
 
     reason: int
     reply: bytes
+
+
+def handshake_cipher(keys: tuple[bytes, bytes]) -> crypto.Cipher:
+    """The server's cipher for the handshake messages sealed with a client's new keys (client-to-server,
+    server-to-client): it opens the client's CONFIRM and seals our WELCOME or REJECTED."""
+    to_server, to_client = keys
+    return crypto.Cipher(to_client, to_server, bytes(crypto.CONNECTION_ID_SIZE))
 
 
 class _Exchange:
@@ -136,9 +143,7 @@ class Gate:
         self._recent.pop((message.cookie, password or ""), None)  # (one proof per cookie: done with it)
         try:
             keys = exchange.agree(message.share)
-            payload = crypto.Cipher(keys[1], keys[0], bytes(crypto.CONNECTION_ID_SIZE)).open(
-                message.sealed, counter_zero=True
-            )
+            payload = handshake_cipher(keys).open(message.sealed, counter_zero=True)
         except crypto.AuthenticationError:
             failures = self.failures.get(address[0], (0, 0.0))[0] + 1
             self.failures[address[0]] = (failures, now + min(0.1 * 2**failures, 30.0))

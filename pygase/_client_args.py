@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from pygase import _codec
-from pygase._handshake import MAX_JOIN_DATA
+from pygase._handshake import check_join_data
 from pygase.errors import UnsendableValueError
 from pygase.event import INJECTED_NAMES, Event
 
@@ -65,8 +65,7 @@ def packed_join_data(join_data: Optional[dict]) -> bytes:
     problem = _codec.describe_problem(join_data, root="join_data")
     if packed is None or problem is not None:
         raise UnsendableValueError(problem or "join_data cannot be sent")
-    if len(packed) > MAX_JOIN_DATA:
-        raise ValueError(f"join_data is {len(packed)} bytes packed: at most {MAX_JOIN_DATA} fit in a join")
+    check_join_data(packed)
     return packed
 
 

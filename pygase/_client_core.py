@@ -109,10 +109,7 @@ class ClientCore(Connection):
     ) -> None:
         super().__init__(remote_address, event_handler)
         self._password = password
-        if len(join_data) > handshake.MAX_JOIN_DATA:
-            raise ValueError(
-                f"join data is {len(join_data)} bytes packed: at most {handshake.MAX_JOIN_DATA} fit in a join"
-            )
+        handshake.check_join_data(join_data)  # (here, not when the CONFIRM is made)
         self._join_data = join_data
         self.player_id: Optional[int] = None
         self._seat_token = bytes(handshake.SEAT_TOKEN_SIZE)  # shown when joining again: the same seat

@@ -60,6 +60,7 @@ __all__ = [
     "refused",
     "rejected",
     "parse",
+    "check_join_data",
     "confirm_payload",
     "parse_confirm_payload",
     "MAX_JOIN_DATA",
@@ -158,10 +159,19 @@ def confirm(
     return _pad(head + bytes([int(has_password)]) + _SEALED_LENGTH.pack(len(sealed_payload)) + sealed_payload)
 
 
+def check_join_data(packed: bytes) -> None:
+    """Refuse join data a CONFIRM cannot carry.
+
+    Raises:
+        ValueError: if it is larger than `MAX_JOIN_DATA` bytes packed
+    """
+    if len(packed) > MAX_JOIN_DATA:
+        raise ValueError(f"join_data is {len(packed)} bytes packed: at most {MAX_JOIN_DATA} fit in a join")
+
+
 def confirm_payload(seat_token: bytes, join_data: bytes) -> bytes:
     """What a CONFIRM carries sealed: the proof, the seat token (zeros for none) and the packed join data."""
-    if len(join_data) > MAX_JOIN_DATA:
-        raise ValueError(f"join data is {len(join_data)} bytes packed, at most {MAX_JOIN_DATA} fit")
+    check_join_data(join_data)
     return CONFIRM_PROOF + seat_token + join_data
 
 

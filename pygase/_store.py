@@ -119,10 +119,13 @@ class GameStateStore:
             self._check_private(update.__dict__, "the update")
         # Every value must arrive before anything changes: packing checks the types, planning the merge
         # the map keys and nesting that the receivers refuse (all names are public: checked above).
+        private = self.private_attributes.intersection(update.__dict__)
         try:
-            encoded: Optional[bytes] = _codec.pack(update.__dict__, single_float=self.single_precision_floats)
-            if encoded is not None and self.private_attributes.intersection(update.__dict__):
-                encoded = self._encode(update.__dict__)  # (what everyone gets: without the private parts)
+            if private:  # what everyone gets is packed without them; they are packed just to check them
+                encoded: Optional[bytes] = self._encode(update.__dict__)
+                _codec.pack({name: update.__dict__[name] for name in private})
+            else:
+                encoded = _codec.pack(update.__dict__, single_float=self.single_precision_floats)
         except TypeError:
             encoded = None
         with self._lock:

@@ -583,7 +583,7 @@ def sizes_check() -> Optional[str]:
     """What breaks the rule that a reply is at most its request's size, or None (for a unit test)."""
     nonce, intro, token = bytes(_N), bytes(_I), bytes(_T)
     six = ("2001:db8::1", 65535)
-    largest = {
+    largest: dict[str, tuple[Message, Message]] = {
         "REGISTERED vs REGISTER": (Registered(nonce, "A" * _K, bytes(_S), 60, six), Register(nonce)),
         "CHALLENGE vs LOOKUP": (Challenge(nonce, bytes(_C)), Lookup(nonce, "A" * _K)),
         "PEER vs LOOKUP": (Peer(nonce, intro, (six,) * MAX_ENDPOINTS), Lookup(nonce, "A" * _K)),

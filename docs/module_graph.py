@@ -39,10 +39,14 @@ CORE = [
     "_crypto",
     "_event_order",
     "_outputs",
+    "_rendezvous",
+    "_endpoints",
+    "_room_codes",
 ]
 #: What drives the core or runs the game: sockets, threads, clocks, the simulator.
 DRIVERS = [
     "_transport",
+    "_sockets",
     "_event_router",
     "_client_args",
     "_network_thread",

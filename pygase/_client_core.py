@@ -34,10 +34,11 @@ from pygase._connection import (
 )
 from pygase._event_order import PART_SIZE, check_event_args
 from pygase._packages import ClientPackage, Package, ServerPackage
+from pygase._sockets import strip_brackets
 from pygase.errors import HandshakeError, ProtocolError
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.gamestate import GameStateUpdate
-from pygase.utils import Sqn
+from pygase.utils import Sqn, _address_text
 
 logger = logging.getLogger("pygase.connection")
 
@@ -107,7 +108,7 @@ class ClientCore(Connection):
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
         join_data: bytes = b"",
     ) -> None:
-        super().__init__(remote_address, event_handler)
+        super().__init__((strip_brackets(remote_address[0]), *remote_address[1:]), event_handler)
         self._password = password
         handshake.check_join_data(join_data)  # (here, not when the CONFIRM is made)
         self._join_data = join_data
@@ -329,7 +330,7 @@ class ClientCore(Connection):
         """End a connection that could not be established, keeping why (see `connect_error`)."""
         if self._failure is None and self.refused_reason is None and self._session is None:
             self._failure = (kind, detail)
-            logger.info("cannot connect to %s:%s: %s", *self.remote_address[:2], detail)
+            logger.info("cannot connect to %s: %s", _address_text(self.remote_address), detail)
         if self.status != DISCONNECTED:
             self._close()
 
@@ -343,12 +344,13 @@ class ClientCore(Connection):
         """
         hostname, port = self.remote_address[:2]
         if self.refused_reason is not None:
+            where = _address_text((hostname, port))
             return ConnectionRefusedError(
-                f"the server at {hostname}:{port} refused the connection: {self.refused_reason}"
+                f"the server at {where} refused the connection: {self.refused_reason}"
             )
         if self._failure is not None:
             kind, detail = self._failure
-            return kind(f"cannot connect to {hostname}:{port}: {detail}")
+            return kind(f"cannot connect to {_address_text((hostname, port))}: {detail}")
         return None
 
     # ---- what is due --------------------------------------------------------------------------------

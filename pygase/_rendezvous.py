@@ -46,13 +46,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import socket
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import msgpack
+
+from pygase._endpoints import (
+    MAX_ENDPOINTS,
+    Endpoint,
+    pack_endpoint,
+    pack_endpoints,
+    plain_address,
+    unpack_endpoint,
+    unpack_endpoints,
+)
+from pygase._room_codes import CODE_ALPHABET, CODE_LENGTH, normalize_code
 
 __all__ = [
     "MAGIC",
@@ -95,16 +104,11 @@ REQUEST_SIZE = 160
 CHANNEL_REQUEST_SIZE = 32
 #: Size a LIST request is padded to, and the most a LISTING may have.
 LIST_SIZE = 1200
-#: Room codes: `CODE_LENGTH` characters of `CODE_ALPHABET`, which leaves out 0/O, 1/I/L.
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-CODE_LENGTH = 6
 NONCE_SIZE = 8
 COOKIE_SIZE = 16
 SECRET_SIZE = 16
 INTRO_SIZE = 8
 TOKEN_SIZE = 8
-#: Most endpoints one side tells the other (its public one and up to three on its LANs).
-MAX_ENDPOINTS = 4
 #: Most bytes of a registration's packed info.
 MAX_INFO = 96
 #: NOT_FOUND reasons.
@@ -115,79 +119,10 @@ NOT_FOUND_REASONS = {
     RELAY_FULL: "the relay is full",
 }
 
-Endpoint = tuple  # (host, port): an IPv4 or IPv6 address as a str, and a port
-
-
-def normalize_code(text: str) -> str:
-    """A room code as typed by a player (any case, spaces or dashes) in its canonical form.
-
-    Raises:
-        ValueError: naming what is wrong, if it cannot be a room code
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"a room code is a str, not {type(text).__name__}")
-    code = text.upper().replace(" ", "").replace("-", "")
-    wrong = sorted(set(code) - set(CODE_ALPHABET))
-    if wrong or len(code) != CODE_LENGTH:
-        problem = f"has {', '.join(map(repr, wrong))}" if wrong else f"has {len(code)} characters"
-        raise ValueError(
-            f"{text!r} is not a room code: it {problem}; a room code has {CODE_LENGTH} characters "
-            f"from {CODE_ALPHABET} (no 0, 1, I, L or O)"
-        )
-    return code
-
 
 def is_rendezvous(datagram: bytes) -> bool:
     """Tell whether a datagram belongs to the rendezvous protocol."""
     return datagram[:4] == MAGIC
-
-
-def plain_address(host: str) -> str:
-    """`host` with an IPv4 address mapped into IPv6 written as IPv4 (what a dual-stack socket reports)."""
-    if host.startswith("::ffff:") and "." in host:
-        return host[7:]
-    return host
-
-
-def _pack_endpoint(endpoint: Endpoint) -> bytes:
-    host, port = plain_address(str(endpoint[0])), int(endpoint[1])
-    address = ipaddress.ip_address(host.split("%", 1)[0])
-    return bytes([address.version]) + address.packed + struct.pack("!H", port)
-
-
-def _pack_endpoints(endpoints: Any) -> bytes:
-    endpoints = list(endpoints)[:MAX_ENDPOINTS]
-    return bytes([len(endpoints)]) + b"".join(_pack_endpoint(endpoint) for endpoint in endpoints)
-
-
-def _unpack_endpoint(data: bytes, offset: int) -> tuple[Endpoint, int]:
-    family = data[offset]
-    if family == 4:
-        size, kind = 4, socket.AF_INET
-    elif family == 6:
-        size, kind = 16, socket.AF_INET6
-    else:
-        raise ValueError("malformed endpoint")
-    end = offset + 1 + size + 2
-    if end > len(data):
-        raise ValueError("truncated endpoint")
-    host = socket.inet_ntop(kind, data[offset + 1 : offset + 1 + size])
-    (port,) = struct.unpack("!H", data[end - 2 : end])
-    return (host, port), end
-
-
-def _unpack_endpoints(data: bytes, offset: int) -> tuple[tuple[Endpoint, ...], int]:
-    if offset >= len(data):
-        raise ValueError("truncated endpoints")
-    count = data[offset]
-    if count > MAX_ENDPOINTS:
-        raise ValueError("too many endpoints")
-    offset += 1
-    endpoints = []
-    for _ in range(count):
-        endpoint, offset = _unpack_endpoint(data, offset)
-        endpoints.append(endpoint)
-    return tuple(endpoints), offset
 
 
 def _code_bytes(code: str) -> bytes:
@@ -228,7 +163,7 @@ class Register:
         if len(info) > MAX_INFO:
             raise ValueError(f"session info has {len(info)} bytes packed, more than {MAX_INFO}")
         body = self.nonce + self.cookie + _code_bytes(self.code) + self.secret + bytes([int(self.public)])
-        endpoints = _pack_endpoints(self.private)
+        endpoints = pack_endpoints(self.private)
         return _pad(_head(b"G") + body + endpoints + bytes([len(info)]) + info, REQUEST_SIZE)
 
 
@@ -256,7 +191,7 @@ class Registered:
 
     def encode(self) -> bytes:
         body = self.nonce + _code_bytes(self.code) + self.secret + struct.pack("!H", self.lifetime)
-        return _head(b"r") + body + _pack_endpoint(self.public)
+        return _head(b"r") + body + pack_endpoint(self.public)
 
 
 @dataclass(frozen=True)
@@ -304,7 +239,7 @@ class Lookup:
     private: tuple = ()
 
     def encode(self) -> bytes:
-        body = self.nonce + self.cookie + _code_bytes(self.code) + _pack_endpoints(self.private)
+        body = self.nonce + self.cookie + _code_bytes(self.code) + pack_endpoints(self.private)
         return _pad(_head(b"L") + body, REQUEST_SIZE)
 
 
@@ -317,7 +252,7 @@ class Peer:
     endpoints: tuple
 
     def encode(self) -> bytes:
-        return _head(b"e") + self.nonce + self.intro + _pack_endpoints(self.endpoints)
+        return _head(b"e") + self.nonce + self.intro + pack_endpoints(self.endpoints)
 
 
 @dataclass(frozen=True)
@@ -353,7 +288,7 @@ class Introduce:
     endpoints: tuple
 
     def encode(self) -> bytes:
-        return _head(b"i") + self.intro + _pack_endpoints(self.endpoints)
+        return _head(b"i") + self.intro + pack_endpoints(self.endpoints)
 
 
 @dataclass(frozen=True)
@@ -480,7 +415,7 @@ def parse(datagram: bytes) -> Message:
         fixed = _N + _C + _K + _S + 1
         if len(body) < fixed + 1 or body[fixed - 1] > 1:
             raise ValueError("malformed REGISTER")
-        private, end = _unpack_endpoints(body, fixed)
+        private, end = unpack_endpoints(body, fixed)
         return Register(
             nonce=body[:_N],
             cookie=body[_N : _N + _C],
@@ -497,7 +432,7 @@ def parse(datagram: bytes) -> Message:
         fixed = _N + _K + _S + 2
         if len(body) < fixed:
             raise ValueError("malformed REGISTERED")
-        public, end = _unpack_endpoint(body, fixed)
+        public, end = unpack_endpoint(body, fixed)
         _exactly(body[end:], 0)
         (lifetime,) = struct.unpack("!H", body[fixed - 2 : fixed])
         secret = body[_N + _K : _N + _K + _S]
@@ -518,10 +453,10 @@ def parse(datagram: bytes) -> Message:
         code = _code_from(body[_N + _C : _N + _C + _K])
         if not code:
             raise ValueError("LOOKUP without a room code")
-        private, _ = _unpack_endpoints(body, _N + _C + _K)
+        private, _ = unpack_endpoints(body, _N + _C + _K)
         return Lookup(body[:_N], code, body[_N : _N + _C], private)
     if kind == b"e":
-        endpoints, end = _unpack_endpoints(body, _N + _I)
+        endpoints, end = unpack_endpoints(body, _N + _I)
         _exactly(body[end:], 0)
         if not endpoints:
             raise ValueError("PEER without endpoints")
@@ -532,7 +467,7 @@ def parse(datagram: bytes) -> Message:
     if kind == b"O":
         return Opened(_exactly(body, _I))
     if kind == b"i":
-        endpoints, end = _unpack_endpoints(body, _I)
+        endpoints, end = unpack_endpoints(body, _I)
         _exactly(body[end:], 0)
         if not endpoints:
             raise ValueError("INTRODUCE without endpoints")

@@ -23,6 +23,7 @@ from pygase._seats import PendingJoin, Seat, Seats
 from pygase._server_connection import ServerConnection
 from pygase._server_gate import Admitted, Gate, Refused, handshake_cipher
 from pygase.errors import DecodeError
+from pygase.utils import _address_text
 
 __all__ = ["Admission", "MAX_CLIENTS_PER_IP"]
 
@@ -93,7 +94,7 @@ class Admission:
             self._reply(address, outcome)
         elif isinstance(outcome, Refused):
             reason = handshake.REFUSED_REASONS[outcome.reason]
-            self._log_comings.info(reason, now, "refused client %s:%s: %s", *address[:2], reason)
+            self._log_comings.info(reason, now, "refused client %s: %s", _address_text(address), reason)
             self._reply(address, outcome.reply)
         elif isinstance(outcome, Admitted):
             self._admit(outcome, address, now)
@@ -116,8 +117,8 @@ class Admission:
             self._log_comings.info(
                 "server full",
                 now,
-                "refused client %s:%s: server full (%d clients)",
-                *address[:2],
+                "refused client %s: server full (%d clients)",
+                _address_text(address),
                 self.max_clients,
             )
             self._reply(address, handshake.refused(admitted.nonce, handshake.SERVER_FULL))
@@ -161,7 +162,9 @@ class Admission:
         sealed = handshake_cipher(pending.admitted.keys).seal(handshake.reason_bytes(reason), counter=0)
         pending.refusal = handshake.rejected(pending.admitted.nonce, sealed)
         pending.until = now + 2 * handshake.COOKIE_WINDOW  # answered the same while its CONFIRMs repeat
-        self._log_comings.info("rejected", now, "turned away client %s:%s: %s", *pending.address[:2], reason)
+        self._log_comings.info(
+            "rejected", now, "turned away client %s: %s", _address_text(pending.address), reason
+        )
         self._reply(pending.address, pending.refusal)
         return True
 
@@ -176,7 +179,7 @@ class Admission:
         connection.seat_token = seat.token
         self._seats.reseat(seat, connection, address)
         self._welcome(connection, admitted)
-        logger.info("player %d is back, from %s:%s", seat.player_id, *address[:2])
+        logger.info("player %d is back, from %s", seat.player_id, _address_text(address))
         if dropped:
             self._outputs.append(ClientReturned(address, seat.player_id))
 
@@ -211,8 +214,8 @@ class Admission:
         self._log_comings.info(
             "too many from one IP",
             now,
-            "refused client %s:%s: %d clients from its IP address already",
-            *address[:2],
+            "refused client %s: %d clients from its IP address already",
+            _address_text(address),
             limit,
         )
         return True

@@ -34,7 +34,7 @@ from pygase._server_connection import ServerConnection
 from pygase._server_gate import Gate
 from pygase.errors import DecodeError, UnknownSenderError
 from pygase.event import RESERVED_PREFIX, Event
-from pygase.utils import Sqn
+from pygase.utils import Sqn, _address_text
 
 logger = logging.getLogger("pygase.backend")
 
@@ -185,7 +185,7 @@ class ServerCore(Admission):
                     and isinstance(token, bytes)
                     and hmac.compare_digest(token, self.host_token)
                 ):
-                    logger.info("the host client %s:%s asked the server to shut down", *address[:2])
+                    logger.info("the host client %s asked the server to shut down", _address_text(address))
                     self.shutdown_requested = True
                     outputs.append(ShutdownRequested(address))
                     self._leave(connection, now)
@@ -193,8 +193,8 @@ class ServerCore(Admission):
                     self._log.warning(
                         "forged shutdown",
                         now,
-                        "client %s:%s asked the server to shut down without the host token: ignored",
-                        *address[:2],
+                        "client %s asked the server to shut down without the host token: ignored",
+                        _address_text(address),
                     )
             elif event.type.startswith(RESERVED_PREFIX):
                 self._log.debug(
@@ -228,8 +228,8 @@ class ServerCore(Admission):
             self._log.warning(
                 "over the event rate",
                 now,
-                "client %s:%s sends more than %g events per second: dropping",
-                *address[:2],
+                "client %s sends more than %g events per second: dropping",
+                _address_text(address),
                 rate,
             )
             return False
@@ -267,9 +267,8 @@ class ServerCore(Admission):
         self._log_comings.info(
             "connected",
             now,
-            "client %s:%s connected%s",
-            address[0],
-            address[1],
+            "client %s connected%s",
+            _address_text(address),
             " (host)" if connection is self._host else "",
         )
         return connection
@@ -297,7 +296,7 @@ class ServerCore(Admission):
         old = connection.remote_address
         if address in self.connections:
             raise UnknownSenderError(f"{address} already has a connection: not moving {old} there")
-        logger.info("client %s:%s moved to %s:%s", *old[:2], *address[:2])
+        logger.info("client %s moved to %s", _address_text(old), _address_text(address))
         del self.connections[old]
         self.connections[address] = connection
         connection.remote_address = address
@@ -335,7 +334,7 @@ class ServerCore(Admission):
         if address in self._leaving:
             self._leaving.discard(address)
             self._remove(address, now, left=True)
-            self._log_comings.info("disconnected", now, "client %s:%s disconnected", *address[:2])
+            self._log_comings.info("disconnected", now, "client %s disconnected", _address_text(address))
             # For a few seconds its goodbye is acknowledged again if it repeats it (our ack was lost).
             self._departed[connection.connection_id] = (connection, now + _DEPARTED_SECONDS)
         return datagrams
@@ -383,9 +382,9 @@ class ServerCore(Admission):
         else:
             self._seats.hold(seat, now + self.rejoin_grace)
             logger.info(
-                "player %d (%s:%s) dropped: its seat is kept for %g s",
+                "player %d (%s) dropped: its seat is kept for %g s",
                 seat.player_id,
-                *address[:2],
+                _address_text(address),
                 self.rejoin_grace,
             )
             self._outputs.append(ClientDropped(address, seat.player_id))
@@ -398,7 +397,10 @@ class ServerCore(Admission):
         for join in self._seats.pending_expired(now):
             if join.refusal is None:
                 self._log_comings.info(
-                    "undecided", now, "gave up on client %s:%s: the game did not let it in", *join.address[:2]
+                    "undecided",
+                    now,
+                    "gave up on client %s: the game did not let it in",
+                    _address_text(join.address),
                 )
 
     def _acknowledge_departed(self, connection: ServerConnection, datagram: bytes) -> None:

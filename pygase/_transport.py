@@ -20,7 +20,9 @@ from pygase._link import LinkSimulator
 from pygase._outputs import OutputSink, deliver
 from pygase._packages import DuplicateSequenceError, Package
 from pygase._ratelimit import RateLimitedLog
+from pygase._sockets import client_socket
 from pygase.event import CLIENT_DROPPED, CLIENT_JOINED, CLIENT_LEFT, CLIENT_RETURNED, Event
+from pygase.utils import _address_text
 
 logger = logging.getLogger("pygase")
 #: What others can make this process log at wire speed (datagrams dropped, socket errors), throttled.
@@ -277,25 +279,37 @@ async def run_client_connection(
     connection: ClientConnection,
     on_ready: Optional[Callable[[ClientProtocol], None]] = None,
     simulate: Any = None,
+    sock: Optional[socket.socket] = None,
 ) -> None:
     """Operate a client connection on the running loop until it is closed.
 
     `simulate` (a `pygase.testing.LinkConditions`) puts a simulated bad link in front of the socket.
+    `sock`: a socket connected to the server to use (one a rendezvous found a route with), else one is
+    opened for the connection's `remote_address`.
     """
     loop = asyncio.get_running_loop()
     closed: asyncio.Future = loop.create_future()
     hostname, port = connection.remote_address[:2]
-    transport, protocol = await loop.create_datagram_endpoint(
-        lambda: ClientProtocol(connection, closed, simulate),
-        remote_addr=(hostname, port),
-        family=socket.AF_INET,
-    )
+    if sock is None:
+        sock, address = await client_socket(hostname, port)
+        try:
+            sock.connect(address)
+        except BaseException:
+            sock.close()
+            raise
+    try:
+        transport, protocol = await loop.create_datagram_endpoint(
+            lambda: ClientProtocol(connection, closed, simulate), sock=sock
+        )
+    except BaseException:
+        sock.close()
+        raise
     if simulate is not None:
-        logger.info("simulating a bad link to %s:%s: %s", hostname, port, simulate)
+        logger.info("simulating a bad link to %s: %s", _address_text((hostname, port)), simulate)
     assert isinstance(protocol, ClientProtocol)
     if on_ready is not None:
         on_ready(protocol)
-    logger.info("connecting to %s:%s", hostname, port)
+    logger.info("connecting to %s", _address_text((hostname, port)))
     try:
         protocol.flush()
         await closed
@@ -304,7 +318,7 @@ async def run_client_connection(
         transport.close()
         if connection.status != _DISCONNECTED:
             connection._close()
-        logger.info("connection to %s:%s closed", hostname, port)
+        logger.info("connection to %s closed", _address_text((hostname, port)))
 
 
 #: Up to this many clients the thread that pushes a new state (the game loop's) sends it itself.
@@ -507,29 +521,3 @@ class ServerProtocol(asyncio.DatagramProtocol):
                 return
             for datagram, address in self.core.shutdown_datagrams(self.loop.time()):
                 transport.sendto(datagram, address)
-
-
-async def bind_server_socket(hostname: str, port: int) -> socket.socket:
-    """A non-blocking IPv4 UDP socket bound to `hostname`:`port` (0 for a free port)."""
-    if not 0 <= port <= 65535:
-        raise OverflowError(f"port must be 0-65535, got {port}")
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(hostname, port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
-    if not infos:
-        raise OSError(f"cannot resolve {hostname!r}")
-    error: Optional[OSError] = None
-    for *_, address in infos:  # the first address that can be bound, as asyncio does
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.bind(address)
-        except OSError as exc:
-            sock.close()
-            error = exc
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-    assert error is not None
-    raise error

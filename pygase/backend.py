@@ -35,9 +35,10 @@ from typing import Any, Callable, Coroutine, Iterable, Optional
 from pygase._event_router import event_router
 from pygase._game_loop import GameStateMachine
 from pygase._server_core import MAX_CLIENTS_PER_IP, ServerCore
+from pygase._sockets import bind_server_socket
 from pygase._store import GameStateStore
 from pygase._thread_bridge import AwaitableEvent, in_thread_of, loop_running_here
-from pygase._transport import ServerProtocol, bind_server_socket
+from pygase._transport import ServerProtocol
 from pygase.connection import ServerConnection
 from pygase.event import Event, UniversalEventHandler
 from pygase.gamestate import GameState

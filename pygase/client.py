@@ -29,7 +29,7 @@ from pygase.connection import ClientConnection, ConnectionStatus
 from pygase.event import UniversalEventHandler
 from pygase.gamestate import GameState
 from pygase.netstats import ConnectionStatistics, StatisticsMeter
-from pygase.utils import Sqn
+from pygase.utils import Sqn, _address_text
 
 __all__ = ["Client"]
 
@@ -89,7 +89,7 @@ class Client:
             raise RuntimeError("the client is already connected; disconnect it first")
         previous = self.connection
         connection = ClientConnection((hostname, port), self._event_handler, **options)
-        if previous is not None and previous.remote_address == (hostname, port):
+        if previous is not None and previous.remote_address == connection.remote_address:
             connection._seat_token = previous._seat_token  # the same player again, if its seat is kept
         self._loop, self._network_thread = loop, thread  # before anything can ask to disconnect
         connection._on_state_change = self._notify_state_change
@@ -392,8 +392,8 @@ class Client:
         connection = self.connection
         if connection is None or connection.status == _DISCONNECTED or connection._session is not None:
             return ""
-        hostname, port = connection.remote_address[:2]
-        return f" (the client is still connecting to {hostname}:{port}: no server has let it join yet)"
+        where = _address_text(connection.remote_address)
+        return f" (the client is still connecting to {where}: no server has let it join yet)"
 
     def wait_until(self, game_state_condition: Callable[[Any], bool], timeout: float = 1.0) -> None:
         """Block until a condition on the game state is satisfied.

@@ -376,15 +376,28 @@ def get_available_ip_addresses() -> list:
     return addresses
 
 
+def _address_text(address: Any) -> str:
+    """An address (a (host, port, ...) tuple) as people write it: 1.2.3.4:80, [2001:db8::1]:80; an IPv4
+    address a dual-stack socket reports mapped into IPv6 (::ffff:1.2.3.4) as IPv4."""
+    host, port = str(address[0]).strip("[]"), address[1]
+    if host.startswith("::ffff:") and "." in host:
+        host = host[7:]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _listening_on(hostname: str, port: int) -> str:
     """Where a server bound to `hostname` and `port` listens, and where clients join it (for its log)."""
-    if hostname in ("localhost", "127.0.0.1"):
-        return f"{hostname}:{port} (this machine only)"
+    if hostname in ("localhost", "127.0.0.1", "::1", "[::1]"):
+        return f"{_address_text((hostname.strip('[]'), port))} (this machine only)"
     addresses = [a for a in get_available_ip_addresses() if not a.startswith("127.")]
-    if hostname in ("", "0.0.0.0"):
-        joins = ", ".join(f"{a}:{port}" for a in addresses) or f"this machine's address, port {port}"
-        return f"all interfaces, port {port}; join at {joins}"
-    return f"{hostname}:{port} (LAN addresses of this machine: {', '.join(addresses) or 'none'})"
+    if hostname in ("", "0.0.0.0", "::", "[::]"):
+        joins = (
+            ", ".join(_address_text((a, port)) for a in addresses) or f"this machine's address, port {port}"
+        )
+        stack = "IPv4 and IPv6" if hostname in ("", "::", "[::]") else "IPv4"
+        return f"all interfaces ({stack}), port {port}; join at {joins}"
+    where = _address_text((hostname.strip("[]"), port))
+    return f"{where} (LAN addresses of this machine: {', '.join(addresses) or 'none'})"
 
 
 def get_broadcast_addresses() -> list:

@@ -1,0 +1,172 @@
+"""Opening UDP sockets for servers and clients, IPv4 and IPv6 alike.
+
+A server given no address ("") or "::" listens dual-stack: one IPv6 socket that takes IPv4 too (its peers
+then appear as "::ffff:a.b.c.d"), or an IPv4 one where the machine has no IPv6. A client connects to IPv4
+and IPv6 literals (brackets allowed, "[2001:db8::1]") and to names, preferring a name's IPv4 address: a
+server bound to "localhost" listens on 127.0.0.1, and a client that tried ::1 first would find nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import sys
+from typing import Optional
+
+from pygase.utils import get_available_ip_addresses
+
+__all__ = [
+    "DUAL_STACK_HOSTS",
+    "bind_server_socket",
+    "client_socket",
+    "strip_brackets",
+    "local_addresses",
+    "send_with_ttl",
+]
+
+logger = logging.getLogger("pygase")
+
+#: Server hostnames that mean "every interface, IPv4 and IPv6".
+DUAL_STACK_HOSTS = ("", "::")
+
+
+def strip_brackets(hostname: str) -> str:
+    """A hostname without the brackets of a bracketed IPv6 literal ("[::1]" is "::1")."""
+    if hostname.startswith("[") and hostname.endswith("]"):
+        return hostname[1:-1]
+    return hostname
+
+
+def _ip_version(hostname: str) -> Optional[int]:
+    try:
+        return ipaddress.ip_address(hostname.split("%", 1)[0]).version
+    except ValueError:
+        return None
+
+
+def _dual_stack_socket(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.setblocking(False)
+        sock.bind(("::", port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _bound(family: int, address: tuple) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.setblocking(False)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def bind_server_socket(hostname: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket bound to `hostname`:`port` (0 for a free port).
+
+    "" and "::" listen dual-stack (IPv4 only where IPv6 is unavailable); an IPv6 literal listens on that
+    address; a name listens on its first address that can be bound, IPv4 first.
+
+    Raises:
+        OverflowError: for a port outside 0-65535
+        OSError: if the address cannot be resolved or bound
+    """
+    if not 0 <= port <= 65535:
+        raise OverflowError(f"port must be 0-65535, got {port}")
+    hostname = strip_brackets(hostname)
+    if hostname in DUAL_STACK_HOSTS:
+        if socket.has_ipv6:
+            try:
+                return _dual_stack_socket(port)
+            except OSError as exc:
+                if hostname == "::":
+                    raise
+                logger.debug("no dual-stack socket (%s); listening on IPv4 only", exc)
+        return _bound(socket.AF_INET, ("0.0.0.0", port))
+    infos = await _resolve(hostname, port)
+    failures: list[OSError] = []
+    for family, address in infos:  # the first address that can be bound, as asyncio does
+        try:
+            return _bound(family, address)
+        except OSError as exc:
+            failures.append(exc)
+    raise failures[0]
+
+
+async def _resolve(hostname: str, port: int) -> list[tuple[int, tuple]]:
+    """`hostname`'s addresses for UDP as (family, sockaddr), IPv4 first."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(hostname, port, family=socket.AF_UNSPEC, type=socket.SOCK_DGRAM)
+    found: list[tuple[int, tuple]] = [
+        (family, address) for family, _, _, _, address in infos if family in _FAMILIES
+    ]
+    if not found:
+        raise OSError(f"cannot resolve {hostname!r}")
+    found.sort(key=lambda info: info[0] != socket.AF_INET)  # stable: the resolver's order within a family
+    return found
+
+
+_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+
+
+async def client_socket(hostname: str, port: int) -> tuple[socket.socket, tuple]:
+    """An unconnected non-blocking UDP socket for talking to `hostname`:`port`, and that address resolved.
+
+    Raises:
+        OSError: if the name does not resolve
+    """
+    hostname = strip_brackets(hostname)
+    infos = await _resolve(hostname, port)
+    family, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    return sock, address
+
+
+def local_addresses() -> list[str]:
+    """This machine's addresses other players on its LANs could reach: IPv4 (no loopback), then IPv6
+    global and unique-local ones (Linux; no link-local, no loopback)."""
+    addresses = [a for a in get_available_ip_addresses() if not a.startswith("127.")]
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, ValueError), open("/proc/net/if_inet6") as table:
+            for line in table:
+                fields = line.split()
+                address = ipaddress.IPv6Address(int(fields[0], 16))
+                if not (address.is_link_local or address.is_loopback or address.is_multicast):
+                    addresses.append(str(address))
+    return addresses
+
+
+def send_with_ttl(sock: socket.socket, datagram: bytes, address: tuple, ttl: int) -> None:
+    """Send one datagram with IP TTL (IPv6: hop limit) `ttl`, then restore the socket's default.
+
+    Raises:
+        OSError: from the send
+    """
+    if sock.family == socket.AF_INET6:
+        level, option = socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS
+        mapped = _ip_version(str(address[0])) == 4 or str(address[0]).startswith("::ffff:")
+    else:
+        level, option, mapped = socket.IPPROTO_IP, socket.IP_TTL, False
+    options = [(level, option)] + ([(socket.IPPROTO_IP, socket.IP_TTL)] if mapped else [])
+    saved = [sock.getsockopt(lvl, opt) for lvl, opt in options]
+    for lvl, opt in options:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(lvl, opt, ttl)
+    try:
+        sock.sendto(datagram, address)
+    finally:
+        for (lvl, opt), value in zip(options, saved):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(lvl, opt, value)

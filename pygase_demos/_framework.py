@@ -26,6 +26,9 @@ data {"name": ...}, `player_joined(game_state, player_id, join_data)` seats the 
 `pygase.JoinRefused`), `player_dropped` / `player_returned` follow a lost connection that comes back
 within `rejoin_grace` seconds, `remove_player` runs when the player is gone for good, event handlers
 declare `sender_id`, and `private_attributes` go to `Backend(private_attributes=...)`.
+
+Either way the backend logs each player joining, being refused, dropping, returning and leaving at INFO
+on the `pygase_demos.players` logger (shown with --verbose).
 """
 
 from __future__ import annotations
@@ -40,10 +43,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from pygase import CLIENT_DROPPED, CLIENT_JOINED, CLIENT_LEFT, CLIENT_RETURNED, Backend, Client, GameState
+from pygase import (
+    CLIENT_DROPPED,
+    CLIENT_JOINED,
+    CLIENT_LEFT,
+    CLIENT_RETURNED,
+    Backend,
+    Client,
+    GameState,
+    JoinRefused,
+)
 from pygase.testing import LinkConditions
 
 logger = logging.getLogger("pygase_demos")
+#: players joining, refused, dropping, returning and leaving, at INFO: a server's record of its players
+players_logger = logging.getLogger("pygase_demos.players")
 
 DEFAULT_PORT = 8080
 #: How a demo's command is written in its usage line and messages ("players join with: ..."): the
@@ -134,19 +148,85 @@ class Demo:
         """Play one step (called 20 times a second with the bot's view of the state)."""
 
 
+def player_name(raw: Any) -> str:
+    """The name a player joins with as the framework passes it on (to `add_player`, and to the log): at
+    most 16 characters, "player" if it is empty."""
+    return str(raw)[:16] or "player"
+
+
+class PlayerLog:
+    """Log players coming and going at INFO on `players_logger`, with their id and name.
+
+    The backend's handlers call it after the demo's own rules ran, so it records what happened without
+    knowing any rules. Names come from joining (a name sent by a client is quoted with `repr`, so it
+    cannot forge log lines). Used in the game loop's thread only.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[Any, str] = {}
+
+    def who(self, player_id: Any) -> str:
+        name = self.names.get(player_id)
+        return f"player {player_id}" if name is None else f"player {player_id} ({name!r})"
+
+    def joined(self, player_id: Any, name: str) -> None:
+        self.names[player_id] = name
+        players_logger.info("%s joined", self.who(player_id))
+
+    def refused(self, name: str, reason: str) -> None:
+        players_logger.info("refused %r: %s", name, reason)
+
+    def dropped(self, player_id: Any, grace: float) -> None:
+        players_logger.info(
+            "%s dropped (connection lost; back within %g s keeps the seat)", self.who(player_id), grace
+        )
+
+    def returned(self, player_id: Any) -> None:
+        players_logger.info("%s returned", self.who(player_id))
+
+    def left(self, player_id: Any) -> None:
+        players_logger.info("%s left", self.who(player_id))
+        self.names.pop(player_id, None)
+
+
 def make_backend(demo: Demo, password: Optional[str] = None) -> Backend:
-    """Build the demo's backend with the joining protocol wired in."""
+    """Build the demo's backend with the joining protocol wired in (and players logged: `PlayerLog`)."""
+    log = PlayerLog()
     if demo.player_ids:
+
+        def joined(game_state: GameState, player_id: Any, join_data: dict) -> dict:
+            name = player_name(join_data.get("name") or "" if isinstance(join_data, dict) else "")
+            try:
+                changes = demo.player_joined(game_state, player_id, join_data)
+            except JoinRefused as refusal:
+                log.refused(name, str(refusal))
+                raise
+            log.joined(player_id, name)
+            return changes
+
+        def dropped(game_state: GameState, player_id: Any) -> dict:
+            changes = demo.player_dropped(game_state, player_id)
+            log.dropped(player_id, demo.rejoin_grace)
+            return changes
+
+        def returned(game_state: GameState, player_id: Any) -> dict:
+            changes = demo.player_returned(game_state, player_id)
+            log.returned(player_id)
+            return changes
+
+        def removed(game_state: GameState, player_id: Any) -> dict:
+            changes = demo.remove_player(game_state, player_id)
+            log.left(player_id)
+            return changes
+
         return Backend(
             demo.initial_state(),
             demo.time_step,
             {
-                CLIENT_JOINED: lambda game_state, player_id, join_data: demo.player_joined(
-                    game_state, player_id, join_data
-                ),
-                CLIENT_DROPPED: lambda game_state, player_id: demo.player_dropped(game_state, player_id),
-                CLIENT_RETURNED: lambda game_state, player_id: demo.player_returned(game_state, player_id),
-                CLIENT_LEFT: lambda game_state, player_id: demo.remove_player(game_state, player_id),
+                CLIENT_JOINED: joined,
+                CLIENT_DROPPED: dropped,
+                CLIENT_RETURNED: returned,
+                CLIENT_LEFT: removed,
                 **demo.handlers(),
             },
             password=password,
@@ -156,7 +236,11 @@ def make_backend(demo: Demo, password: Optional[str] = None) -> Backend:
         )
     players: dict[tuple, Any] = {}  # client address -> player id (touched in the game loop only)
     backend = Backend(
-        demo.initial_state(), demo.time_step, password=password, max_clients=demo.max_players + 8
+        demo.initial_state(),
+        demo.time_step,
+        password=password,
+        max_clients=demo.max_players + 8,
+        rejoin_grace=demo.rejoin_grace,
     )
 
     def join(game_state: GameState, client_address: tuple, name: str = "player", **kwargs: Any) -> dict:
@@ -164,20 +248,38 @@ def make_backend(demo: Demo, password: Optional[str] = None) -> Backend:
             player_id, changes = players[client_address], {}
         else:
             if demo.player_count(game_state) >= demo.max_players:
+                log.refused(player_name(name), f"the game is full ({demo.max_players} players)")
                 backend.server.dispatch_event("FULL", target_client=client_address, retries=5)
                 return {}
-            player_id, changes = demo.add_player(game_state, str(name)[:16] or "player")
+            player_id, changes = demo.add_player(game_state, player_name(name))
             players[client_address] = player_id
+            log.joined(player_id, player_name(name))
         backend.server.dispatch_event("YOU_ARE", player_id, target_client=client_address, retries=10)
         return changes
 
     def left(game_state: GameState, client_address: tuple) -> dict:
         player_id = players.pop(client_address, None)
-        return {} if player_id is None else demo.remove_player(game_state, player_id)
+        if player_id is None:
+            return {}
+        changes = demo.remove_player(game_state, player_id)
+        log.left(player_id)
+        return changes
+
+    def dropped(client_address: tuple) -> dict:
+        if client_address in players:
+            log.dropped(players[client_address], demo.rejoin_grace)
+        return {}
+
+    def returned(client_address: tuple) -> dict:
+        if client_address in players:
+            log.returned(players[client_address])
+        return {}
 
     machine = backend.game_state_machine
     machine.register_event_handler("JOIN", join)
     machine.register_event_handler(CLIENT_LEFT, left)
+    machine.register_event_handler(CLIENT_DROPPED, dropped)
+    machine.register_event_handler(CLIENT_RETURNED, returned)
     for event_type, handler in demo.handlers().items():
         machine.register_event_handler(event_type, _as_player_handler(handler, players))
     return backend

@@ -32,6 +32,7 @@ def launcher(args: argparse.Namespace) -> Optional[list]:
         os.environ["SDL_AUDIODRIVER"] = "dummy"
     import pygame
 
+    from pygase_demos._framework import format_address
     from pygase_pygame.lan import DISCOVERY_PORT, SessionBrowser
 
     pygame.display.init()
@@ -63,7 +64,7 @@ def launcher(args: argparse.Namespace) -> Optional[list]:
                 seats = f"{session.players}/{session.max_players}"
                 label = f"Join {session.name} - {session.game}, {seats} players{lock}"
                 entries.append(
-                    (label, [session.game, "join", f"{session.host}:{session.port}"], session.host)
+                    (label, [session.game, "join", format_address(session.host, session.port)], session.host)
                 )
             for name in names:
                 entries.append((f"Play {name} with bots", [name, "local"], DEMOS[name]))

@@ -7,8 +7,11 @@ A demo subclasses `Demo` with its rules (`initial_state`, `time_step`, `handlers
 
     pygase-demo NAME [local] [--bots N]                  host and play in one process (the default)
     pygase-demo NAME host [--port P] [--name N] [--password W] [--bots N]
-    pygase-demo NAME join HOST[:PORT] [--name N] [--password W]
+    pygase-demo NAME join ADDRESS [--name N] [--password W]
     ... [--headless] [--seconds S] [--screenshot PATH] [--simulate CONDITIONS]
+
+ADDRESS is HOST, HOST:PORT, an IPv6 address (::1) or one in brackets with a port ([::1]:8080); see
+`parse_address`.
 
 --headless runs without a display and stops after --seconds S, 5 by default (the window stops
 after --seconds too, and runs until closed without it). --simulate puts a simulated bad link in front
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ipaddress
 import logging
 import os
 import random
@@ -390,14 +394,102 @@ def parse_simulation(text: Optional[str]) -> Optional[LinkConditions]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+ADDRESS_FORMS = "HOST, HOST:PORT, an IPv6 address (::1) or [IPV6]:PORT"
+
+
+def parse_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """Split the address to join into (hostname, port).
+
+    Accepts `HOST`, `HOST:PORT`, a bare IPv6 literal (`::1`, `2001:db8::1`: the default port, since the
+    last group cannot be told from a port) and an IPv6 literal in brackets, with or without a port
+    (`[::1]`, `[2001:db8::1]:8080`). The hostname comes back without brackets.
+
+    Raises:
+        ValueError: saying what is wrong (an unclosed bracket, a port that is no number or out of 1-65535,
+            a bracketed address that is no IPv6 literal ...)
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError(f"the address is empty: give {ADDRESS_FORMS}")
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ValueError(f"{text!r}: no ']' closes the IPv6 address (write [IPV6]:PORT)")
+        host, rest = text[1:close], text[close + 1 :]
+        _check_ipv6(host, text, "only an IPv6 address goes in brackets")
+        if not rest:
+            return host, default_port
+        if not rest.startswith(":"):
+            raise ValueError(f"{text!r}: after ']' comes ':PORT' or nothing")
+        return host, _parse_port(rest[1:], text)
+    if "[" in text or "]" in text:
+        raise ValueError(f"{text!r}: brackets go around an IPv6 address only, as in [::1]:8080")
+    if text.count(":") > 1:
+        _check_ipv6(text, text, "an address with several ':' is an IPv6 address; with a port: [IPV6]:PORT")
+        return text, default_port
+    host, colon, port = text.partition(":")
+    if not host:
+        raise ValueError(f"{text!r}: no host before ':' (give {ADDRESS_FORMS})")
+    if any(character.isspace() for character in host):
+        raise ValueError(f"{text!r}: a host name has no spaces")
+    return host, (_parse_port(port, text) if colon else default_port)
+
+
+def format_address(hostname: str, port: int) -> str:
+    """Write (hostname, port) as `parse_address` reads it back: an IPv6 literal in brackets."""
+    return f"[{hostname}]:{port}" if ":" in hostname else f"{hostname}:{port}"
+
+
+def _check_ipv6(host: str, text: str, hint: str) -> None:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        raise ValueError(f"{text!r}: {host!r} is not an IPv6 address ({hint})") from None
+
+
+def _parse_port(port: str, text: str) -> int:
+    if not port:
+        raise ValueError(f"{text!r}: no port after ':'")
+    if not (port.isascii() and port.isdigit()):
+        raise ValueError(f"{text!r}: the port {port!r} is not a number")
+    number = int(port)
+    if not 1 <= number <= 65535:
+        raise ValueError(f"{text!r}: the port {number} is out of range (1-65535)")
+    return number
+
+
+def _address_argument(text: str) -> tuple[str, int]:
+    """`parse_address` for argparse: its message in a usage error."""
+    try:
+        return parse_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+MODES_HELP = """modes:
+  local                 host and play in one process, with 3 bots (--bots N); the default
+  host                  host on the LAN (--port P) and play; the game is announced to LAN launchers
+  join ADDRESS          join a game; ADDRESS is HOST, HOST:PORT, an IPv6 address (::1) or [IPV6]:PORT
+"""
+
+
 def build_parser(demo: Demo) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=DEMO_COMMAND.format(name=demo.name), description=f"{demo.title}: {demo.description}"
+        prog=DEMO_COMMAND.format(name=demo.name),
+        description=f"{demo.title}: {demo.description}",
+        epilog=MODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "mode", nargs="?", default="local", choices=["local", "host", "join"], help="default: local"
+        "mode",
+        nargs="?",
+        default="local",
+        choices=["local", "host", "join"],
+        help="local, host or join (see modes below); default: local",
     )
-    parser.add_argument("address", nargs="?", help="HOST[:PORT] to join")
+    parser.add_argument(
+        "address", nargs="?", type=_address_argument, help=f"join mode: the game to join ({ADDRESS_FORMS})"
+    )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to host on (host mode)")
     parser.add_argument(
         "--name", default=os.environ.get("USER", "player").title()[:16], help="your player name"
@@ -426,6 +518,14 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
     return parser
 
 
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, with a usage error, options that make no sense in the chosen mode."""
+    if args.mode == "join" and args.address is None:
+        parser.error(f"join needs the address of the game: {ADDRESS_FORMS}")
+    if args.mode != "join" and args.address is not None:
+        parser.error(f"an address is only for join, not for {args.mode} mode")
+
+
 @dataclass
 class DemoRun:
     """What a finished run leaves behind (for tests): the final server state, if this process hosted."""
@@ -439,6 +539,7 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
     """Run a demo from command-line arguments; see the module docstring."""
     parser = build_parser(demo)
     args = parser.parse_args(argv)
+    check_arguments(parser, args)
     try:  # every Client of this process reads PYGASE_SIMULATE: refuse nonsense there with a usage message
         LinkConditions.from_environment()
     except ValueError as error:
@@ -482,10 +583,8 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
     announcer: Optional[SessionAnnouncer] = None
     bots: Optional[BotRunner] = None
     if args.mode == "join":
-        if not args.address:
-            raise SystemExit("join needs HOST[:PORT]")
-        host, _, port = args.address.partition(":")
-        window.client.connect_in_thread(int(port or DEFAULT_PORT), host, args.password, join_data)
+        host, port = args.address
+        window.client.connect_in_thread(port, host, args.password, join_data)
     else:
         backend = make_backend(demo, args.password)
         hosting_on_lan = args.mode == "host"

@@ -40,6 +40,9 @@ CORE = [
     "_event_order",
     "_outputs",
     "_rendezvous",
+    "_rendezvous_host",
+    "_rendezvous_player",
+    "_relay_core",
     "_endpoints",
     "_room_codes",
 ]
@@ -47,6 +50,9 @@ CORE = [
 DRIVERS = [
     "_transport",
     "_sockets",
+    "_rendezvous_io",
+    "_server",
+    "_client_state",
     "_event_router",
     "_client_args",
     "_network_thread",
@@ -59,7 +65,7 @@ DRIVERS = [
     "testing",
 ]
 #: The public API (the PyGaSe 0.3.1 modules and the additions of this version).
-PUBLIC = ["client", "backend", "connection", "netstats"]
+PUBLIC = ["client", "backend", "connection", "netstats", "relay"]
 #: Used nearly everywhere: shown once, not as arrows.
 FOUNDATION = ["gamestate", "event", "utils", "errors", "_codec", "_ratelimit"]
 

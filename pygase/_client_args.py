@@ -6,6 +6,8 @@ from typing import Any, Optional
 
 from pygase import _codec
 from pygase._handshake import check_join_data
+from pygase._rendezvous_io import parse_relay, relay_from_environment
+from pygase._room_codes import normalize_code
 from pygase.errors import UnsendableValueError
 from pygase.event import INJECTED_NAMES, Event
 
@@ -35,16 +37,43 @@ def _check_address(method: str, port: Any, hostname: Any, password: Any) -> None
         raise TypeError(f"password must be a str or None, not {type(password).__name__}")
 
 
-def connect_options(method: str, port: Any, hostname: Any, password: Any, join_data: Any) -> dict:
-    """Check a connect call's arguments (see `_check_address`); the `ClientConnection` options they give.
+def connect_options(
+    method: str, port: Any, hostname: Any, password: Any, join_data: Any, room: Any = None, relay: Any = None
+) -> dict:
+    """Check a connect call's arguments (see `_check_address`); the `ClientConnection` options they give,
+    and with a room, `rendezvous`: (relay, room code).
 
     Raises:
-        TypeError, ValueError: for what cannot be an address, a password or join data
+        TypeError, ValueError: for what cannot be an address, a password, join data, a room code or a relay
     """
-    _check_address(method, port, hostname, password)
+    rendezvous = _room_and_relay(method, port, room, relay)
+    _check_address(method, 1 if rendezvous else port, hostname, password)
     # (packed once here, so a value that cannot be sent fails in the caller's thread)
     packed_join_data(join_data)
-    return {"password": password, "join_data": join_data}
+    return {"password": password, "join_data": join_data, "rendezvous": rendezvous}
+
+
+def _room_and_relay(method: str, port: Any, room: Any, relay: Any) -> Optional[tuple[str, str]]:
+    if room is None:
+        if relay is not None:
+            raise TypeError(
+                f"{method}(relay=...) needs the room code too: {method}(room='ABC234', relay=...)"
+            )
+        if port is None:
+            raise TypeError(
+                f"{method}() needs the server's port (or a room code: {method}(room=..., relay=...))"
+            )
+        return None
+    if port is not None:
+        raise TypeError(f"{method}() takes a port and hostname, or a room code and a relay, not both")
+    relay = relay if relay is not None else relay_from_environment()
+    if relay is None:
+        raise ValueError(
+            f"room codes are looked up at a relay: {method}(room={room!r}, relay='HOST:PORT'), "
+            "or set PYGASE_RELAY=HOST:PORT"
+        )
+    parse_relay(relay)
+    return relay, normalize_code(room)
 
 
 def packed_join_data(join_data: Optional[dict]) -> bytes:

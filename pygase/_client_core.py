@@ -113,6 +113,11 @@ class ClientCore(Connection):
         handshake.check_join_data(join_data)  # (here, not when the CONFIRM is made)
         self._join_data = join_data
         self.player_id: Optional[int] = None
+        #: The room code this connection joined by (through a relay), and its route once found:
+        #: 'direct' or 'relay' (None while a room's host is still being looked for).
+        self.room: Optional[str] = None
+        self.route: Optional[str] = "direct"
+        self._rendezvous: Optional[tuple[str, str]] = None  # (relay, room code)
         self._seat_token = bytes(handshake.SEAT_TOKEN_SIZE)  # shown when joining again: the same seat
         self._random_bytes = random_bytes
         self.phase = ClientPhase.JOINING
@@ -241,7 +246,7 @@ class ClientCore(Connection):
             self.max_event_size = min(type(self).max_event_size, max_event_size)
             logger.info(
                 "joined the server at %s as player %d%s",
-                self.remote_address,
+                self.where,
                 player_id,
                 " (its host)" if host else "",
             )
@@ -252,7 +257,7 @@ class ClientCore(Connection):
             # Sealed with the server's key: nobody else can make us believe the game turned us away.
             reason = exchange.cipher().open(message.sealed, counter_zero=True).decode("utf-8", "replace")
             self.refused_reason = reason or "refused by the game"
-            logger.info("the game at %s turned us away: %s", self.remote_address, self.refused_reason)
+            logger.info("the game at %s turned us away: %s", self.where, self.refused_reason)
             self._close()
         elif message.kind == "refused":
             self.refused_reason = handshake.REFUSED_REASONS.get(message.reason, "refused by the server")
@@ -330,7 +335,7 @@ class ClientCore(Connection):
         """End a connection that could not be established, keeping why (see `connect_error`)."""
         if self._failure is None and self.refused_reason is None and self._session is None:
             self._failure = (kind, detail)
-            logger.info("cannot connect to %s: %s", _address_text(self.remote_address), detail)
+            logger.info("cannot connect to %s: %s", self.where, detail)
         if self.status != DISCONNECTED:
             self._close()
 
@@ -342,16 +347,21 @@ class ClientCore(Connection):
         not be opened (a hostname that does not resolve, say). None while connecting, after joining
         (unless the server refuses a rejoin), and after `shutdown()`.
         """
-        hostname, port = self.remote_address[:2]
         if self.refused_reason is not None:
-            where = _address_text((hostname, port))
             return ConnectionRefusedError(
-                f"the server at {where} refused the connection: {self.refused_reason}"
+                f"the server at {self.where} refused the connection: {self.refused_reason}"
             )
         if self._failure is not None:
             kind, detail = self._failure
-            return kind(f"cannot connect to {_address_text((hostname, port))}: {detail}")
+            return kind(f"cannot connect to {self.where}: {detail}")
         return None
+
+    @property
+    def where(self) -> str:
+        """The server, for messages: its address, or the room code it was joined by."""
+        if self.room is not None and self.route is None:
+            return f"room {self.room}"
+        return _address_text(self.remote_address) + (f" (room {self.room})" if self.room else "")
 
     # ---- what is due --------------------------------------------------------------------------------
 
@@ -412,7 +422,7 @@ class ClientCore(Connection):
             elif event.type == SHUTDOWN_EVENT and self.phase is ClientPhase.LEAVING:
                 self._close()  # the server is gone: nobody is left to say goodbye to
             elif event.type == SHUTDOWN_EVENT:
-                logger.info("the server at %s shut down; waiting for it to come back", self.remote_address)
+                logger.info("the server at %s shut down; waiting for it to come back", self.where)
                 self.server_closed = True
                 self.status = CONNECTING
                 self._enter(ClientPhase.JOINING)
@@ -423,7 +433,7 @@ class ClientCore(Connection):
 
     def _restart_session(self) -> None:
         """The server restarted: start counting afresh and ask for the whole state."""
-        logger.info("the server at %s restarted; synchronizing again", self.remote_address)
+        logger.info("the server at %s restarted; synchronizing again", self.where)
         self._received.reset()
         self._inbound.reset()
         self._state_parts = None

@@ -17,6 +17,7 @@ from typing import Any, Optional
 from pygase import _codec
 from pygase import _crypto as crypto
 from pygase import _handshake as handshake
+from pygase._endpoints import plain_address
 from pygase._outputs import ClientJoined, ClientReturned, Output
 from pygase._ratelimit import RateLimitedLog
 from pygase._seats import PendingJoin, Seat, Seats
@@ -59,6 +60,7 @@ class Admission:
     password: Optional[str]
     max_clients: int
     max_clients_per_ip: Optional[int]
+    relay_ips: set[str]
     max_event_size: int
     decide_joins: bool
     host_token: Optional[bytes]
@@ -207,8 +209,8 @@ class Admission:
         """Whether the source of `address` has `max_clients_per_ip` connections already (logged)."""
         limit = self.max_clients_per_ip
         source = _source_of(address)
-        if limit is None or source is None:
-            return False
+        if limit is None or source is None or plain_address(str(address[0])) in self.relay_ips:
+            return False  # (a relay's channels are players of their own; the relay limits them)
         if sum(_source_of(other) == source for other in self.connections) < limit:
             return False
         self._log_comings.info(

@@ -105,6 +105,8 @@ class ServerCore(Admission):
         self.max_events_per_second = max_events_per_second
         self.max_event_size = max_event_size
         self.max_clients_per_ip = max_clients_per_ip
+        #: IP addresses of relays that forward players to this server: `max_clients_per_ip` spares them.
+        self.relay_ips: set[str] = set()
         self.connections: dict[tuple, ServerConnection] = {}  # by the client's current address
         self._by_id: dict[bytes, ServerConnection] = {}  # by connection id: what a datagram names
         self._host: Optional[ServerConnection] = None

@@ -20,6 +20,7 @@ from pygase._link import LinkSimulator
 from pygase._outputs import OutputSink, deliver
 from pygase._packages import DuplicateSequenceError, Package
 from pygase._ratelimit import RateLimitedLog
+from pygase._rendezvous import MAGIC as RENDEZVOUS_MAGIC
 from pygase._sockets import client_socket
 from pygase.event import CLIENT_DROPPED, CLIENT_JOINED, CLIENT_LEFT, CLIENT_RETURNED, Event
 from pygase.utils import _address_text
@@ -353,6 +354,8 @@ class ServerProtocol(asyncio.DatagramProtocol):
         self._sock = sock if self._link is None else None
         self._core_lock = threading.RLock()
         self._closed = False  # no more sends from other threads (guarded by _core_lock)
+        #: Takes the rendezvous datagrams (`pygase._rendezvous`) when the server is registered with a relay.
+        self.rendezvous: Optional[Callable[[bytes, tuple], None]] = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -368,7 +371,10 @@ class ServerProtocol(asyncio.DatagramProtocol):
         _throttled.debug("socket error", None, "server socket error: %s", exc)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        if self._link is not None:
+        if data[:4] == RENDEZVOUS_MAGIC:  # the relay, or a player punching through the routers
+            if self.rendezvous is not None:
+                self.rendezvous(data, addr)
+        elif self._link is not None:
             self._link.pass_on(self._receive, data, addr)
         else:
             self._receive(data, addr)

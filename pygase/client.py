@@ -16,20 +16,19 @@ import inspect
 import logging
 import threading
 import time
-from typing import Any, Callable, ContextManager, Optional
+from typing import Any, Callable, Optional
 
-from pygase import _codec
 from pygase._client_args import checked_event, connect_options
+from pygase._client_state import GameStateAccess
 from pygase._link import LinkConditions
 from pygase._network_thread import NetworkThread
+from pygase._rendezvous_io import find_route
 from pygase._thread_bridge import loop_running_here
 from pygase._transport import ClientProtocol, run_client_connection
 from pygase._watch import StateWatches, parse_path
 from pygase.connection import ClientConnection, ConnectionStatus
 from pygase.event import UniversalEventHandler
-from pygase.gamestate import GameState
 from pygase.netstats import ConnectionStatistics, StatisticsMeter
-from pygase.utils import Sqn, _address_text
 
 __all__ = ["Client"]
 
@@ -38,7 +37,7 @@ logger = logging.getLogger(__name__)
 _DISCONNECTED = ConnectionStatus.get("Disconnected")
 
 
-class Client:
+class Client(GameStateAccess):
     """Exchange events with a PyGaSe server and access a synchronized game state.
 
     Arguments:
@@ -83,13 +82,16 @@ class Client:
     # ---- connecting ---------------------------------------------------------------------------------
 
     def _new_connection(
-        self, port: int, hostname: str, options: dict, loop: Any, thread: Optional[threading.Thread]
+        self, port: Optional[int], hostname: str, options: dict, loop: Any, thread: Optional[threading.Thread]
     ) -> ClientConnection:
         if not self._done.is_set():
             raise RuntimeError("the client is already connected; disconnect it first")
-        previous = self.connection
-        connection = ClientConnection((hostname, port), self._event_handler, **options)
-        if previous is not None and previous.remote_address == connection.remote_address:
+        previous, options = self.connection, dict(options)
+        rendezvous = options.pop("rendezvous", None)
+        connection = ClientConnection((hostname, port or 0), self._event_handler, **options)
+        if rendezvous is not None:
+            connection.room, connection.route, connection._rendezvous = rendezvous[1], None, rendezvous
+        if previous is not None and _target(previous) == _target(connection):
             connection._seat_token = previous._seat_token  # the same player again, if its seat is kept
         self._loop, self._network_thread = loop, thread  # before anything can ask to disconnect
         connection._on_state_change = self._notify_state_change
@@ -106,8 +108,18 @@ class Client:
             self._protocol = protocol
 
         try:
-            await run_client_connection(connection, ready, self.simulate)
+            sock = None
+            if connection._rendezvous is not None:  # first a route to the room's host, through the relay
+                sock, route = await find_route(*connection._rendezvous)
+                connection.remote_address = route.address
+                connection.route = "relay" if route.relayed else "direct"
+            await run_client_connection(connection, ready, self.simulate, sock)
         except OSError as error:  # the socket could not be opened (a hostname that does not resolve ...)
+            kind = (
+                type(error) if isinstance(error, (ConnectionRefusedError, TimeoutError)) else ConnectionError
+            )
+            connection._fail(kind, str(error))
+        except ValueError as error:  # (a room code or relay checked when connect was called: not expected)
             connection._fail(ConnectionError, str(error))
         finally:
             self._protocol = None
@@ -126,10 +138,12 @@ class Client:
 
     def connect(
         self,
-        port: int,
+        port: Optional[int] = None,
         hostname: str = "localhost",
         password: Optional[str] = None,
         join_data: Optional[dict] = None,
+        room: Optional[str] = None,
+        relay: Optional[str] = None,
     ) -> Any:
         """Open a connection to a PyGaSe server.
 
@@ -139,10 +153,15 @@ class Client:
 
         Arguments:
             port: port number of the server to which to connect
-            hostname: hostname or IPv4 address of the server to which to connect
+            hostname: hostname or IP address (IPv4 or IPv6) of the server to which to connect
             password: the session password, if the server has one
             join_data: a small dict for the game (e.g. `{"name": "Ann"}`), which its `CLIENT_JOINED`
                 handler gets; at most 1 KiB packed
+            room: instead of port and hostname, the room code of a server registered with a relay
+                (`Backend.run(..., relay=...)`): the client learns the host's address there and
+                reaches it through both routers, or, where that fails, through the relay
+                (`statistics().route` says which)
+            relay: the relay's "HOST:PORT" (default: the environment variable PYGASE_RELAY)
 
         Raises:
             TypeError: if `port` is not an int or `hostname` not a str (it is `connect(port, hostname)`),
@@ -150,13 +169,14 @@ class Client:
             ValueError: if `port` is not in 1-65535, or `join_data` is too large
             ConnectionRefusedError: if the server refused this client (wrong password, server full, or
                 the game turned the player away: its reason), or nothing listens at that address (after
-                `connection.refused_patience`, 1 s)
-            TimeoutError: if nothing answered within `connection.timeout` (5 s)
+                `connection.refused_patience`, 1 s), or the relay knows no such room
+            TimeoutError: if nothing answered within `connection.timeout` (5 s), or the relay did not
+                answer, or no route to the room's host worked
             ConnectionError: if no socket could be opened for the address (a hostname that does not resolve)
         """
-        options = connect_options("connect", port, hostname, password, join_data)
+        options = connect_options("connect", port, hostname, password, join_data, room, relay)
         if loop_running_here():
-            return self.connect_async(port, hostname, password, join_data)
+            return self.connect_async(port, hostname, password, join_data, room, relay)
         self._start_in_thread(port, hostname, options, log_failure=False)
         self._done.wait()
         self._leave_network_thread()
@@ -189,10 +209,12 @@ class Client:
 
     def connect_in_thread(
         self,
-        port: int,
+        port: Optional[int] = None,
         hostname: str = "localhost",
         password: Optional[str] = None,
         join_data: Optional[dict] = None,
+        room: Optional[str] = None,
+        relay: Optional[str] = None,
     ) -> threading.Thread:
         """Open a connection in a separate thread.
 
@@ -210,11 +232,11 @@ class Client:
                 `connect_in_thread(port, hostname)`)
             ValueError: if `port` is not in 1-65535
         """
-        options = connect_options("connect_in_thread", port, hostname, password, join_data)
+        options = connect_options("connect_in_thread", port, hostname, password, join_data, room, relay)
         return self._start_in_thread(port, hostname, options, log_failure=True)
 
     def _start_in_thread(
-        self, port: int, hostname: str, options: dict, log_failure: bool
+        self, port: Optional[int], hostname: str, options: dict, log_failure: bool
     ) -> threading.Thread:
         loop, thread = NetworkThread.acquire()
         try:
@@ -228,10 +250,12 @@ class Client:
 
     async def connect_async(
         self,
-        port: int,
+        port: Optional[int] = None,
         hostname: str = "localhost",
         password: Optional[str] = None,
         join_data: Optional[dict] = None,
+        room: Optional[str] = None,
+        relay: Optional[str] = None,
     ) -> None:
         """Run a connection on the running event loop until it ends (see `Client.connect()`: `join_data`).
 
@@ -244,7 +268,7 @@ class Client:
             TimeoutError: if nothing answered within `connection.timeout` (5 s)
             ConnectionError: if no socket could be opened for the address
         """
-        options = connect_options("connect_async", port, hostname, password, join_data)
+        options = connect_options("connect_async", port, hostname, password, join_data, room, relay)
         connection = self._new_connection(port, hostname, options, asyncio.get_running_loop(), None)
         await self._operate(connection)
         self._raise_if_failed()
@@ -316,119 +340,6 @@ class Client:
         else:
             with contextlib.suppress(RuntimeError):  # the loop closed: the connection is over anyway
                 loop.call_soon_threadsafe(run)
-
-    # ---- game state -----------------------------------------------------------------------------------
-
-    def _notify_state_change(self) -> None:
-        with self._state_changed:
-            self._state_version += 1
-            self._state_changed.notify_all()
-
-    def access_game_state(self) -> ContextManager[Any]:
-        """Return a context manager to access the shared game state.
-
-        Can be used in a with block to lock the synchronized game_state while working with it.
-
-        Example:
-            with client.access_game_state() as game_state:
-                do_stuff(game_state)
-
-        Raises:
-            RuntimeError: if the client never connected
-        """
-        if self.connection is None:
-            raise RuntimeError("the client has no game state yet: call connect() first")
-        return self.connection.game_state_context()
-
-    def copy_game_state(self) -> GameState:
-        """Return a deep copy of the synchronized game state: a `pygase.GameState` that shares nothing.
-
-        Use it to read a consistent state outside the lock, for example once per frame in a render loop
-        (`pygase_pygame.GameWindow` does). It is fast: one msgpack round trip, several times quicker than
-        `copy.deepcopy`. The game state lock is held only while the state is serialized, the cheaper
-        half; the copy is built after the lock is released, so the network thread is not kept waiting.
-
-        Raises:
-            RuntimeError: if the client never connected
-        """
-        with self.access_game_state() as game_state:
-            packed = _codec.pack(game_state.__dict__)
-        copied = GameState.__new__(GameState)
-        copied.__dict__.update(_codec.unpack_trusted(packed))
-        if "time_order" in copied.__dict__:
-            copied.time_order = Sqn(copied.time_order)
-        return copied
-
-    def _poll(self, function: Callable[[Any], Any], timeout: float, accept: Callable[[Any], bool]) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._state_changed:
-                version = self._state_version
-            self._raise_if_connect_failed()
-            with self.access_game_state() as game_state:
-                try:
-                    result = function(game_state)
-                except (KeyError, AttributeError, IndexError):
-                    pass  # the state has not arrived yet, or not all of it
-                else:
-                    if accept(result):
-                        return result
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"not met within {timeout} s{self._still_connecting()}")
-            with self._state_changed:
-                if self._state_version == version:
-                    self._state_changed.wait(remaining)
-
-    def _raise_if_connect_failed(self) -> None:
-        error = self.connect_error
-        if error is None:
-            return
-        if isinstance(error, ConnectionError):
-            raise error
-        raise ConnectionError(str(error))  # a TimeoutError here would read as "not met in time"
-
-    def _still_connecting(self) -> str:
-        connection = self.connection
-        if connection is None or connection.status == _DISCONNECTED or connection._session is not None:
-            return ""
-        where = _address_text(connection.remote_address)
-        return f" (the client is still connecting to {where}: no server has let it join yet)"
-
-    def wait_until(self, game_state_condition: Callable[[Any], bool], timeout: float = 1.0) -> None:
-        """Block until a condition on the game state is satisfied.
-
-        Attributes or keys missing from the state (it has not arrived yet) count as "not yet".
-
-        Arguments:
-            game_state_condition: function that takes a `pygase.GameState` instance and returns a bool
-            timeout: time in seconds after which to raise a `TimeoutError`
-
-        Raises:
-            TimeoutError: if the condition is not met after `timeout` seconds
-            ConnectionError: if the connection could not be established (`ConnectionRefusedError` if the
-                server refused this client or nothing listens at its address; see `connect_error`)
-        """
-        self._poll(game_state_condition, timeout, bool)
-
-    def try_to(self, function: Callable[[Any], Any], timeout: float = 1.0) -> Any:
-        """Execute a function using game state attributes that might not yet exist.
-
-        This method repeatedly tries to execute `function(game_state)`, ignoring `KeyError` and
-        `AttributeError` exceptions, until it either works or times out.
-
-        Arguments:
-            function: function that takes a `pygase.GameState` instance and returns anything
-            timeout: time in seconds after which to raise a `TimeoutError`
-
-        Returns:
-            whatever `function(game_state)` returns
-
-        Raises:
-            TimeoutError: if the function doesn't run through after `timeout` seconds
-            ConnectionError: if the connection could not be established (see `wait_until`)
-        """
-        return self._poll(function, timeout, lambda _: True)
 
     # ---- events ---------------------------------------------------------------------------------------
 
@@ -548,3 +459,8 @@ class Client:
                 received events of the given type (it runs in the network thread)
         """
         self._event_handler.register_event_handler(event_type, event_handler_function)
+
+
+def _target(connection: ClientConnection) -> Any:
+    """What a connection was asked to join: a room code, or the server's address."""
+    return ("room", connection.room) if connection.room is not None else connection.remote_address

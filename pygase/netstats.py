@@ -41,6 +41,8 @@ class ConnectionStatistics:
         kbps_out: kilobits per second sent
         packages_in: packages received per second
         packages_out: packages sent per second
+        route: 'direct', or 'relay' when a relay forwards the datagrams (a room joined through a relay
+            whose routers could not be punched through)
     """
 
     status: str
@@ -53,6 +55,7 @@ class ConnectionStatistics:
     kbps_out: float
     packages_in: float
     packages_out: float
+    route: str = "direct"
 
 
 class StatisticsMeter:
@@ -98,4 +101,5 @@ class StatisticsMeter:
             kbps_out=rate("bytes_sent") * 8 / 1000,
             packages_in=rate("packages_received"),
             packages_out=rate("packages_sent"),
+            route=getattr(connection, "route", None) or "direct",
         )

@@ -1,0 +1,210 @@
+"""Joining by room code through a relay, over real sockets on loopback (issue 13).
+
+The namespace tests (tests/test_online_play.py) put routers between host and player; here host, player
+and relay share 127.0.0.1, so punching always works unless a test stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+import pytest
+from helpers import wait_for
+
+from pygase import Backend, Client, GameState
+from pygase import _rendezvous_host as host_side
+from pygase import _rendezvous_player as player_side
+from pygase.relay import Relay
+
+pytestmark = pytest.mark.timeout(40)
+
+
+@pytest.fixture
+def relay():
+    started = Relay("127.0.0.1", 0)
+    started.run_in_thread()
+    yield started
+    started.shutdown()
+
+
+def relay_address(relay: Relay) -> str:
+    return f"127.0.0.1:{relay.port}"
+
+
+@pytest.fixture
+def host(relay):
+    backends: list = []
+
+    def start(**run_options) -> Backend:
+        backend = Backend(
+            GameState(ticks=0, said=""),
+            lambda game_state, dt: {"ticks": game_state.ticks + 1},
+            {"SAY": lambda text, game_state, dt: {"said": text}},
+        )
+        run_options.setdefault("relay", relay_address(relay))
+        backends.append((backend, backend.run_in_thread("127.0.0.1", 0, **run_options)))
+        return backend
+
+    yield start
+    for backend, thread in backends:
+        backend.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def players():
+    clients: list = []
+
+    def join(room: str, relay: str, **options) -> Client:
+        client = Client()
+        clients.append(client)
+        client.connect_in_thread(room=room, relay=relay, **options)
+        return client
+
+    yield join
+    for client in clients:
+        client.disconnect()
+
+
+def test_a_player_joins_by_room_code_and_talks_to_the_host_directly(relay, host, players):
+    backend = host()
+    assert backend.room_code is not None and len(backend.room_code) == 6
+    client = players(backend.room_code.lower(), relay_address(relay))  # codes are typed in any case
+    client.wait_until(lambda state: state.ticks > 2, timeout=8)
+    client.dispatch_event("SAY", text="hello")
+    client.wait_until(lambda state: state.said == "hello", timeout=3)
+    assert client.statistics().route == "direct"
+    assert client.connection is not None
+    assert client.connection.remote_address == ("127.0.0.1", backend.server.port)
+    assert relay.counts()["channels"] == 0  # the relay forwarded no game datagram
+
+
+def test_when_punching_fails_the_relay_forwards_the_game(relay, host, players, monkeypatch):
+    # Punches get lost (as between two routers that give every destination a new port).
+    monkeypatch.setattr(player_side, "PUNCH_PATIENCE", 0.3)
+    real_punch = player_side.PlayerRendezvous._punch
+
+    def punch_lost(self, now):  # the punches are lost, the OPENED to the relay is not
+        real_punch(self, now)
+        self._outbox[:] = [sent for sent in self._outbox if sent[1] == self.relay]
+
+    monkeypatch.setattr(player_side.PlayerRendezvous, "_punch", punch_lost)
+    monkeypatch.setattr(host_side, "PUNCH_DELAYS", ())
+    backend = host()
+    client = players(backend.room_code, relay_address(relay))
+    client.wait_until(lambda state: state.ticks > 2, timeout=8)
+    client.dispatch_event("SAY", text="through the relay")
+    client.wait_until(lambda state: state.said == "through the relay", timeout=3)
+    assert client.statistics().route == "relay"
+    assert client.connection.remote_address == ("127.0.0.1", client.connection.remote_address[1])
+    assert client.connection.remote_address[1] not in (backend.server.port, relay.port)
+    assert relay.counts()["channels"] == 1
+    (address,) = backend.server.connections
+    assert address[1] != client.connection.remote_address[1]  # the host sees the channel's other port
+
+
+def test_an_unknown_room_code_is_refused_at_once(relay, host):
+    host()
+    client = Client()
+    started = time.monotonic()
+    with pytest.raises(ConnectionRefusedError, match="room 22222A.*no session with that room code"):
+        client.connect(room="22222A", relay=relay_address(relay))
+    assert time.monotonic() - started < 3
+
+
+def test_a_relay_that_does_not_answer_makes_the_join_time_out(monkeypatch, silent_port):
+    monkeypatch.setattr(player_side, "LOOKUP_PATIENCE", 0.5)
+    with pytest.raises(TimeoutError, match=f"the relay at 127.0.0.1:{silent_port} does not answer"):
+        Client().connect(room="ABC234", relay=f"127.0.0.1:{silent_port}")
+
+
+@pytest.mark.parametrize(
+    "arguments, error, message",
+    [
+        (
+            {"room": "ABC", "relay": "127.0.0.1:8090"},
+            ValueError,
+            "'ABC' is not a room code: it has 3 char",
+        ),
+        ({"room": "ABCDE0", "relay": "127.0.0.1:8090"}, ValueError, "has '0'"),
+        ({"port": 8080, "room": "ABC234", "relay": "127.0.0.1:8090"}, TypeError, "not both"),
+        ({"port": 8080, "relay": "127.0.0.1:8090"}, TypeError, "needs the room code too"),
+        ({}, TypeError, "needs the server's port"),
+        ({"room": "ABC234"}, ValueError, "PYGASE_RELAY"),
+        ({"room": "ABC234", "relay": "[::1"}, ValueError, "IPv6"),
+        ({"room": "ABC234", "relay": "relay:99999"}, ValueError, "1 to 65535"),
+    ],
+)
+def test_mistakes_in_room_and_relay_get_clear_errors_at_once(monkeypatch, arguments, error, message):
+    monkeypatch.delenv("PYGASE_RELAY", raising=False)
+    for method in ("connect", "connect_in_thread"):
+        with pytest.raises(error, match=message):
+            getattr(Client(), method)(**arguments)
+
+
+def test_pygase_relay_names_the_default_relay(relay, host, players, monkeypatch):
+    backend = host()
+    monkeypatch.setenv("PYGASE_RELAY", relay_address(relay))
+    client = Client()
+    client.connect_in_thread(room=backend.room_code)
+    try:
+        client.wait_until(lambda state: state.ticks > 0, timeout=8)
+    finally:
+        client.disconnect()
+
+
+def test_a_backend_with_a_malformed_relay_address_does_not_start():
+    backend = Backend(GameState(), lambda game_state, dt: {})
+    with pytest.raises(ValueError, match="port"):
+        backend.run_in_thread("127.0.0.1", 0, relay="relay.example:port")
+
+
+def test_a_relay_restart_keeps_the_direct_game_and_the_code(relay, host, players, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="pygase.relay")
+    monkeypatch.setattr(host_side, "REFRESH_INTERVAL", 0.2)
+    backend = host()
+    code = backend.room_code
+    client = players(code, relay_address(relay))
+    client.wait_until(lambda state: state.ticks > 2, timeout=8)
+    port = relay.port
+    relay.shutdown()
+    ticks = client.copy_game_state().ticks
+    client.wait_until(lambda state: state.ticks > ticks + 10, timeout=3)  # the game goes on without it
+    again = Relay("127.0.0.1", port)
+    again.run_in_thread()
+    try:
+        wait_for(lambda: again.counts()["sessions"] == 1, timeout=5)
+        assert backend.room_code == code
+        late = Client()
+        late.connect_in_thread(room=code, relay=f"127.0.0.1:{port}")
+        try:
+            late.wait_until(lambda state: state.ticks > 0, timeout=8)
+        finally:
+            late.disconnect()
+    finally:
+        again.shutdown()
+    assert "forgot room" in caplog.text
+
+
+def test_a_host_that_shuts_down_leaves_the_relay(relay, host):
+    backend = host()
+    code = backend.room_code
+    assert relay.counts()["sessions"] == 1
+    backend.shutdown()
+    wait_for(lambda: relay.counts()["sessions"] == 0, timeout=3)
+    with pytest.raises(ConnectionRefusedError, match="no session"):
+        Client().connect(room=code, relay=relay_address(relay))
+
+
+def test_punches_from_strangers_are_never_answered(relay, host):
+    """The host answers punches only for players the relay introduced: nobody can use it to reflect."""
+    from pygase import _rendezvous as rv
+
+    backend = host()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        stranger.settimeout(0.3)
+        stranger.sendto(rv.Punch(b"12345678").encode(), ("127.0.0.1", backend.server.port))
+        with pytest.raises(socket.timeout):
+            stranger.recvfrom(100)

@@ -14,7 +14,7 @@ __all__ = ["NetStatsOverlay", "format_statistics"]
 def format_statistics(stats: ConnectionStatistics, interpolation_delay: Optional[float] = None) -> list:
     """Return the overlay's lines of text for `stats`."""
     lines = [
-        f"{stats.status}  quality {stats.quality}",
+        f"{stats.status}  quality {stats.quality}" + ("  via relay" if stats.route == "relay" else ""),
         f"RTT {stats.rtt * 1000:.0f} ms",
         f"updates {stats.update_rate:.1f}/s",
         f"loss in {stats.loss_in * 100:.1f}%  out {stats.loss_out * 100:.1f}%",

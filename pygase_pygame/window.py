@@ -171,15 +171,20 @@ class GameWindow:
         port: int = 8080,
         password: Optional[str] = None,
         join_data: Optional[dict] = None,
+        room: Optional[str] = None,
+        relay: Optional[str] = None,
     ) -> None:
         """Connect to a PyGaSe server in the background; the window shows the connection's state.
 
         Arguments:
-            hostname: hostname or IPv4 address of the server
+            hostname: hostname or IP address (IPv4 or IPv6) of the server
             port: port of the server
             password: the session password, if the server has one (a wrong one: the window says so)
             join_data: a small dict for the game's `CLIENT_JOINED` handler, e.g. `{"name": "Ann"}` (if
                 the game turns the player away, the window shows its reason)
+            room: instead of hostname and port, the room code of a game hosted through a relay
+                (`join(room="ABC234", relay="relay.example.org:8090")`; see `Client.connect`)
+            relay: the relay's "HOST:PORT" (default: the environment variable PYGASE_RELAY)
 
         A window whose connection is lost without a goodbye joins again by itself, into the same seat,
         for `rejoin_for` seconds (30).
@@ -188,8 +193,13 @@ class GameWindow:
             TypeError: if `hostname` is not a str or `port` not an int (the order is `join(hostname,
                 port)`, the other way round from `Client.connect(port, hostname)`), or `join_data` is
                 not a dict that can be sent
-            ValueError: if `join_data` is larger than 1 KiB packed
+            ValueError: if `join_data` is larger than 1 KiB packed, or `room` or `relay` cannot be one
         """
+        if room is not None:
+            self._joined_with = (None, "localhost", password, join_data, room, relay)
+            self._rejoin_until = None
+            self.client.connect_in_thread(None, "localhost", password, join_data, room, relay)
+            return
         if not isinstance(hostname, str) or isinstance(port, bool) or not isinstance(port, int):
             if isinstance(port, str) and isinstance(hostname, int) and not isinstance(hostname, bool):
                 raise TypeError(
@@ -208,6 +218,8 @@ class GameWindow:
         port: int = 0,
         password: Optional[str] = None,
         join_data: Optional[dict] = None,
+        relay: Optional[str] = None,
+        public: Union[bool, dict] = False,
     ) -> int:
         """Run `backend` in this process and join it as its host; return the port it listens on.
 
@@ -221,14 +233,18 @@ class GameWindow:
             password: the session password to join with; by default the one the backend was made with
                 (`Backend(..., password=...)`), so the host is never refused
             join_data: what the host player joins with (see `join`)
+            relay: a relay's "HOST:PORT": players anywhere join by the room code it gives
+                (`backend.room_code`, logged; `Backend.run`)
+            public: with a relay, list the game there (True, or a dict with `game` and `name`)
         """
         if password is None:
             password = backend.server.password
         self.backend = backend
-        self._backend_thread = backend.run_in_thread(hostname, port)
+        self._backend_thread = backend.run_in_thread(hostname, port, relay=relay, public=public)
         bound = backend.server.port
         assert bound is not None
-        self.join("127.0.0.1" if hostname in ("", "0.0.0.0") else hostname, bound, password, join_data)
+        here = "127.0.0.1" if hostname in ("", "0.0.0.0", "::", "[::]") else hostname
+        self.join(here, bound, password, join_data)
         return bound
 
     def dispatch(self, event_type: str, *args: Any, **kwargs: Any) -> None:
@@ -327,7 +343,7 @@ class GameWindow:
             return "server closed, waiting for it to return…"
         last = connection._last_received
         if last is None:
-            return "connecting…"
+            return f"looking for room {connection.room}…" if connection.route is None else "connecting…"
         if time.monotonic() - last > _SILENCE_SHOWN_AFTER:
             return "connection lost, reconnecting…"
         if connection.updates_received == 0:

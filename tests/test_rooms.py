@@ -208,3 +208,21 @@ def test_punches_from_strangers_are_never_answered(relay, host):
         stranger.sendto(rv.Punch(b"12345678").encode(), ("127.0.0.1", backend.server.port))
         with pytest.raises(socket.timeout):
             stranger.recvfrom(100)
+
+
+def test_a_game_window_joins_by_room_code_and_says_what_it_is_doing(relay, host, monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    from helpers import run_until
+
+    from pygase_pygame import GameWindow
+
+    backend = host()
+    window = GameWindow(size=(120, 90), fps=0)
+    try:
+        window.join(room=backend.room_code, relay=relay_address(relay))
+        assert window.status_text() in (f"looking for room {backend.room_code}…", "connecting…")
+        run_until(window, lambda: window.status_text() == "", timeout=8)
+        window.client.wait_until(lambda state: state.ticks > 0, timeout=3)
+    finally:
+        window.close()

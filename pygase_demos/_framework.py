@@ -9,9 +9,12 @@ A demo subclasses `Demo` with its rules (`initial_state`, `time_step`, `handlers
     pygase-demo NAME host [--port P] [--name N] [--password W] [--bots N]
     pygase-demo NAME join ADDRESS [--name N] [--password W]
     ... [--headless] [--seconds S] [--screenshot PATH] [--simulate CONDITIONS]
+    pygase-demo NAME serve [--port P] [--password W] [--bots N] [--seconds S] [--verbose]
 
 ADDRESS is HOST, HOST:PORT, an IPv6 address (::1) or one in brackets with a port ([::1]:8080); see
-`parse_address`.
+`parse_address`. `serve` is a dedicated server (`pygase_demos._serve`): the game's backend with no window
+and no player of its own, listening on all interfaces (`LISTEN_ON_ALL`) and logging players coming and
+going, until Ctrl-C or SIGTERM (or --seconds).
 
 --headless runs without a display and stops after --seconds S, 5 by default (the window stops
 after --seconds too, and runs until closed without it). --simulate puts a simulated bad link in front
@@ -31,7 +34,7 @@ within `rejoin_grace` seconds, `remove_player` runs when the player is gone for 
 declare `sender_id`, and `private_attributes` go to `Backend(private_attributes=...)`.
 
 Either way the backend logs each player joining, being refused, dropping, returning and leaving at INFO
-on the `pygase_demos.players` logger (shown with --verbose).
+on the `pygase_demos.players` logger (shown by `serve`, and by the other modes with --verbose).
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ logger = logging.getLogger("pygase_demos")
 players_logger = logging.getLogger("pygase_demos.players")
 
 DEFAULT_PORT = 8080
+#: Where `host` and `serve` listen: every address of this machine. The one place to change it (to "::",
+#: IPv6 dual-stack, when the library's server binds that).
+LISTEN_ON_ALL = "0.0.0.0"
 #: How a demo's command is written in its usage line and messages ("players join with: ..."): the
 #: installed command. A checkout's `demos/` shortcuts set it to what is typed there, `python -m demos.{name}`.
 DEMO_COMMAND = "pygase-demo {name}"
@@ -161,20 +167,27 @@ def player_name(raw: Any) -> str:
 class PlayerLog:
     """Log players coming and going at INFO on `players_logger`, with their id and name.
 
-    The backend's handlers call it after the demo's own rules ran, so it records what happened without
-    knowing any rules. Names come from joining (a name sent by a client is quoted with `repr`, so it
-    cannot forge log lines). Used in the game loop's thread only.
+    The backend's handlers call it (in the game loop's thread) after the demo's own rules ran, so it
+    records what happened without knowing any rules. Names come from joining (a name sent by a client is
+    quoted with `repr`, so it cannot forge log lines).
     """
 
     def __init__(self) -> None:
-        self.names: dict[Any, str] = {}
+        self.names: dict[Any, str] = {}  # player id -> name, of the players in the game
+        self._lock = threading.Lock()
+
+    def player_ids(self) -> set:
+        """The ids of the players in the game (joined and not left yet); callable from any thread."""
+        with self._lock:
+            return set(self.names)
 
     def who(self, player_id: Any) -> str:
         name = self.names.get(player_id)
         return f"player {player_id}" if name is None else f"player {player_id} ({name!r})"
 
     def joined(self, player_id: Any, name: str) -> None:
-        self.names[player_id] = name
+        with self._lock:
+            self.names[player_id] = name
         players_logger.info("%s joined", self.who(player_id))
 
     def refused(self, name: str, reason: str) -> None:
@@ -190,12 +203,14 @@ class PlayerLog:
 
     def left(self, player_id: Any) -> None:
         players_logger.info("%s left", self.who(player_id))
-        self.names.pop(player_id, None)
+        with self._lock:
+            self.names.pop(player_id, None)
 
 
-def make_backend(demo: Demo, password: Optional[str] = None) -> Backend:
-    """Build the demo's backend with the joining protocol wired in (and players logged: `PlayerLog`)."""
-    log = PlayerLog()
+def make_backend(demo: Demo, password: Optional[str] = None, log: Optional[PlayerLog] = None) -> Backend:
+    """Build the demo's backend with the joining protocol wired in, logging players in `log` (a new
+    `PlayerLog` by default)."""
+    log = PlayerLog() if log is None else log
     if demo.player_ids:
 
         def joined(game_state: GameState, player_id: Any, join_data: dict) -> dict:
@@ -466,10 +481,21 @@ def _address_argument(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _port_argument(text: str) -> int:
+    """--port: a port number, 0 for any free one."""
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0: any free port)")
+    return int(text)
+
+
 MODES_HELP = """modes:
   local                 host and play in one process, with 3 bots (--bots N); the default
   host                  host on the LAN (--port P) and play; the game is announced to LAN launchers
   join ADDRESS          join a game; ADDRESS is HOST, HOST:PORT, an IPv6 address (::1) or [IPV6]:PORT
+  serve                 a dedicated server: no window, no player of its own, no display needed; listens
+                        on all interfaces (--port P), logs players coming and going to stderr, and stops
+                        on Ctrl-C or SIGTERM (or after --seconds S), telling the players; --bots N adds
+                        computer players; --name, --screenshot and --simulate do not apply
 """
 
 
@@ -484,20 +510,32 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
         "mode",
         nargs="?",
         default="local",
-        choices=["local", "host", "join"],
-        help="local, host or join (see modes below); default: local",
+        choices=["local", "host", "join", "serve"],
+        help="local, host, join or serve (see modes below); default: local",
     )
     parser.add_argument(
         "address", nargs="?", type=_address_argument, help=f"join mode: the game to join ({ADDRESS_FORMS})"
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to host on (host mode)")
     parser.add_argument(
-        "--name", default=os.environ.get("USER", "player").title()[:16], help="your player name"
+        "--port",
+        type=_port_argument,
+        default=DEFAULT_PORT,
+        help=f"port to listen on in host and serve mode (default {DEFAULT_PORT}; 0: any free port)",
     )
-    parser.add_argument("--password", default=None, help="session password (host: require it; join: give it)")
-    parser.add_argument("--bots", type=int, default=None, help="computer players (local default 3)")
     parser.add_argument(
-        "--headless", action="store_true", help="run without a display; stops after --seconds, 5 by default"
+        "--name", default=None, help="your player name (default: your user name; not in serve mode)"
+    )
+    parser.add_argument(
+        "--password", default=None, help="session password (host, serve: require it; join: give it)"
+    )
+    parser.add_argument(
+        "--bots", type=int, default=None, help="computer players (local default 3, host and serve 0)"
+    )
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="run without a display; stops after --seconds, 5 by default (serve never has a display and "
+        "runs until stopped)",
     )
     parser.add_argument(
         "--seconds", type=float, default=None, help="stop after this many seconds (default: until closed)"
@@ -519,11 +557,29 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuse, with a usage error, options that make no sense in the chosen mode."""
+    """Refuse, with a usage error, options that make no sense in the chosen mode; fill in defaults."""
     if args.mode == "join" and args.address is None:
         parser.error(f"join needs the address of the game: {ADDRESS_FORMS}")
     if args.mode != "join" and args.address is not None:
-        parser.error(f"an address is only for join, not for {args.mode} mode")
+        hint = " (serve listens on all interfaces: --port P)" if args.mode == "serve" else ""
+        parser.error(f"an address is only for join, not for {args.mode} mode{hint}")
+    if args.bots is not None and args.bots < 0:
+        parser.error("--bots takes a number of bots, 0 or more")
+    if args.mode == "serve":
+        refused = [
+            ("--name", args.name is not None, "the server has no player of its own"),
+            ("--screenshot", args.screenshot is not None, "the server has no window"),
+            ("--simulate", args.simulate is not None, "it simulates a window's link; the server has none"),
+        ]
+        for option, given, why in refused:
+            if given:
+                parser.error(f"{option} makes no sense in serve mode: {why}")
+        if args.bots is None:
+            args.bots = 0
+    elif args.name is None:
+        args.name = os.environ.get("USER", "player").title()[:16]
+    if args.seconds is not None and args.seconds < 0:
+        parser.error("--seconds takes a duration, 0 or more")
 
 
 @dataclass
@@ -535,6 +591,13 @@ class DemoRun:
     bots: int
 
 
+def final_state(backend: Backend) -> GameState:
+    """A copy of the backend's game state as it is now (the state of a game as it ended)."""
+    store = backend.game_state_store
+    with store._lock:
+        return copy.deepcopy(store.get_game_state())
+
+
 def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
     """Run a demo from command-line arguments; see the module docstring."""
     parser = build_parser(demo)
@@ -544,6 +607,10 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
         LinkConditions.from_environment()
     except ValueError as error:
         parser.error(str(error))
+    if args.mode == "serve":
+        from pygase_demos._serve import serve_from_command_line
+
+        return serve_from_command_line(demo, args)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     if args.headless:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
@@ -590,7 +657,7 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
         hosting_on_lan = args.mode == "host"
         port = window.host(
             backend,
-            "0.0.0.0" if hosting_on_lan else "127.0.0.1",
+            LISTEN_ON_ALL if hosting_on_lan else "127.0.0.1",
             args.port if hosting_on_lan else 0,
             join_data=join_data,
         )
@@ -639,9 +706,7 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
 
     def on_close() -> None:
         if backend is not None:  # the state of the game as it ended, before anyone leaves
-            store = backend.game_state_store
-            with store._lock:
-                final.append(copy.deepcopy(store.get_game_state()))
+            final.append(final_state(backend))
         # Bots and announcements end before the window shuts its server down.
         if announcer is not None:
             announcer.stop()

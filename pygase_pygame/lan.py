@@ -52,6 +52,9 @@ class Session:
     version: str
     password: bool
     last_seen: float
+    #: For a public session on a relay (`pygase_pygame.online.RelayBrowser`): its room code and relay.
+    room: str = ""
+    relay: str = ""
 
     @property
     def address(self) -> tuple:

@@ -226,3 +226,31 @@ def test_a_game_window_joins_by_room_code_and_says_what_it_is_doing(relay, host,
         window.client.wait_until(lambda state: state.ticks > 0, timeout=3)
     finally:
         window.close()
+
+
+def test_public_sessions_are_listed_and_private_ones_are_not(relay, host, players, monkeypatch):
+    from pygase_pygame.online import RelayBrowser
+
+    monkeypatch.setattr(host_side, "REFRESH_INTERVAL", 0.2)  # (the player count comes with each refresh)
+    listed = host(public={"game": "chase", "name": "Ann's game"})
+    host(public=True)
+    host()  # not public
+    client = players(listed.room_code, relay_address(relay))
+    client.wait_until(lambda state: state.ticks > 0, timeout=8)
+    with RelayBrowser(relay_address(relay), interval=0.1) as browser:
+
+        def chase_game_with_a_player():
+            browser.poll()
+            return [s for s in browser.sessions() if s.game == "chase" and s.players == 1]
+
+        wait_for(chase_game_with_a_player, timeout=5)
+        sessions = browser.sessions()
+        assert len(sessions) == 2
+        (chase,) = chase_game_with_a_player()
+        assert (chase.name, chase.room, chase.relay, chase.password) == (
+            "Ann's game",
+            listed.room_code,
+            relay_address(relay),
+            False,
+        )
+        assert chase.max_players == 64

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from typing import Any, Callable, Coroutine, Optional, Union
 
@@ -51,6 +52,8 @@ class Server:
         rejoin_grace: seconds a player whose connection was lost keeps its seat and player id
             (`CLIENT_DROPPED`); its client connecting again within them gets both back
             (`CLIENT_RETURNED`), else `CLIENT_LEFT` comes when they are over. 0: leave at once.
+        dedicated: no client becomes the host, so no client can shut the server down (for a server
+            that runs on its own, such as the demos' `serve` mode); stop it with `shutdown()`
 
     Every player that joins gets a player id (1, 2, 3 ... in the order they joined, never reused while
     the server runs): `CLIENT_JOINED` and `CLIENT_LEFT` handlers may declare `player_id` (and the former
@@ -83,6 +86,7 @@ class Server:
         simulate: Any = None,
         max_clients_per_ip: Optional[int] = MAX_CLIENTS_PER_IP,
         rejoin_grace: float = 30.0,
+        dedicated: bool = False,
     ) -> None:
         self.game_state_store = game_state_store
         self.simulate = simulate
@@ -99,6 +103,8 @@ class Server:
             rejoin_grace=rejoin_grace,
             decide_joins=True,  # (a player waits until its CLIENT_JOINED handler ran)
         )
+        if dedicated:  # the first client becomes the host only while there is no host token yet
+            self._core.host_token = os.urandom(16)
         self._hostname: Optional[str] = None
         self._port: Optional[int] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None

@@ -59,6 +59,7 @@ class Backend:
         max_clients_per_ip: clients from one public IP address beyond this are refused (see `Server`)
         rejoin_grace: seconds a player whose connection was lost keeps its seat and player id (see
             `Server`; 30 by default)
+        dedicated: no client becomes the host (who may shut the server down): a server of its own
         private_attributes: names of state attributes keyed by player id of which each player receives
             only its own entry, e.g. `["hands"]` (see `GameStateStore`)
 
@@ -91,6 +92,7 @@ class Backend:
         max_clients_per_ip: Optional[int] = MAX_CLIENTS_PER_IP,
         rejoin_grace: float = 30.0,
         private_attributes: Iterable[str] = (),
+        dedicated: bool = False,
         **kwargs: Any,
     ) -> None:
         if "initial_gamestate" in kwargs:
@@ -114,6 +116,7 @@ class Backend:
             max_clients=max_clients,
             max_clients_per_ip=max_clients_per_ip,
             rejoin_grace=rejoin_grace,
+            dedicated=dedicated,
         )
 
     def run(

@@ -90,6 +90,18 @@ def test_host_can_shut_the_server_down_and_a_guest_cannot(backend_factory):
     assert backend.game_state_machine.game_status == paused
 
 
+def test_a_dedicated_server_has_no_host_so_no_client_can_shut_it_down(backend_factory):
+    backend = backend_factory(GameState(x=0), lambda game_state, dt: {"x": game_state.x + 1}, dedicated=True)
+    port = backend.server.port
+    first = Client()
+    first.connect_in_thread(port, "127.0.0.1")
+    first.wait_until(lambda state: state.x > 0, timeout=3)
+    assert backend.server.host_client is None and first.connection.host_token is None
+    first.disconnect(shutdown_server=True)
+    time.sleep(0.2)  # deliberately: time for the request to be refused, not to work
+    assert backend.server.port == port
+
+
 def test_clients_learn_at_once_that_the_server_shut_down_and_give_up_after_the_timeout(
     backend_factory, client_factory
 ):
@@ -415,7 +427,9 @@ def test_client_that_falls_silent_is_dropped_and_the_game_logic_hears_it(backend
     monkeypatch.setattr(ServerConnection, "timeout", 0.5)
     left = threading.Event()
     backend = backend_factory(
-        GameState(n=0), lambda game_state, dt: {"n": game_state.n + 1}, rejoin_grace=0  # (left at once)
+        GameState(n=0),
+        lambda game_state, dt: {"n": game_state.n + 1},
+        rejoin_grace=0,  # (left at once)
     )
     backend.game_state_machine.register_event_handler(
         CLIENT_LEFT, lambda game_state, client_address: left.set()

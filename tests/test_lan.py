@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from helpers import free_udp_port
@@ -78,3 +79,36 @@ def test_demos_list_prints_each_demo_with_a_description():
     lines = result.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == ["dots", "chase", "arena", "pong", "cards"]
     assert all(len(line.split(maxsplit=1)[1]) > 10 for line in lines)
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+def test_an_announcement_over_ipv6_is_heard_and_one_heard_both_ways_is_one_session_listed_by_ipv4():
+    port = free_udp_port()
+    info = {"game": "chase", "name": "six", "players": 1, "port": 8123}
+    with SessionBrowser(announce_port=port, bind="::1") as browser:
+        announcer = SessionAnnouncer(info, addresses=["::1"], announce_port=port, interval=0.1)
+        announcer.start()
+        try:
+            session = browser.wait_for(lambda s: s.name == "six", timeout=3)
+            assert session is not None and session.host == "::1"
+        finally:
+            announcer.stop()
+    with SessionBrowser(announce_port=port, bind="") as browser:
+        announcer = SessionAnnouncer(info, addresses=["::1", "127.0.0.1"], announce_port=port, interval=0.1)
+        announcer.start()
+        try:
+            assert browser.wait_for(lambda s: s.host == "127.0.0.1", timeout=3) is not None
+            time.sleep(0.3)  # deliberately: several announcements over both families
+            browser.poll()
+            assert [s.host for s in browser.sessions()] == ["127.0.0.1"]
+        finally:
+            announcer.stop()

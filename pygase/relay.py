@@ -1,7 +1,7 @@
 """A rendezvous and relay server for playing over the internet: `python -m pygase.relay`.
 
-    python -m pygase.relay [--host ADDR] [--port 8090] [--max-sessions N] [--channel-ports LOW-HIGH]
-                           [--channel-rate KIB_PER_S] [--verbose]
+    python -m pygase.relay [--host ADDR] [--port 8090] [--max-sessions N] [--max-channels N]
+                           [--channel-ports LOW-HIGH] [--channel-rate KIB_PER_S] [--verbose]
 
 Hosts register their sessions here and get room codes; players look codes up and are introduced to the
 host, so that both can punch through their routers; when that fails, the relay forwards their datagrams
@@ -108,9 +108,10 @@ class Relay:
         host: the address to listen on; "" or "::" (the default) listens on IPv6 and IPv4 alike
         port: the main port (0: any free one; `port` says which once it listens)
         max_sessions: most registrations at once
+        max_channels: most relay channels at once (each has two ports)
         channel_ports: (low, high): the ports channels may use; None lets the system choose
         channel_rate: bytes per second a channel forwards each way
-        config: all limits (`max_sessions` and `channel_rate` are ignored when it is given)
+        config: all limits (`max_sessions`, `max_channels` and `channel_rate` are ignored when it is given)
 
     Raises:
         ValueError: for a channel port range that is not one
@@ -122,13 +123,16 @@ class Relay:
         port: int = DEFAULT_PORT,
         *,
         max_sessions: int = 10_000,
+        max_channels: int = 200,
         channel_ports: Optional[tuple[int, int]] = None,
         channel_rate: int = 64 * 1024,
         config: Optional[RelayConfig] = None,
     ) -> None:
         if channel_ports is not None and not 1 <= channel_ports[0] < channel_ports[1] <= 65535:
             raise ValueError(f"a channel port range is two ports low < high in 1-65535, not {channel_ports}")
-        self.config = config or RelayConfig(max_sessions=max_sessions, channel_rate=channel_rate)
+        self.config = config or RelayConfig(
+            max_sessions=max_sessions, max_channels=max_channels, channel_rate=channel_rate
+        )
         self.host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
         #: The main port (the one asked for, or the one the system chose once listening).
         self.port = port
@@ -362,11 +366,22 @@ _DESCRIPTION = "A rendezvous and relay server for PyGaSe games played over the i
 def main(argv: Optional[list[str]] = None) -> int:
     """Run a relay until SIGINT or SIGTERM; return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m pygase.relay", description=_DESCRIPTION)
-    parser.add_argument("--host", default="", help="address to listen on (default: all, IPv4 and IPv6)")
+    parser.add_argument(
+        "--host", default="", metavar="ADDR", help="address to listen on (default: all, IPv4 and IPv6)"
+    )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UDP port (default {DEFAULT_PORT})")
-    parser.add_argument("--max-sessions", type=int, default=10_000, help="most sessions (default 10000)")
-    parser.add_argument("--channel-ports", type=_port_range, help="UDP ports for relay channels, LOW-HIGH")
-    parser.add_argument("--channel-rate", type=int, default=64, help="KiB/s a channel forwards each way")
+    parser.add_argument(
+        "--max-sessions", type=int, metavar="N", default=10_000, help="most sessions (default 10000)"
+    )
+    parser.add_argument(
+        "--max-channels", type=int, metavar="N", default=200, help="most relay channels (default 200)"
+    )
+    parser.add_argument(
+        "--channel-ports", type=_port_range, metavar="LOW-HIGH", help="UDP ports for relay channels, LOW-HIGH"
+    )
+    parser.add_argument(
+        "--channel-rate", type=int, metavar="KIB_PER_S", default=64, help="KiB/s a channel forwards each way"
+    )
     parser.add_argument("--verbose", action="store_true", help="log what happens in detail")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -377,6 +392,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             args.host,
             args.port,
             max_sessions=args.max_sessions,
+            max_channels=args.max_channels,
             channel_ports=args.channel_ports,
             channel_rate=args.channel_rate * 1024,
         )

@@ -386,9 +386,11 @@ class RelayCore:
 
     def _refresh(self, message: wire.Refresh, address: Address, now: float) -> list[Output]:
         session = self._known(message.code, message.secret)
+        if session is not None and session.address != address:
+            # A host whose address changed proves the new one with a cookie: REFRESH has none, so it is
+            # told the session is unknown and registers again (keeping its code with its secret).
+            session = None
         if session is not None:
-            if address not in self._by_address:  # (an unverified sender never displaces another host)
-                self._move(session, address)
             session.players = _int(message.players)
             self._renew(session, now)
         return [Send(wire.Refreshed(message.code, session is not None).encode(), address)]

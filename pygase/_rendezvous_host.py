@@ -157,6 +157,11 @@ class HostRendezvous:
         elif isinstance(message, rv.Registered):
             if message.nonce == self._nonce:
                 self._registered_as(message, now)
+        elif isinstance(message, rv.NotFound):
+            if message.nonce == self._nonce and not self._registered:  # a full or busy relay: try later
+                _throttled.warning(
+                    "refused", now, "the relay at %s refused the registration: %s", *self._where_why(message)
+                )
         elif isinstance(message, rv.Refreshed):
             if not message.known and message.code == self.code and self._registered:
                 logger.info("the relay at %s forgot room %s (restarted?); registering again", *self._where())
@@ -168,6 +173,9 @@ class HostRendezvous:
                 del self._channels[min(self._channels, key=lambda token: self._channels[token].until)]
             address = _with_port(self.relay, message.port)
             self._channels[message.token] = _Channel(address, message.token, now, now + BIND_PATIENCE)
+
+    def _where_why(self, message: rv.NotFound) -> tuple[str, str]:
+        return _address_text(self.relay), message.text
 
     def _where(self) -> tuple[str, Optional[str]]:
         return _address_text(self.relay), self.code

@@ -160,18 +160,23 @@ def test_a_repeated_register_renews_the_same_registration():
     assert relay.core.counts()["sessions"] == 1
 
 
-def test_refresh_follows_a_host_whose_public_address_changed():
+def test_a_host_whose_public_address_changed_proves_it_with_a_cookie_before_the_relay_follows():
     relay = Harness()
     registered = relay.register()
     moved = ("203.0.113.5", 41234)
-    relay.send(rv.Refresh(registered.code, registered.secret, players=3), moved)
-    peer = relay.lookup(registered.code)
-    assert peer.endpoints[0] == moved
-    # A REFRESH (no cookie) from an address another host holds moves nothing and removes no one.
+    # A REFRESH has no cookie: from a new address it is told "unknown" and moves nothing ...
+    (reply,) = relay.send(rv.Refresh(registered.code, registered.secret, players=3), moved)
+    assert rv.parse(reply.datagram) == rv.Refreshed(registered.code, False)
+    assert relay.lookup(registered.code).endpoints[0] == HOST_ADDRESS
+    # ... so the host registers again from there, with its code and secret and a cookie: that moves it.
+    again = relay.register(moved, code=registered.code, secret=registered.secret)
+    assert again.code == registered.code
+    assert relay.lookup(registered.code, ("192.0.2.3", 3)).endpoints[0] == moved
+    # A REFRESH from an address another host holds moves nothing and removes no one.
     other = relay.register(PLAYER_ADDRESS)
     relay.send(rv.Refresh(registered.code, registered.secret), PLAYER_ADDRESS)
-    assert relay.lookup(other.code, ("192.0.2.3", 3)).endpoints[0] == PLAYER_ADDRESS
-    assert relay.lookup(registered.code, ("192.0.2.3", 3)).endpoints[0] == moved
+    assert relay.lookup(other.code, ("192.0.2.4", 3)).endpoints[0] == PLAYER_ADDRESS
+    assert relay.lookup(registered.code, ("192.0.2.5", 3)).endpoints[0] == moved
 
 
 def test_a_host_keeps_its_code_when_the_relay_restarted():

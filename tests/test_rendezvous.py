@@ -227,3 +227,17 @@ def test_malformed_datagrams_raise_value_error_for_the_driver_to_drop():
             host.receive(garbage, RELAY, 0.0)
         with pytest.raises(ValueError):
             player.receive(garbage, RELAY, 0.0)
+
+
+def test_a_host_the_relay_turns_away_says_why_and_tries_again_later(caplog):
+    host = HostRendezvous(RELAY)
+    host.start(0.0)
+    ((register, _),) = host.datagrams_to_send(0.0)
+    nonce = rv.parse(register).nonce
+    host.receive(rv.NotFound(nonce, rv.RELAY_FULL).encode(), RELAY, 0.01)
+    assert "refused the registration: the relay is full" in caplog.text
+    assert not host.registered
+    assert host.datagrams_to_send(0.1) == []  # not at once: after the retry interval
+    assert [type(rv.parse(d)) for d, _ in host.datagrams_to_send(host_side.RETRY_FIRST + 0.01)] == [
+        rv.Register
+    ]

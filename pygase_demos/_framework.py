@@ -6,15 +6,24 @@ A demo subclasses `Demo` with its rules (`initial_state`, `time_step`, `handlers
 `python -m pygase_demos.NAME`, or `python -m demos.NAME` in a checkout):
 
     pygase-demo NAME [local] [--bots N]                  host and play in one process (the default)
-    pygase-demo NAME host [--port P] [--name N] [--password W] [--bots N]
-    pygase-demo NAME join ADDRESS [--name N] [--password W]
+    pygase-demo NAME host [--port P] [--name N] [--password W] [--bots N] [--relay HOST:PORT [--public]]
+    pygase-demo NAME join ADDRESS|CODE [--name N] [--password W] [--relay HOST:PORT]
     ... [--headless] [--seconds S] [--screenshot PATH] [--simulate CONDITIONS]
     pygase-demo NAME serve [--port P] [--password W] [--bots N] [--seconds S] [--verbose]
+                           [--relay HOST:PORT [--public]]
 
 ADDRESS is HOST, HOST:PORT, an IPv6 address (::1) or one in brackets with a port ([::1]:8080); see
-`parse_address`. `serve` is a dedicated server (`pygase_demos._serve`): the game's backend with no window
-and no player of its own, listening on all interfaces (`LISTEN_ON_ALL`) and logging players coming and
-going, until Ctrl-C or SIGTERM (or --seconds).
+`parse_address`. CODE is the room code of a game hosted with a relay (see `parse_join_target` for how a
+code is told from a host name). `serve` is a dedicated server (`pygase_demos._serve`): the game's backend
+with no window and no player of its own, listening on all interfaces (`LISTEN_ON_ALL`) and logging
+players coming and going, until Ctrl-C or SIGTERM (or --seconds).
+
+Room codes: with --relay HOST:PORT (default: the environment variable PYGASE_RELAY), `host` and `serve`
+register the game with that relay (`python -m pygase.relay`) besides listening on the LAN as always, print
+one line `room code: ABC234` on stdout once the relay gave the code (and a new one if it changes: a relay
+that restarted and lost the session), and the window shows it in its title (`window_title`; chase also in
+its invitation); players anywhere join with `join ABC234 --relay HOST:PORT`. --public lists the game in
+the relay's public list, which the launcher (`pygase-demo`) shows beside the LAN's games.
 
 --headless runs without a display and stops after --seconds S, 5 by default (the window stops
 after --seconds too, and runs until closed without it). --simulate puts a simulated bad link in front
@@ -48,7 +57,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from pygase import (
     CLIENT_DROPPED,
@@ -60,6 +69,8 @@ from pygase import (
     GameState,
     JoinRefused,
 )
+from pygase._rendezvous_io import DEFAULT_RELAY_PORT, parse_relay, relay_from_environment
+from pygase._room_codes import normalize_code
 from pygase.testing import LinkConditions
 
 logger = logging.getLogger("pygase_demos")
@@ -67,9 +78,11 @@ logger = logging.getLogger("pygase_demos")
 players_logger = logging.getLogger("pygase_demos.players")
 
 DEFAULT_PORT = 8080
-#: Where `host` and `serve` listen: every address of this machine. The one place to change it (to "::",
-#: IPv6 dual-stack, when the library's server binds that).
-LISTEN_ON_ALL = "0.0.0.0"
+#: Where `host` and `serve` listen: every address of this machine, IPv4 and IPv6 (dual-stack; IPv4 only
+#: where the machine has no IPv6). The one place to change it.
+LISTEN_ON_ALL = ""
+#: The hostnames a server listens on every interface with ("" and "::" dual-stack, "0.0.0.0" IPv4 only).
+ALL_INTERFACES = ("", "::", "0.0.0.0")
 #: How a demo's command is written in its usage line and messages ("players join with: ..."): the
 #: installed command. A checkout's `demos/` shortcuts set it to what is typed there, `python -m demos.{name}`.
 DEMO_COMMAND = "pygase-demo {name}"
@@ -78,10 +91,14 @@ VERSION = "1"
 
 @dataclass
 class PlayerView:
-    """What a window knows about its own player."""
+    """What a window knows about its own player (and the relay it hosts or joined through, if any)."""
 
     name: str
     player_id: Any = None
+    #: the relay's "HOST:PORT" when the game is hosted or joined with a room code (`--relay`), else None
+    relay: Optional[str] = None
+    #: the game's room code at that relay (a host knows it once the relay answered), else None
+    room: Optional[str] = None
 
 
 @dataclass
@@ -207,9 +224,12 @@ class PlayerLog:
             self.names.pop(player_id, None)
 
 
-def make_backend(demo: Demo, password: Optional[str] = None, log: Optional[PlayerLog] = None) -> Backend:
+def make_backend(
+    demo: Demo, password: Optional[str] = None, log: Optional[PlayerLog] = None, dedicated: bool = False
+) -> Backend:
     """Build the demo's backend with the joining protocol wired in, logging players in `log` (a new
-    `PlayerLog` by default)."""
+    `PlayerLog` by default). `dedicated`: no client becomes the host who may shut the server down (serve
+    mode; `Backend(dedicated=True)`)."""
     log = PlayerLog() if log is None else log
     if demo.player_ids:
 
@@ -252,6 +272,7 @@ def make_backend(demo: Demo, password: Optional[str] = None, log: Optional[Playe
             max_clients=demo.max_players + 8,
             rejoin_grace=demo.rejoin_grace,
             private_attributes=demo.private_attributes,
+            dedicated=dedicated,
         )
     players: dict[tuple, Any] = {}  # client address -> player id (touched in the game loop only)
     backend = Backend(
@@ -260,6 +281,7 @@ def make_backend(demo: Demo, password: Optional[str] = None, log: Optional[Playe
         password=password,
         max_clients=demo.max_players + 8,
         rejoin_grace=demo.rejoin_grace,
+        dedicated=dedicated,
     )
 
     def join(game_state: GameState, client_address: tuple, name: str = "player", **kwargs: Any) -> dict:
@@ -473,12 +495,114 @@ def _parse_port(port: str, text: str) -> int:
     return number
 
 
-def _address_argument(text: str) -> tuple[str, int]:
-    """`parse_address` for argparse: its message in a usage error."""
+def room_code_in(text: str) -> Optional[str]:
+    """The room code `text` is written like, in canonical form (`ABC234`), or None.
+
+    A room code has 6 characters from `pygase._room_codes.CODE_ALPHABET`, in any case, with spaces or
+    dashes allowed ("abc-234"); text with a ':' or a '.' is never one (it is an address).
+    """
+    if ":" in text or "." in text:
+        return None
     try:
-        return parse_address(text)
+        return normalize_code(text.strip())
+    except ValueError:
+        return None
+
+
+class JoinTarget(NamedTuple):
+    """What `join` joins: a room code at a relay, or an address (hostname, port); the other is None."""
+
+    room: Optional[str]
+    address: Optional[tuple[str, int]]
+
+
+def parse_join_target(text: str, relay: Optional[str]) -> JoinTarget:
+    """What the argument of `join` names: a room code (`room_code_in`) when a relay is set, else an address.
+
+    Some host names look like room codes ("ubuntu", "server"): without a relay they stay host names, so
+    joining a LAN machine works as before; with one, a port makes them an address ("ubuntu:8080").
+
+    Raises:
+        ValueError: as `parse_address`, for what is neither
+    """
+    room = room_code_in(text)
+    if room is not None and relay is not None:
+        return JoinTarget(room, None)
+    return JoinTarget(None, parse_address(text))
+
+
+def relay_argument(text: str) -> str:
+    """--relay: a relay's HOST:PORT, checked by `parse_relay` (its message in a usage error)."""
+    try:
+        parse_relay(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+    return text.strip()
+
+
+def listens_on_all(hostname: Optional[str]) -> bool:
+    """Whether a server given `hostname` listens on every interface of its machine."""
+    return hostname in ALL_INTERFACES
+
+
+def describe_listening(hostname: str) -> str:
+    """Where a server given `hostname` listens, in words for a log line or a message."""
+    if hostname in ("", "::"):
+        return "all interfaces"  # (IPv4 and IPv6; IPv4 only on a machine without IPv6)
+    if hostname == "0.0.0.0":
+        return "all IPv4 interfaces"
+    return hostname
+
+
+def join_command(name: str, target: str, relay: Optional[str] = None) -> str:
+    """The command that joins demo `name` at `target` (an address, or a room code with its `relay`)."""
+    command = f"{DEMO_COMMAND.format(name=name)} join {target}"
+    return command if relay is None else f"{command} --relay {relay}"
+
+
+def window_title(demo: Demo, room: Optional[str] = None) -> str:
+    """A demo window's title, with the room code players join by when there is one."""
+    title = f"{demo.title} - PyGaSe"
+    return title if room is None else f"{title} - room {room}"
+
+
+def invitation_lines(
+    name: str, lan_address: Optional[str], room: Optional[str] = None, relay: Optional[str] = None
+) -> list[str]:
+    """How friends join a game that listens on all interfaces (what a window shows while waiting for
+    them): the command on the LAN (`lan_address` is HOST:PORT), and with a room code from anywhere."""
+    lines = []
+    if lan_address is not None:
+        lines.append(f"Friends join with: {join_command(name, lan_address)}")
+    if room is not None:
+        lead = "or from anywhere" if lines else "Friends join with"
+        lines.append(f"{lead}: {join_command(name, room, relay)}")
+    return lines
+
+
+class RoomCodeReporter:
+    """Report the room code a backend got from its relay: the line `room code: ABC234` on stdout once the
+    code is known, and again when it changes (a relay that restarted and lost the session).
+
+    `check()` is called now and then (each frame, each poll of a server's loop) in one thread.
+    """
+
+    def __init__(self, backend: Backend, on_change: Optional[Callable[[str], None]] = None) -> None:
+        self.backend = backend
+        self.on_change = on_change
+        #: the code last reported (None until the relay answered)
+        self.code: Optional[str] = None
+
+    def check(self) -> Optional[str]:
+        """Report the room code if it is new; return the code last reported."""
+        code = self.backend.room_code
+        if code is not None and code != self.code:
+            self.code = code
+            # (a documented line of the command line, the one a script or person reads the code from)
+            print(f"room code: {code}", flush=True)
+            if self.on_change is not None:
+                self.on_change(code)
+        return self.code
 
 
 def _port_argument(text: str) -> int:
@@ -490,12 +614,19 @@ def _port_argument(text: str) -> int:
 
 MODES_HELP = """modes:
   local                 host and play in one process, with 3 bots (--bots N); the default
-  host                  host on the LAN (--port P) and play; the game is announced to LAN launchers
-  join ADDRESS          join a game; ADDRESS is HOST, HOST:PORT, an IPv6 address (::1) or [IPV6]:PORT
+  host                  host on the LAN (--port P) and play; the game is announced to LAN launchers;
+                        with a relay (--relay HOST:PORT or PYGASE_RELAY) players anywhere join it by its
+                        room code too: printed as a line 'room code: ABC234' and shown in the window
+  join ADDRESS|CODE     join a game: ADDRESS is HOST, HOST:PORT, an IPv6 address (::1) or [IPV6]:PORT;
+                        CODE is the room code of a game hosted with a relay, looked up at --relay (or
+                        PYGASE_RELAY). 6 letters and digits with no ':' or '.' (ABC234, abc-234) are a
+                        room code when a relay is set, a host name when none is; for a machine named
+                        like a room code, give its port (ubuntu:8080)
   serve                 a dedicated server: no window, no player of its own, no display needed; listens
                         on all interfaces (--port P), logs players coming and going to stderr, and stops
                         on Ctrl-C or SIGTERM (or after --seconds S), telling the players; --bots N adds
-                        computer players; --name, --screenshot and --simulate do not apply
+                        computer players; --name, --screenshot and --simulate do not apply; with a relay
+                        it prints 'room code: ABC234' as host does
 """
 
 
@@ -514,7 +645,10 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
         help="local, host, join or serve (see modes below); default: local",
     )
     parser.add_argument(
-        "address", nargs="?", type=_address_argument, help=f"join mode: the game to join ({ADDRESS_FORMS})"
+        "address",
+        nargs="?",
+        metavar="ADDRESS|CODE",
+        help=f"join mode: the game to join ({ADDRESS_FORMS}), or its room code with a relay",
     )
     parser.add_argument(
         "--port",
@@ -552,6 +686,20 @@ def build_parser(demo: Demo) -> argparse.ArgumentParser:
             "PYGASE_SIMULATE)"
         ),
     )
+    parser.add_argument(
+        "--relay",
+        type=relay_argument,
+        default=None,
+        metavar="HOST:PORT",
+        help=f"relay for room codes (port {DEFAULT_RELAY_PORT} if left out; default: the environment "
+        "variable PYGASE_RELAY): host and serve get a room code there, join looks codes up there",
+    )
+    parser.add_argument(
+        "--public",
+        action="store_true",
+        help="host, serve: list the game on the relay for everyone (its name, players, password or not), "
+        "as launchers with the same relay show it beside the LAN's games (needs a relay)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show PyGaSe's log")
     return parser
 
@@ -565,6 +713,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"an address is only for join, not for {args.mode} mode{hint}")
     if args.bots is not None and args.bots < 0:
         parser.error("--bots takes a number of bots, 0 or more")
+    _check_relay(parser, args)
     if args.mode == "serve":
         refused = [
             ("--name", args.name is not None, "the server has no player of its own"),
@@ -582,6 +731,32 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error("--seconds takes a duration, 0 or more")
 
 
+def _check_relay(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--relay (or PYGASE_RELAY) and --public; parse join's argument into `args.room` or `args.address`."""
+    if args.mode == "local":
+        if args.relay is not None:
+            parser.error("--relay makes no sense in local mode (only this machine plays): use host or serve")
+    elif args.relay is None:
+        relay = relay_from_environment()
+        if relay is not None:
+            try:
+                parse_relay(relay)
+            except ValueError as error:
+                parser.error(f"the environment variable PYGASE_RELAY: {error}")
+            args.relay = relay.strip()
+    if args.public:
+        if args.mode not in ("host", "serve"):
+            parser.error(f"--public is for host and serve mode, not {args.mode}: it lists a game on a relay")
+        if args.relay is None:
+            parser.error("--public lists the game on a relay: give --relay HOST:PORT (or set PYGASE_RELAY)")
+    args.room, args.target = None, args.address  # (the target as typed)
+    if args.mode == "join":
+        try:
+            args.room, args.address = parse_join_target(args.address, args.relay)
+        except ValueError as error:
+            parser.error(f"argument address: {error}")
+
+
 @dataclass
 class DemoRun:
     """What a finished run leaves behind (for tests): the final server state, if this process hosted."""
@@ -596,6 +771,19 @@ def final_state(backend: Backend) -> GameState:
     store = backend.game_state_store
     with store._lock:
         return copy.deepcopy(store.get_game_state())
+
+
+def public_listing(demo: Demo, name: str) -> dict:
+    """What the relay's public list shows of a game hosted with --public (the launcher lists the demos'
+    games by `game`)."""
+    return {"game": demo.name, "name": name}
+
+
+def hosting_line(lead: str, name: str, port: int, relay: Optional[str]) -> str:
+    """The line `host` and `serve` print when they listen: where players join (with a relay, the room code
+    follows on a line of its own, `RoomCodeReporter`)."""
+    line = f"{lead}; players join with: {join_command(name, f'HOST:{port}')}"
+    return line if relay is None else f"{line}, or from anywhere: {join_command(name, 'ROOM_CODE', relay)}"
 
 
 def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
@@ -617,18 +805,24 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
         os.environ["SDL_AUDIODRIVER"] = "dummy"
         if args.seconds is None:
             args.seconds = 5.0
+    import pygame
+
     from pygase_pygame import GameWindow
     from pygase_pygame._hooks import call_declared
     from pygase_pygame.lan import SessionAnnouncer
 
-    window = GameWindow(size=demo.size, title=f"{demo.title} - PyGaSe", client=Client(simulate=args.simulate))
-    view = PlayerView(args.name)
+    window = GameWindow(size=demo.size, title=window_title(demo), client=Client(simulate=args.simulate))
+    view = PlayerView(
+        args.name, relay=args.relay if args.mode == "host" or args.room else None, room=args.room
+    )
     join_data = {"name": args.name} if demo.player_ids else None
     window.client.register_event_handler("YOU_ARE", lambda player_id: setattr(view, "player_id", player_id))
     window.client.register_event_handler("FULL", lambda: logger.warning("the game is full: watching"))
     demo.setup_window(window, view)
     user_connect = window.hooks.get("on_connect")
     user_update = window.hooks.get("update")
+    #: called once a frame, before the demo's update hook (in the window's thread)
+    frame_tasks: list[Callable[[], Any]] = []
 
     def on_connect() -> None:
         if demo.player_ids:
@@ -638,33 +832,55 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
         if user_connect is not None:
             user_connect()
 
-    def update(dt: float, state: Any) -> None:  # the view learns the player id as soon as there is one
-        view.player_id = window.client.player_id
+    def update(dt: float, state: Any) -> None:
+        if demo.player_ids:  # the view learns the player id as soon as there is one
+            view.player_id = window.client.player_id
+        for task in frame_tasks:
+            task()
         if user_update is not None:
             call_declared(user_update, dt=dt, state=state)
 
     window.hooks["on_connect"] = on_connect
-    if demo.player_ids:
-        window.hooks["update"] = update
+    window.hooks["update"] = update
     backend: Optional[Backend] = None
     announcer: Optional[SessionAnnouncer] = None
     bots: Optional[BotRunner] = None
     if args.mode == "join":
-        host, port = args.address
-        window.client.connect_in_thread(port, host, args.password, join_data)
+        if args.room is not None:
+            pygame.display.set_caption(window_title(demo, args.room))
+            window.client.connect_in_thread(
+                password=args.password, join_data=join_data, room=args.room, relay=args.relay
+            )
+        else:
+            host, port = args.address
+            if room_code_in(args.target) is not None:  # (with a relay it would be a room code)
+                logger.warning(
+                    "%r looks like a room code, but no relay is set (--relay HOST:PORT or PYGASE_RELAY): "
+                    "joining the machine called %r",
+                    args.target,
+                    host,
+                )
+            window.client.connect_in_thread(port, host, args.password, join_data)
     else:
         backend = make_backend(demo, args.password)
         hosting_on_lan = args.mode == "host"
-        port = window.host(
-            backend,
-            LISTEN_ON_ALL if hosting_on_lan else "127.0.0.1",
-            args.port if hosting_on_lan else 0,
-            join_data=join_data,
-        )
+        try:
+            port = window.host(
+                backend,
+                LISTEN_ON_ALL if hosting_on_lan else "127.0.0.1",
+                args.port if hosting_on_lan else 0,
+                join_data=join_data,
+                relay=args.relay if hosting_on_lan else None,
+                public=public_listing(demo, f"{args.name}'s {demo.title}") if args.public else False,
+            )
+        except OSError as error:
+            window.close()
+            if isinstance(error, ConnectionError):  # the relay's name does not resolve
+                raise SystemExit(str(error)) from None
+            raise SystemExit(f"cannot listen on port {args.port}: {error}") from None
         if hosting_on_lan:
             print(
-                f"Hosting {demo.title} on port {port}; "
-                f"players join with: {DEMO_COMMAND.format(name=demo.name)} join HOST:{port}"
+                hosting_line(f"Hosting {demo.title} on port {port}", demo.name, port, args.relay), flush=True
             )
             announcer = SessionAnnouncer(
                 {
@@ -678,6 +894,15 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
                 }
             )
             announcer.start()
+            if args.relay is not None:
+
+                def show_code(code: str) -> None:
+                    view.room = code
+                    pygame.display.set_caption(window_title(demo, code))
+
+                reporter = RoomCodeReporter(backend, show_code)
+                reporter.check()
+                frame_tasks.append(reporter.check)
         bot_count = args.bots if args.bots is not None else (3 if args.mode == "local" else 0)
         if bot_count:
             # The player joins first, so the player (not a bot) is the host who may end the game.
@@ -688,18 +913,15 @@ def run_demo(demo: Demo, argv: Optional[list] = None) -> DemoRun:
             bots = BotRunner(demo, port, bot_count, password=args.password)
             bots.start()
     if announcer is not None and backend is not None:
-        store, announced = backend.game_state_store, [1]
-        user_update = window.hooks.get("update")
+        store, announced, lan = backend.game_state_store, [1], announcer
 
-        def update(dt: float, state: Any) -> None:
+        def announce_players() -> None:
             count = demo.player_count(store.get_game_state())
             if count != announced[0]:
                 announced[0] = count
-                announcer.update(players=count)
-            if user_update is not None:
-                call_declared(user_update, dt=dt, state=state)
+                lan.update(players=count)
 
-        window.hooks["update"] = update
+        frame_tasks.append(announce_players)
 
     user_close = window.hooks.get("on_close")
     final: list[GameState] = []

@@ -1,14 +1,18 @@
-"""A dedicated server for a demo: `pygase-demo NAME serve [--port P] [--password W] [--bots N]`.
+"""A dedicated server for a demo: `pygase-demo NAME serve [--port P] [--password W] [--bots N]
+[--relay HOST:PORT [--public]]`.
 
 The demo's backend (`make_backend`: the same rules as `host` mode) with no window, no player of its own
-and no display, for a spare machine or a small cloud server. It listens on all interfaces
-(`_framework.LISTEN_ON_ALL`), logs its start, players coming and going (`PlayerLog`) and its end to
-stderr, and stops on Ctrl-C (SIGINT) or SIGTERM, or after --seconds: the players are told the server
-shuts down (`Backend.shutdown()`), no thread is left behind, and the process exits with status 0.
+and no display, for a spare machine or a small cloud server. It is dedicated (`Backend(dedicated=True)`):
+no client becomes its host, so no player can shut it down. It listens on all interfaces, IPv4 and IPv6
+(`_framework.LISTEN_ON_ALL`); with a relay it registers there too and prints `room code: ABC234`
+(`RoomCodeReporter`), listed in the relay's public list with --public. It logs its start, its room code,
+players coming and going (`PlayerLog`) and its end to stderr, and stops on Ctrl-C (SIGINT) or SIGTERM, or
+after --seconds: the players are told the server shuts down (`Backend.shutdown()`), no thread is left
+behind, and the process exits with status 0.
 
 `DedicatedServer` is the server itself (it neither prints nor touches signals or the logging set-up);
 `serve_from_command_line` is what `run_demo` runs for `serve`: the log handler, the signal handlers, the
-one line on stdout, and the wait.
+lines on stdout (where players join; the room code), and the wait.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from pygase import Backend, GameState
 from pygase_demos import _framework
@@ -30,8 +34,13 @@ from pygase_demos._framework import (
     Demo,
     DemoRun,
     PlayerLog,
+    RoomCodeReporter,
+    describe_listening,
     final_state,
+    hosting_line,
+    join_command,
     make_backend,
+    public_listing,
 )
 
 logger = logging.getLogger("pygase_demos.serve")
@@ -51,6 +60,8 @@ class DedicatedServer:
         password: session password players must give (None: anyone may join)
         bots: computer players, each a `Client` of this process joining over loopback
         hostname: address to listen on; by default all of this machine's (`_framework.LISTEN_ON_ALL`)
+        relay: a relay's "HOST:PORT" to register with for a room code (`room_code`), or None
+        public: with a relay, list the session there (True, or a dict with `game` and `name`)
     """
 
     def __init__(
@@ -60,8 +71,12 @@ class DedicatedServer:
         password: Optional[str] = None,
         bots: int = 0,
         hostname: Optional[str] = None,
+        relay: Optional[str] = None,
+        public: Union[bool, dict] = False,
     ) -> None:
         self.demo = demo
+        self.relay = relay
+        self.public = public
         self.hostname = _framework.LISTEN_ON_ALL if hostname is None else hostname
         self.port = port
         self.password = password
@@ -73,21 +88,25 @@ class DedicatedServer:
         self._threads_before: set[threading.Thread] = set()
 
     def start(self) -> int:
-        """Start listening (and the bots); return the port.
+        """Start listening (and the bots); return the port. With a relay, it returns once the relay gave
+        the room code (`room_code`), or after `Backend.run_in_thread`'s wait without one (it keeps asking).
 
         Raises:
-            OSError: if the address cannot be bound (the port is taken, say)
+            OSError: if the address cannot be bound (the port is taken, say); ConnectionError if the relay's
+                name does not resolve
         """
         self._threads_before = set(threading.enumerate())
-        self.backend = make_backend(self.demo, self.password, self.players)
-        self._thread = self.backend.run_in_thread(self.hostname, self.port)
+        self.backend = make_backend(self.demo, self.password, self.players, dedicated=True)
+        self._thread = self.backend.run_in_thread(
+            self.hostname, self.port, relay=self.relay, public=self.public
+        )
         port = self.backend.server.port
         assert port is not None
         self.port = port
         logger.info(
-            "%s server listening on %s port %d, %s, up to %d players",
+            "%s server listening on %s, port %d, %s, up to %d players",
             self.demo.title,
-            self.hostname,
+            describe_listening(self.hostname),
             port,
             "password required" if self.password else "no password",
             self.demo.max_players,
@@ -99,8 +118,13 @@ class DedicatedServer:
         return port
 
     @property
+    def room_code(self) -> Optional[str]:
+        """The room code players join with through the relay (None without a relay, or until it answered)."""
+        return self.backend.room_code if self.backend is not None else None
+
+    @property
     def running(self) -> bool:
-        """Whether the backend still runs (it stops by `stop()`, or when its host client shuts it down)."""
+        """Whether the backend still runs (until `stop()`: no client of a dedicated server can stop it)."""
         return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> Optional[GameState]:
@@ -194,22 +218,40 @@ def serve_from_command_line(demo: Demo, args: argparse.Namespace) -> DemoRun:
     undo_logging = _install_log_handler(args.verbose)
     requested: list[str] = []
     restore_signals = _catch_stop_signals(requested)
-    server = DedicatedServer(demo, args.port, args.password, args.bots)
+    public = public_listing(demo, f"{demo.title} server") if args.public else False
+    server = DedicatedServer(demo, args.port, args.password, args.bots, relay=args.relay, public=public)
     try:
         try:
             port = server.start()
-        except OSError as error:
-            logger.error("cannot listen on %s port %d: %s", server.hostname, args.port, error)
+        except ConnectionError as error:  # (before OSError: it is one) the relay's name does not resolve
+            logger.error("cannot register with the relay %s: %s", args.relay, error)
             raise SystemExit(1) from None
-        command = _framework.DEMO_COMMAND.format(name=demo.name)
-        # The one line a command prints (the log goes to stderr): where players find the game.
-        print(
-            f"Serving {demo.title} on {server.hostname} port {port}; "
-            f"players join with: {command} join HOST:{port}",
-            flush=True,
-        )
+        except OSError as error:
+            logger.error(
+                "cannot listen on %s, port %d: %s", describe_listening(server.hostname), args.port, error
+            )
+            raise SystemExit(1) from None
+        # The lines a command prints (the log goes to stderr): where players find the game.
+        lead = f"Serving {demo.title} on {describe_listening(server.hostname)}, port {port}"
+        print(hosting_line(lead, demo.name, port, args.relay), flush=True)
+        reporter: Optional[RoomCodeReporter] = None
+        if args.relay is not None:
+
+            def on_code(code: str) -> None:
+                logger.info(
+                    "room code %s at the relay %s%s; players anywhere join with: %s",
+                    code,
+                    args.relay,
+                    " (listed publicly)" if args.public else "",
+                    join_command(demo.name, code, args.relay),
+                )
+
+            assert server.backend is not None  # (started)
+            reporter = RoomCodeReporter(server.backend, on_code)
         deadline = None if args.seconds is None else time.monotonic() + args.seconds
         while not requested and server.running:
+            if reporter is not None:
+                reporter.check()
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 logger.info("stopping after %g s (--seconds)", args.seconds)
@@ -218,7 +260,7 @@ def serve_from_command_line(demo: Demo, args: argparse.Namespace) -> DemoRun:
         if requested:
             logger.info("stopping on %s", requested[0])
         elif not server.running:
-            logger.warning("the server was shut down by its host client (the first client that joined)")
+            logger.error("the server stopped on its own (see the log above)")
         state = server.stop()
     finally:
         if server.running:  # an exception on the way: still tell the players and end the threads

@@ -257,6 +257,7 @@ class ChaseView:
         self.text_cache: dict = {}
         self.sprite_cache: dict = {}
         self._invitation: Optional[str] = None
+        self._invitation_room: Optional[str] = None  # the room code the invitation names
 
     # ---- state ------------------------------------------------------------------------------------
 
@@ -438,16 +439,23 @@ class ChaseView:
             self.banner(screen, "Waiting for other players…", self.invitation(), 230)
 
     def invitation(self) -> str:
-        """How others can join this game (shown while nobody else is there)."""
-        if self._invitation is None:
+        """How others can join this game (shown while nobody else is there): on the LAN, and by the room
+        code with a relay (recomputed when the code arrives or changes); one line or two."""
+        room = self.view.room
+        if self._invitation is None or room != self._invitation_room:
+            self._invitation_room = room
             server = getattr(self.window.backend, "server", None)
-            if server is None:
-                self._invitation = "The game starts when someone else joins."
-            elif server.hostname in ("0.0.0.0", ""):
+            if server is not None and _framework.listens_on_all(server.hostname):
                 lan = [a for a in get_available_ip_addresses() if not a.startswith("127.")]
-                address = f"{lan[0] if lan else 'THIS-MACHINE'}:{server.port}"
-                command = _framework.DEMO_COMMAND.format(name="chase")
-                self._invitation = f"Friends join with: {command} join {address}"
+                address = _framework.format_address(lan[0] if lan else "THIS-MACHINE", server.port)
+                lines = _framework.invitation_lines("chase", address, room, self.view.relay)
+                self._invitation = "\n".join(lines)
+            elif server is None and room is not None:  # joined by the room code: others can too
+                self._invitation = "\n".join(
+                    _framework.invitation_lines("chase", None, room, self.view.relay)
+                )
+            elif server is None:
+                self._invitation = "The game starts when someone else joins."
             else:
                 self._invitation = "Playing on this machine only: add --bots 3, or host for your LAN."
         return self._invitation
@@ -500,13 +508,16 @@ class ChaseView:
         screen.blit(surface, (rules.WIDTH / 2 - surface.get_width() / 2, y))
 
     def banner(self, screen: pygame.Surface, title: str, subtitle: str, y: float) -> None:
-        big, small = self.text(title, 30, _GOLD), self.text(subtitle, 16, _WHITE)
-        width = max(big.get_width(), small.get_width()) + 40
-        panel = pygame.Surface((width, 96), pygame.SRCALPHA)
+        """A panel in the middle: `title` in large letters, and `subtitle` below (one or more lines)."""
+        big = self.text(title, 30, _GOLD)
+        lines = [self.text(line, 16, _WHITE) for line in subtitle.split("\n")]
+        width = max(big.get_width(), *(line.get_width() for line in lines)) + 40
+        panel = pygame.Surface((width, 74 + 22 * len(lines)), pygame.SRCALPHA)
         panel.fill((10, 12, 20, 200))
         screen.blit(panel, (rules.WIDTH / 2 - width / 2, y - 12))
         self.centered(screen, big, y)
-        self.centered(screen, small, y + 42)
+        for index, line in enumerate(lines):
+            self.centered(screen, line, y + 42 + 22 * index)
 
     def draw_hud(self, screen: pygame.Surface, state: Any, now: float) -> None:
         screen.blit(self.text("CHASE", 24, _GOLD), (14, 8))

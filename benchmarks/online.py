@@ -38,13 +38,16 @@ def main() -> None:
         relay_node = net.public_host("relay")
         home = net.home("host", nat="eim", inbound="track")
         direct_home = net.home("direct", nat="eim", inbound="track")
-        relayed_home = net.home("relayed", nat="random")
+        # (a relay opens at most 8 channels per source, and one stays open 30 s after its game: several
+        # homes take turns at the relayed joins)
+        relayed_homes = [net.home(f"relayed{i}", nat="random") for i in range(1 + args.joins // 8)]
         relay, relay_address = start_relay(relay_node)
         host, registered = host_game(home.host("ann"), relay_address)
-        direct_player, relayed_player = direct_home.host("bob"), relayed_home.host("cy")
+        direct_player = direct_home.host("bob")
+        relayed_players = [relayed.host(f"cy{i}") for i, relayed in enumerate(relayed_homes)]
         times: dict[str, list[float]] = {"direct": [], "relay": []}
-        for _ in range(args.joins):
-            for player in (direct_player, relayed_player):
+        for join in range(args.joins):
+            for player in (direct_player, relayed_players[join % len(relayed_players)]):
                 result = play(player, "room", registered["code"], relay_address)
                 times[result["route"]].append(result["first_state"])
         host.finish()

@@ -483,7 +483,7 @@ class RelayCore:
             self._channels_of.get(source, 0) >= self.config.channels_per_source
         ):
             self._log.info("channels", now, "refused a channel to %s: no channel left", address)
-            return []
+            return [Send(wire.NotFound(message.intro, wire.NO_CHANNEL).encode(), address)]
         channel, self._next_channel = self._next_channel, self._next_channel + 1
         tokens = [self._random(wire.TOKEN_SIZE), self._random(wire.TOKEN_SIZE)]
         self._channels[channel] = _Channel(message.intro, intro.code, address, source, tokens, now)

@@ -21,7 +21,8 @@ sent by it; punches and binds between the ends):
 - UNREGISTER (host):  "Z" code(6) secret(16)
 - LOOKUP (player):    "L" nonce(8) cookie(16) code(6) count(1) endpoints, zero-padded to `REQUEST_SIZE`
 - PEER (relay):       "e" nonce(8) intro(8) count(1) endpoints (the host's public one first)
-- NOT_FOUND (relay):  "n" nonce(8) reason(1)
+- NOT_FOUND (relay):  "n" nonce(8) reason(1): to a LOOKUP (or a REGISTER the relay cannot take), and with
+                      the introduction as nonce to a CHANNEL it cannot open
 - OPENED (player):    "O" intro(8): its router is open toward the host
 - INTRODUCE (relay):  "i" intro(8) count(1) endpoints (the player's public one first)
 - PUNCH (either end): "p" intro(8) answer(1)
@@ -112,11 +113,12 @@ TOKEN_SIZE = 8
 #: Most bytes of a registration's packed info.
 MAX_INFO = 96
 #: NOT_FOUND reasons.
-UNKNOWN_CODE, SLOW_DOWN, RELAY_FULL = 1, 2, 3
+UNKNOWN_CODE, SLOW_DOWN, RELAY_FULL, NO_CHANNEL = 1, 2, 3, 4
 NOT_FOUND_REASONS = {
     UNKNOWN_CODE: "no session with that room code",
     SLOW_DOWN: "too many look-ups, slow down",
     RELAY_FULL: "the relay is full",
+    NO_CHANNEL: "the relay has no channel to spare for forwarding",
 }
 
 
@@ -523,6 +525,7 @@ def sizes_check() -> Optional[str]:
         "CHALLENGE vs LOOKUP": (Challenge(nonce, bytes(_C)), Lookup(nonce, "A" * _K)),
         "PEER vs LOOKUP": (Peer(nonce, intro, (six,) * MAX_ENDPOINTS), Lookup(nonce, "A" * _K)),
         "NOT_FOUND vs LOOKUP": (NotFound(nonce), Lookup(nonce, "A" * _K)),
+        "NOT_FOUND vs CHANNEL": (NotFound(intro), ChannelRequest(intro)),
         "REFRESHED vs REFRESH": (Refreshed("A" * _K, True), Refresh("A" * _K, bytes(_S))),
         "OFFER vs CHANNEL": (Offer(intro, 1, token), ChannelRequest(intro)),
         "BOUND vs BIND": (Bound(token), Bind(token)),

@@ -131,6 +131,10 @@ class PlayerRendezvous:
                     self.code,
                     _address_text(self._host[0]),
                 )
+        elif isinstance(message, rv.NotFound) and self._phase == "channel" and message.nonce == self._intro:
+            self.failure = ConnectionRefusedError(
+                f"room {self.code}: no punch got through, and {message.text}"
+            )
         elif isinstance(message, rv.Offer) and self._wants(message):
             self._channel, self._next_send = message, now
 

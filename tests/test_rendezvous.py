@@ -241,3 +241,22 @@ def test_a_host_the_relay_turns_away_says_why_and_tries_again_later(caplog):
     assert [type(rv.parse(d)) for d, _ in host.datagrams_to_send(host_side.RETRY_FIRST + 0.01)] == [
         rv.Register
     ]
+
+
+def test_a_player_the_relay_has_no_channel_for_is_told_so_at_once():
+    from pygase._relay_core import RelayConfig
+
+    def lost(datagram, source, destination, ttl):
+        return datagram.startswith(rv.MAGIC + b"p")
+
+    net = Net(lost)
+    net.relay = RelayCore(b"s" * 32, RelayConfig(max_channels=1), random_bytes=counter_bytes())
+    code = registered(net)
+    first = net.join(code)
+    net.run(player_side.PUNCH_PATIENCE + 2.0, until=lambda: first.done)
+    assert first.route is not None and first.route.relayed
+    second = net.join(code)
+    net.run(player_side.PUNCH_PATIENCE + 2.0, until=lambda: second.done)
+    assert isinstance(second.failure, ConnectionRefusedError)
+    assert "no punch got through, and the relay has no channel to spare" in str(second.failure)
+    assert net.now < player_side.PUNCH_PATIENCE * 2 + 1.0  # at once, not after the channel's patience

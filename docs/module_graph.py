@@ -51,6 +51,7 @@ DRIVERS = [
     "_transport",
     "_sockets",
     "_rendezvous_io",
+    "_listing",
     "_server",
     "_client_state",
     "_event_router",

@@ -26,6 +26,7 @@ import sys
 import threading
 from typing import Any, Optional
 
+from pygase._listing import PublicSessions
 from pygase._ratelimit import RateLimitedLog
 from pygase._relay_core import (
     HOST,
@@ -39,7 +40,7 @@ from pygase._relay_core import (
     Send,
 )
 
-__all__ = ["Relay", "RelayConfig", "DEFAULT_PORT", "main"]
+__all__ = ["Relay", "RelayConfig", "PublicSessions", "DEFAULT_PORT", "main"]
 
 logger = logging.getLogger("pygase.relay")
 _throttled = RateLimitedLog(logger)

@@ -6,28 +6,19 @@ public={"game": "chase", "name": "Ann's game"})`), listed beside the LAN's sessi
     for session in browser.sessions():
         window.join(room=session.room, relay=session.relay)
 
-The browser asks the relay for its list every `interval` seconds (one padded datagram per page, as the
-relay wants: its answer is never larger) and keeps what the last answers said.
+A `pygase.relay.PublicSessions` underneath asks the relay for its list every `interval` seconds; the
+sessions come as the LAN browser's `Session`s, with `room` and `relay` set.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
 import time
 from typing import Any, Optional
 
-from pygase import _rendezvous as rv
-from pygase._rendezvous_io import for_socket, open_player_socket, parse_relay
+from pygase.relay import PublicSessions
 from pygase_pygame.lan import Session
 
 __all__ = ["RelayBrowser"]
-
-logger = logging.getLogger(__name__)
-
-#: Most pages of a listing the browser asks for.
-MAX_PAGES = 8
 
 
 class RelayBrowser:
@@ -44,111 +35,37 @@ class RelayBrowser:
 
     def __init__(self, relay: str, game: str = "", interval: float = 3.0) -> None:
         self.relay = relay
-        self.game = game
-        self.interval = interval
-        self._host, self._port = parse_relay(relay)
-        self._address: Optional[tuple] = None
-        self._sessions: dict[str, Session] = {}
-        self._nonce = os.urandom(rv.NONCE_SIZE)
-        self._next_request = 0.0
-        self._heard = 0.0
-        self.sock = open_player_socket()
-
-    def _relay_address(self) -> Optional[tuple]:
-        if self._address is None:
-            try:  # (a name is resolved once; a resolver that blocks does so here, on the first poll)
-                infos = socket.getaddrinfo(self._host.strip("[]"), self._port, type=socket.SOCK_DGRAM)
-            except OSError as error:
-                logger.debug("cannot resolve the relay %s: %s", self.relay, error)
-                return None
-            for *_, address in sorted(infos, key=lambda info: info[0] != socket.AF_INET):
-                self._address = for_socket(self.sock, address)
-                if self._address is not None:
-                    break
-        return self._address
-
-    def _ask(self, page: int) -> None:
-        address = self._relay_address()
-        if address is None:
-            return
-        try:
-            self.sock.sendto(rv.ListRequest(self._nonce, page, self.game).encode(), address)
-        except OSError as error:
-            logger.debug("cannot ask the relay %s for its list: %s", self.relay, error)
+        self.listing = PublicSessions(relay, game, interval)
 
     def poll(self, now: Optional[float] = None) -> None:
         """Ask for the list when it is due, and read the answers that arrived."""
-        now = time.monotonic() if now is None else now
-        if now >= self._next_request:
-            self._next_request = now + self.interval
-            self._nonce = os.urandom(rv.NONCE_SIZE)
-            self._ask(0)
-        for _ in range(2 * MAX_PAGES):
-            try:
-                datagram, sender = self.sock.recvfrom(rv.LIST_SIZE + 1)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as error:
-                logger.debug("relay browser socket error: %s", error)
-                break
-            if self._address is None or for_socket(self.sock, sender) != self._address:
-                continue
-            try:
-                message = rv.parse(datagram)
-            except ValueError:
-                continue
-            if isinstance(message, rv.Listing) and message.nonce == self._nonce:
-                self._take(message, now)
-
-    def _take(self, listing: rv.Listing, now: float) -> None:
-        if listing.page == 0:
-            self._sessions = {}
-            self._heard = now
-        for entry in listing.sessions:
-            session = _session(entry, self._host, self._port, self.relay, now)
-            if session is not None:
-                self._sessions[session.room] = session
-        if listing.page + 1 < min(listing.pages, MAX_PAGES):
-            self._ask(listing.page + 1)
+        self.listing.poll(now)
 
     def sessions(self, now: Optional[float] = None) -> list:
-        """The sessions of the last list (none if the relay has not answered for 3 intervals)."""
+        """The sessions of the relay's last list, as `Session`s (none if it stopped answering)."""
         now = time.monotonic() if now is None else now
-        if now - self._heard > 3 * self.interval:
-            return []
-        return sorted(self._sessions.values(), key=lambda s: (s.game, s.name, s.room))
+        return [
+            Session(
+                host=self.listing.host,
+                port=self.listing.port,
+                game=entry["game"],
+                name=entry["name"],
+                players=entry["players"],
+                max_players=entry["max_players"],
+                version="",
+                password=entry["password"],
+                last_seen=self.listing.heard,
+                room=entry["code"],
+                relay=self.relay,
+            )
+            for entry in self.listing.sessions(now)
+        ]
 
     def close(self) -> None:
-        self.sock.close()
+        self.listing.close()
 
     def __enter__(self) -> RelayBrowser:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _session(entry: dict, host: str, port: int, relay: str, now: float) -> Optional[Session]:
-    """A listed session as a `Session` (its `room` and `relay` set), or None if the entry is malformed."""
-    try:
-        room = rv.normalize_code(str(entry.get("code", "")))
-    except ValueError:
-        return None
-
-    def field(name: str, kind: type, default: Any) -> Any:
-        value = entry.get(name, default)
-        return value if isinstance(value, kind) and isinstance(value, bool) is (kind is bool) else default
-
-    return Session(
-        host=host,
-        port=port,
-        game=field("game", str, "")[:40],
-        name=field("name", str, "")[:60],
-        players=max(0, field("players", int, 0)),
-        max_players=max(0, field("max_players", int, 0)),
-        version="",
-        password=field("password", bool, False),
-        last_seen=now,
-        room=room,
-        relay=relay,
-    )

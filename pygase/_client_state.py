@@ -77,11 +77,14 @@ class GameStateAccess:
             self._raise_if_connect_failed()
             with self.access_game_state() as game_state:
                 try:
-                    result = function(game_state)
+                    # (before the first state arrived there is no game state to ask: not even `lambda
+                    # state: True` holds yet, so waiting for it waits until the client joined)
+                    arrived = self.connection is not None and self.connection.updates_received > 0
+                    result = function(game_state) if arrived else None
                 except (KeyError, AttributeError, IndexError):
                     pass  # the state has not arrived yet, or not all of it
                 else:
-                    if accept(result):
+                    if arrived and accept(result):
                         return result
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -108,7 +111,9 @@ class GameStateAccess:
     def wait_until(self, game_state_condition: Callable[[Any], bool], timeout: float = 1.0) -> None:
         """Block until a condition on the game state is satisfied.
 
-        Attributes or keys missing from the state (it has not arrived yet) count as "not yet".
+        Attributes or keys missing from the state (it has not arrived yet) count as "not yet", and so does
+        any condition before the first state arrived: `wait_until(lambda state: True)` waits until the
+        client joined and has the game state.
 
         Arguments:
             game_state_condition: function that takes a `pygase.GameState` instance and returns a bool

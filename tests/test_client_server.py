@@ -450,3 +450,17 @@ def test_client_that_falls_silent_is_dropped_and_the_game_logic_hears_it(backend
         assert left.wait(timeout=3.0)
     assert backend.server.connections == {}
     assert backend.game_state_store.get_game_state().n > 0  # the game went on
+
+
+def test_waiting_for_any_condition_waits_until_the_client_joined_and_has_the_state(backend_factory):
+    """`wait_until(lambda state: True)` is how people wait for "connected": it must not pass on the empty
+    state a client has before the server let it in (a second client could then take the last seat)."""
+    backend = backend_factory(GameState(x=1), lambda game_state, dt: {})
+    client = Client()
+    client.connect_in_thread(backend.server.port, "127.0.0.1")
+    try:
+        client.wait_until(lambda state: True, timeout=3)
+        assert client.player_id is not None and client.connection.updates_received > 0
+        assert client.try_to(lambda state: state.x, timeout=1) == 1
+    finally:
+        client.disconnect()

@@ -254,3 +254,52 @@ def test_public_sessions_are_listed_and_private_ones_are_not(relay, host, player
             False,
         )
         assert chase.max_players == 64
+
+
+def test_a_relay_under_a_flood_keeps_serving_honest_sessions(relay, host, players):
+    """Garbage, look-ups and registrations without cookies (as from spoofed addresses) from another loopback
+    address (127.0.0.2: the relay limits per source) while a player joins."""
+    import os
+
+    from pygase import _rendezvous as rv
+
+    backend = host()
+    target = ("127.0.0.1", relay.port)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood:
+        flood.bind(("127.0.0.2", 0))
+        flood.setblocking(False)
+        client = players(backend.room_code, relay_address(relay))
+        for n in range(3000):
+            datagram = (
+                os.urandom(1 + n % 200),
+                rv.Register(os.urandom(8), info={"game": "x"}).encode(),
+                rv.Lookup(os.urandom(8), "ABC234", cookie=os.urandom(16)).encode(),
+                rv.Lookup(os.urandom(8), backend.room_code).encode(),
+            )[n % 4]
+            try:
+                flood.sendto(datagram, target)
+            except BlockingIOError:
+                time.sleep(0.001)
+        client.wait_until(lambda state: state.ticks > 2, timeout=8)
+    counts = relay.counts()
+    assert counts["sessions"] == 1  # nothing registered without a cookie
+    assert counts["introductions"] == 1  # and no look-up without one introduced anybody
+
+
+def test_rooms_work_over_ipv6(players):
+    try:
+        six = Relay("::1", 0)
+        six.run_in_thread()
+    except OSError as error:
+        pytest.skip(f"no IPv6 loopback here: {error}")
+    backend = Backend(GameState(ticks=0), lambda game_state, dt: {"ticks": game_state.ticks + 1})
+    thread = backend.run_in_thread("::", 0, relay=f"[::1]:{six.port}")
+    try:
+        client = players(backend.room_code, f"[::1]:{six.port}")
+        client.wait_until(lambda state: state.ticks > 2, timeout=8)
+        assert client.statistics().route == "direct"
+        assert client.connection.remote_address == ("::1", backend.server.port)
+    finally:
+        backend.shutdown()
+        thread.join(timeout=5)
+        six.shutdown()

@@ -10,8 +10,16 @@ import ipaddress
 import struct
 from typing import Any
 
-__all__ = ["Endpoint", "MAX_ENDPOINTS", "plain_address", "pack_endpoint", "pack_endpoints", "unpack_endpoint",
-           "unpack_endpoints"]  # fmt: skip
+__all__ = [
+    "Endpoint",
+    "MAX_ENDPOINTS",
+    "plain_address",
+    "same_endpoint",
+    "pack_endpoint",
+    "pack_endpoints",
+    "unpack_endpoint",
+    "unpack_endpoints",
+]
 
 Endpoint = tuple  # (host, port): an IPv4 or IPv6 address as a str, and a port
 #: Most endpoints one side tells the other (its public one and up to three on its LANs).
@@ -23,6 +31,11 @@ def plain_address(host: str) -> str:
     if host.startswith("::ffff:") and "." in host:
         return host[7:]
     return host
+
+
+def same_endpoint(address: tuple, other: tuple) -> bool:
+    """Whether two addresses are the same (an IPv4 address mapped into IPv6 equal to the IPv4 one)."""
+    return address[1] == other[1] and plain_address(str(address[0])) == plain_address(str(other[0]))
 
 
 def pack_endpoint(endpoint: Endpoint) -> bytes:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from pygase import _rendezvous as rv
-from pygase._endpoints import plain_address
+from pygase._endpoints import same_endpoint
 from pygase._ratelimit import RateLimitedLog
 from pygase.utils import _address_text
 
@@ -135,9 +135,9 @@ class HostRendezvous:
             self._punched(message, address)
         elif isinstance(message, rv.Bound):
             channel = self._channels.get(message.token)
-            if channel is not None and _same(address, channel.address):
+            if channel is not None and same_endpoint(address, channel.address):
                 channel.next_bind = channel.until = float("inf")  # bound: nothing more to send
-        elif not _same(address, self.relay):
+        elif not same_endpoint(address, self.relay):
             _throttled.debug("stray", now, "dropped a rendezvous %s from %s", type(message).__name__, address)
         else:
             self._from_relay(message, now)
@@ -285,11 +285,6 @@ class HostRendezvous:
             times.append(min(channel.next_bind, channel.until))
         due = [time for time in times if time is not None and time != float("inf")]
         return min(due) if due else None
-
-
-def _same(address: tuple, other: tuple) -> bool:
-    """Whether two addresses are the same (an IPv4 address mapped into IPv6 equal to the IPv4 one)."""
-    return address[1] == other[1] and plain_address(str(address[0])) == plain_address(str(other[0]))
 
 
 def _with_port(address: tuple, port: int) -> tuple:

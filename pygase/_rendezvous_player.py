@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from pygase import _rendezvous as rv
-from pygase._endpoints import plain_address
+from pygase._endpoints import plain_address, same_endpoint
 from pygase.utils import _address_text
 
 __all__ = ["PlayerRendezvous", "Route", "LOW_TTL", "PUNCH_PATIENCE"]
@@ -110,10 +110,10 @@ class PlayerRendezvous:
             if (
                 channel is not None
                 and message.token == channel.token
-                and _same(address, self._channel_address())
+                and same_endpoint(address, self._channel_address())
             ):
                 self._found(Route(self._channel_address(), relayed=True))
-        elif _same(address, self.relay):
+        elif same_endpoint(address, self.relay):
             self._from_relay(message, now)
 
     def _from_relay(self, message: rv.Message, now: float) -> None:
@@ -205,7 +205,3 @@ class PlayerRendezvous:
         if self._phase == "punch":
             return min(self._next_send, self._punching_since + PUNCH_PATIENCE + 0.001)
         return min(self._next_send, self._channel_since + CHANNEL_PATIENCE + 0.001)
-
-
-def _same(address: tuple, other: tuple) -> bool:
-    return address[1] == other[1] and plain_address(str(address[0])) == plain_address(str(other[0]))

@@ -21,6 +21,7 @@ from pygase.utils import get_available_ip_addresses
 __all__ = [
     "DUAL_STACK_HOSTS",
     "bind_server_socket",
+    "dual_stack_socket",
     "client_socket",
     "strip_brackets",
     "local_addresses",
@@ -47,7 +48,12 @@ def _ip_version(hostname: str) -> Optional[int]:
         return None
 
 
-def _dual_stack_socket(port: int) -> socket.socket:
+def dual_stack_socket(port: int) -> socket.socket:
+    """A non-blocking UDP socket on every IPv6 and IPv4 address, port `port`.
+
+    Raises:
+        OSError: where the machine has no IPv6 (or the port is taken)
+    """
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -88,7 +94,7 @@ async def bind_server_socket(hostname: str, port: int) -> socket.socket:
     if hostname in DUAL_STACK_HOSTS:
         if socket.has_ipv6:
             try:
-                return _dual_stack_socket(port)
+                return dual_stack_socket(port)
             except OSError as exc:
                 if hostname == "::":
                     raise

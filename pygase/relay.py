@@ -39,6 +39,7 @@ from pygase._relay_core import (
     RelayCore,
     Send,
 )
+from pygase._sockets import dual_stack_socket
 
 __all__ = ["Relay", "RelayConfig", "PublicSessions", "DEFAULT_PORT", "main"]
 
@@ -58,14 +59,9 @@ _STATUS_INTERVAL = 600.0
 def _open_socket(host: str, port: int) -> socket.socket:
     """A non-blocking UDP socket on `host`:`port`; "" or "::": dual-stack (IPv4 only without IPv6)."""
     if host in ("", "::") and socket.has_ipv6:
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         try:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sock.setblocking(False)
-            sock.bind(("::", port))
-            return sock
+            return dual_stack_socket(port)
         except OSError:
-            sock.close()
             if host == "::":
                 raise
     if host in ("", "::"):

@@ -8,6 +8,8 @@ import socket
 import time
 from typing import Any, Callable, Optional
 
+import pytest
+
 from pygase import GameState
 from pygase.backend import GameStateStore
 from pygase.gamestate import GameStateUpdate
@@ -72,3 +74,19 @@ def server_state(store: GameStateStore) -> dict:
 def players(**by_key: Any) -> GameState:
     """A game state whose `players` collection holds the given entities (keys "p1" -> 1 and so on)."""
     return GameState(players={int(key[1:]): entity for key, entity in by_key.items()})
+
+
+def has_ipv6_loopback() -> bool:
+    """Whether this machine can bind a UDP socket to ::1 (tests over IPv6 skip without it)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+#: Skips a test on a machine without an IPv6 loopback.
+needs_ipv6_loopback = pytest.mark.skipif(
+    not has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)"
+)

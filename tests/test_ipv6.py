@@ -9,25 +9,12 @@ import logging
 import socket
 
 import pytest
+from helpers import needs_ipv6_loopback
 
 from pygase import Backend, Client, GameState
 from pygase.utils import _address_text, _listening_on
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def _has_ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
 
 
 @pytest.fixture
@@ -65,7 +52,7 @@ def join():
         client.disconnect()
 
 
-@needs_ipv6
+@needs_ipv6_loopback
 @pytest.mark.parametrize("hostname", ["::1", "[::1]"])
 def test_a_server_on_an_ipv6_address_serves_a_client_that_joins_it(serve, join, hostname):
     backend = serve("::1")
@@ -75,7 +62,7 @@ def test_a_server_on_an_ipv6_address_serves_a_client_that_joins_it(serve, join, 
     assert client.connection.remote_address == ("::1", backend.server.port)
 
 
-@needs_ipv6
+@needs_ipv6_loopback
 @pytest.mark.parametrize("hostname", ["", "::"])
 def test_a_server_given_no_address_or_double_colon_takes_ipv4_and_ipv6_players_at_once(serve, join, hostname):
     backend = serve(hostname)
@@ -94,7 +81,7 @@ def test_localhost_still_means_ipv4_for_server_and_client(serve, join):
     assert client.connection.remote_address == ("localhost", backend.server.port)
 
 
-@needs_ipv6
+@needs_ipv6_loopback
 def test_logs_write_ipv6_addresses_in_brackets_and_ipv4_mapped_ones_as_ipv4(serve, join, caplog):
     caplog.set_level(logging.INFO, logger="pygase")
     backend = serve("")
@@ -115,7 +102,7 @@ def test_address_text_is_how_people_write_addresses():
     assert "IPv4)" in _listening_on("0.0.0.0", 5) and "IPv6" in _listening_on("::", 5)
 
 
-@needs_ipv6
+@needs_ipv6_loopback
 def test_a_client_gets_a_clear_error_when_nothing_listens_at_an_ipv6_address():
     with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
         probe.bind(("::1", 0))

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from helpers import free_udp_port
+from helpers import free_udp_port, needs_ipv6_loopback
 
 from pygase_pygame.lan import SessionAnnouncer, SessionBrowser, decode_announcement, encode_announcement
 
@@ -81,16 +81,7 @@ def test_demos_list_prints_each_demo_with_a_description():
     assert all(len(line.split(maxsplit=1)[1]) > 10 for line in lines)
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+@needs_ipv6_loopback
 def test_an_announcement_over_ipv6_is_heard_and_one_heard_both_ways_is_one_session_listed_by_ipv4():
     port = free_udp_port()
     info = {"game": "chase", "name": "six", "players": 1, "port": 8123}

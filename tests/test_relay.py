@@ -10,6 +10,7 @@ import sys
 
 import msgpack
 import pytest
+from helpers import needs_ipv6_loopback
 
 from pygase import _rendezvous as rv
 from pygase._relay_core import HOST, PLAYER, CloseChannel, OpenChannel, RelayConfig, RelayCore, Send
@@ -524,23 +525,13 @@ def test_a_relay_introduces_and_forwards_over_ipv4_loopback():
     _run_through_a_relay("127.0.0.1", "127.0.0.1", socket.AF_INET)
 
 
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.timeout(15)
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+@needs_ipv6_loopback
 def test_a_relay_introduces_and_forwards_over_ipv6_loopback():
     _run_through_a_relay("::1", "::1", socket.AF_INET6)
 
 
 @pytest.mark.timeout(15)
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6")
+@needs_ipv6_loopback
 def test_a_dual_stack_relay_serves_ipv4_peers():
     # An IPv6 socket on the IPv4 loopback mapped into IPv6 sees IPv4 peers as "::ffff:127.0.0.1", as one
     # listening on "::" does, without listening beyond loopback.

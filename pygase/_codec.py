@@ -8,6 +8,7 @@ state update can say "replace this dict" instead of "merge into this dict".
 from __future__ import annotations
 
 import threading
+from itertools import chain
 from typing import Any, Optional
 
 import msgpack
@@ -252,7 +253,9 @@ def _problem(value: Any, depth: int) -> Any:
 def _check(value: Any) -> None:
     """Reject values nested too deeply, odd map keys and msgpack's built-in Timestamp extension.
 
-    Iterative (no recursion) and lean: it runs on every datagram a client or server receives.
+    Iterative (no recursion) and lean: it runs on every datagram a client or server receives. A container
+    of leaves, and a map of maps of leaves (the entities of a state update), is checked at C speed in a
+    few calls instead of a loop over its items.
     """
     if type(value) is msgpack.Timestamp:
         raise DecodeError("timestamps are not PyGaSe values")
@@ -264,16 +267,36 @@ def _check(value: Any) -> None:
         if type(container) is list:
             items: Any = container
         else:
-            for key in container:
-                if type(key) not in _KEYS:
-                    raise DecodeError(f"map keys must be str, int or bytes, not {type(key).__name__}")
+            if not PLAIN_KEYS.issuperset(map(type, container)):
+                _refuse_keys(container)
             items = container.values()
+        kinds = set(map(type, items))
+        if _LEAVES.issuperset(kinds):
+            continue
+        if kinds == _ONLY_DICT and depth < MAX_DEPTH and _maps_of_leaves(items):
+            continue
         for item in items:
             kind = type(item)
             if kind in _CONTAINERS:
                 pending.append((item, depth + 1))
             elif kind is msgpack.Timestamp:
                 raise DecodeError("timestamps are not PyGaSe values")
+
+
+_ONLY_DICT = {dict}
+
+
+def _maps_of_leaves(maps: Any) -> bool:
+    """Whether maps (plain dicts) have plain keys and leaves only: the entities of a state update."""
+    return PLAIN_KEYS.issuperset(map(type, chain.from_iterable(maps))) and _LEAVES.issuperset(
+        map(type, chain.from_iterable(map(dict.values, maps)))
+    )
+
+
+def _refuse_keys(mapping: dict) -> None:
+    for key in mapping:
+        if type(key) not in _KEYS:
+            raise DecodeError(f"map keys must be str, int or bytes, not {type(key).__name__}")
 
 
 def check(value: Any) -> None:

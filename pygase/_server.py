@@ -261,6 +261,8 @@ class Server:
             raise RuntimeError("the server is already running")
         if relay is not None:
             parse_relay(relay)  # (a clear error before anything starts)
+        elif public:
+            raise ValueError("public= lists the session on a relay: give relay='HOST:PORT' too")
         self._finished.clear()
         loop = asyncio.get_running_loop()
         core = self._core
@@ -289,6 +291,7 @@ class Server:
                     self._relay_link.on_code = lambda code: self._room_code_given.set()
                     protocol.rendezvous = self._relay_link.receive
                     core.relay_ips.add(plain_address(str(self._relay_link.agent.relay[0])))
+                    core.host_from_this_machine = True
             except BaseException:
                 transport.close()
                 raise

@@ -7,6 +7,7 @@ their destination, the events to handle and the time of its next timer. `pygase.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import secrets
 from typing import Any, Callable, Optional
@@ -18,6 +19,7 @@ from pygase._connection import (
     DISCONNECTED,
     SHUTDOWN_EVENT,
 )
+from pygase._endpoints import plain_address
 from pygase._event_order import TOTAL_HELD_BYTES, HeldBudget
 from pygase._outputs import (
     ClientDropped,
@@ -107,6 +109,9 @@ class ServerCore(Admission):
         self.max_clients_per_ip = max_clients_per_ip
         #: IP addresses of relays that forward players to this server: `max_clients_per_ip` spares them.
         self.relay_ips: set[str] = set()
+        #: Only a client on this machine (loopback) becomes the host: set while a relay lists the server,
+        #: so that a stranger who joins by room code first cannot shut it down.
+        self.host_from_this_machine = False
         self.connections: dict[tuple, ServerConnection] = {}  # by the client's current address
         self._by_id: dict[bytes, ServerConnection] = {}  # by connection id: what a datagram names
         self._host: Optional[ServerConnection] = None
@@ -263,7 +268,9 @@ class ServerCore(Admission):
         connection.accept(now, self.max_event_size, self._held_budget)
         self.connections[address] = connection
         self._by_id[connection_id] = connection
-        if self.host_token is None:  # the first client is the host; host rights die with its session
+        # The first client is the host (with a relay: the first from this machine); host rights die with
+        # its session.
+        if self.host_token is None and (not self.host_from_this_machine or _on_this_machine(address)):
             self.host_token = self._random_bytes(16)
             self._host = connection
         self._log_comings.info(
@@ -461,3 +468,10 @@ class ServerCore(Admission):
             (connection.notice(Event(SHUTDOWN_EVENT), now), address)
             for address, connection in self.connections.items()
         ]
+
+
+def _on_this_machine(address: tuple) -> bool:
+    try:
+        return ipaddress.ip_address(plain_address(str(address[0])).split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False

@@ -62,7 +62,8 @@ try:
     client.dispatch_event("SAY", text="hello", retries=5)
     client.wait_until(lambda state: state.said == "hello", timeout=5)
     result = {"route": client.statistics().route, "server": list(client.connection.remote_address[:2]),
-              "first_state": first_state}
+              "first_state": first_state,
+              "host": client.connection.host_token is not None}
     print(json.dumps(result), flush=True)
     if "--stay" in sys.argv:
         for line in sys.stdin:

@@ -39,6 +39,7 @@ def test_players_behind_two_home_routers_join_by_room_code_and_talk_directly(net
     result = play(home_b.host("bob"), "room", registered["code"], relay_address)
     assert result["route"] == "direct"
     assert result["server"] == [home_a.address(), GAME_PORT]  # the host's router, not the relay
+    assert result["host"] is False  # a stranger joining by code first gets no right to shut it down
     host.finish()
     assert relay.finish()["channels"] == 0  # the relay forwarded no game datagram
 

@@ -303,3 +303,18 @@ def test_rooms_work_over_ipv6(players):
         backend.shutdown()
         thread.join(timeout=5)
         six.shutdown()
+
+
+def test_with_a_relay_only_a_client_on_this_machine_becomes_the_host(relay, host, players):
+    """(From elsewhere, see tests/test_online_play.py: a stranger who joins by code first is no host.)"""
+    backend = host()
+    client = players(backend.room_code, relay_address(relay))
+    client.wait_until(lambda state: state.ticks > 0, timeout=8)
+    assert client.connection.host_token is not None  # 127.0.0.1: this machine, as GameWindow.host joins
+    assert backend.server._core.host_from_this_machine
+
+
+def test_public_without_a_relay_is_a_clear_error():
+    backend = Backend(GameState(), lambda game_state, dt: {})
+    with pytest.raises(ValueError, match="public= lists the session on a relay"):
+        backend.run_in_thread("127.0.0.1", 0, public=True)

@@ -359,9 +359,12 @@ class ClientCore(Connection):
     @property
     def where(self) -> str:
         """The server, for messages: its address, or the room code it was joined by."""
-        if self.room is not None and self.route is None:
+        if self.room is None:
+            return _address_text(self.remote_address)
+        if self.route is None:
             return f"room {self.room}"
-        return _address_text(self.remote_address) + (f" (room {self.room})" if self.room else "")
+        how = "through the relay at" if self.route == "relay" else "at"
+        return f"room {self.room} ({how} {_address_text(self.remote_address)})"
 
     # ---- what is due --------------------------------------------------------------------------------
 

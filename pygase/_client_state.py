@@ -9,7 +9,7 @@ from typing import Any, Callable, ContextManager, Optional
 from pygase import _codec
 from pygase.connection import ClientConnection, ConnectionStatus
 from pygase.gamestate import GameState
-from pygase.utils import Sqn, _address_text
+from pygase.utils import Sqn
 
 __all__ = ["GameStateAccess"]
 
@@ -105,8 +105,9 @@ class GameStateAccess:
         connection = self.connection
         if connection is None or connection.status == _DISCONNECTED or connection._session is not None:
             return ""
-        where = _address_text(connection.remote_address)
-        return f" (the client is still connecting to {where}: no server has let it join yet)"
+        if connection.room is not None and connection.route is None:
+            return f" (the client is still looking for room {connection.room} through the relay)"
+        return f" (the client is still connecting to {connection.where}: no server has let it join yet)"
 
     def wait_until(self, game_state_condition: Callable[[Any], bool], timeout: float = 1.0) -> None:
         """Block until a condition on the game state is satisfied.

@@ -122,7 +122,7 @@ class PlayerRendezvous:
                 self._cookie = message.cookie
                 self._next_send = now
             elif isinstance(message, rv.NotFound):
-                self.failure = ConnectionRefusedError(f"room {self.code}: {message.text}")
+                self.failure = ConnectionRefusedError(message.text)
             elif isinstance(message, rv.Peer):
                 self._intro, self._host = message.intro, message.endpoints
                 self._phase, self._punching_since, self._next_send = "punch", now, now
@@ -132,9 +132,7 @@ class PlayerRendezvous:
                     _address_text(self._host[0]),
                 )
         elif isinstance(message, rv.NotFound) and self._phase == "channel" and message.nonce == self._intro:
-            self.failure = ConnectionRefusedError(
-                f"room {self.code}: no punch got through, and {message.text}"
-            )
+            self.failure = ConnectionRefusedError(f"no punch got through, and {message.text}")
         elif isinstance(message, rv.Offer) and self._wants(message):
             self._channel, self._next_send = message, now
 
@@ -169,7 +167,7 @@ class PlayerRendezvous:
             self._phase, self._channel_since, self._next_send = "channel", now, now
         if self._phase == "channel" and now - self._channel_since > CHANNEL_PATIENCE:
             self.failure = TimeoutError(
-                f"room {self.code}: neither a direct route to the host nor the relay's channel worked"
+                "neither a direct route to the host nor the relay's channel worked (did the host stop?)"
             )
             return
         if now < self._next_send:

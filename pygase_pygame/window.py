@@ -195,10 +195,17 @@ class GameWindow:
                 not a dict that can be sent
             ValueError: if `join_data` is larger than 1 KiB packed, or `room` or `relay` cannot be one
         """
-        if room is not None:
+        if room is not None or relay is not None:
+            if room is None:
+                raise TypeError("join(relay=...) needs the room code too: join(room='ABC234', relay=...)")
+            if (hostname, port) != ("localhost", 8080):
+                raise TypeError("join() takes a hostname and port, or a room code and a relay, not both")
+            try:
+                self.client.connect_in_thread(None, "localhost", password, join_data, room, relay)
+            except (TypeError, ValueError) as error:  # (in the words of this method)
+                raise type(error)(str(error).replace("connect_in_thread(", "join(")) from None
             self._joined_with = (None, "localhost", password, join_data, room, relay)
             self._rejoin_until = None
-            self.client.connect_in_thread(None, "localhost", password, join_data, room, relay)
             return
         if not isinstance(hostname, str) or isinstance(port, bool) or not isinstance(port, int):
             if isinstance(port, str) and isinstance(hostname, int) and not isinstance(hostname, bool):

@@ -318,3 +318,24 @@ def test_public_without_a_relay_is_a_clear_error():
     backend = Backend(GameState(), lambda game_state, dt: {})
     with pytest.raises(ValueError, match="public= lists the session on a relay"):
         backend.run_in_thread("127.0.0.1", 0, public=True)
+
+
+def test_a_game_window_refuses_mistakes_in_room_and_relay_in_its_own_words(monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    monkeypatch.delenv("PYGASE_RELAY", raising=False)
+    from pygase_pygame import GameWindow
+
+    window = GameWindow(size=(60, 40), fps=0)
+    try:
+        with pytest.raises(TypeError, match=r"join\(relay=...\) needs the room code"):
+            window.join("ABC234", relay="127.0.0.1:8090")  # the code given as the hostname
+        with pytest.raises(TypeError, match="not both"):
+            window.join("127.0.0.1", 8080, room="ABC234", relay="127.0.0.1:8090")
+        with pytest.raises(ValueError, match=r"join\(room='ABC234', relay='HOST:PORT'\)"):
+            window.join(room="ABC234")
+        with pytest.raises(ValueError, match="has 'O'"):
+            window.join(room="ABCD2O", relay="127.0.0.1:8090")
+        assert window.client.connection is None  # nothing started
+    finally:
+        window.close()

@@ -520,7 +520,8 @@ def parse_join_target(text: str, relay: Optional[str]) -> JoinTarget:
     """What the argument of `join` names: a room code (`room_code_in`) when a relay is set, else an address.
 
     Some host names look like room codes ("ubuntu", "server"): without a relay they stay host names, so
-    joining a LAN machine works as before; with one, a port makes them an address ("ubuntu:8080").
+    joining a LAN machine works as before; with one, a port makes them an address ("ubuntu:8080"), and a
+    short word that is not a room code ("ABCD2O": an O for a 0) is refused with what is wrong with it.
 
     Raises:
         ValueError: as `parse_address`, for what is neither
@@ -528,6 +529,14 @@ def parse_join_target(text: str, relay: Optional[str]) -> JoinTarget:
     room = room_code_in(text)
     if room is not None and relay is not None:
         return JoinTarget(room, None)
+    word = text.strip().replace("-", "").replace(" ", "")
+    if relay is not None and word.isalnum() and 4 <= len(word) <= 8:  # a mistyped room code, most likely
+        try:
+            normalize_code(text.strip())
+        except ValueError as error:
+            raise ValueError(
+                f"{error}; to join a machine of that name, give its port ({word}:8080)"
+            ) from None
     return JoinTarget(None, parse_address(text))
 
 

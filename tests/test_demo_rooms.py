@@ -301,14 +301,21 @@ def test_the_room_code_line_is_printed_once_and_again_when_the_code_changes(caps
         ("ABC234", None, JoinTarget(None, ("ABC234", 8080))),
         ("ubuntu:8080", "r:1", JoinTarget(None, ("ubuntu", 8080))),  # a port makes it an address
         ("abc.23", "r:1", JoinTarget(None, ("abc.23", 8080))),
-        ("ABC2345", "r:1", JoinTarget(None, ("ABC2345", 8080))),  # 7 characters: no code
-        ("ABC10O", "r:1", JoinTarget(None, ("ABC10O", 8080))),  # 0, 1, O are not in codes
+        ("ABC2345:80", "r:1", JoinTarget(None, ("ABC2345", 80))),  # with a port: an address
+        ("myhostname123", "r:1", JoinTarget(None, ("myhostname123", 8080))),  # too long for a code
+        ("ABC10O", None, JoinTarget(None, ("ABC10O", 8080))),  # 0, 1, O are not in codes
         ("[::1]:9", "r:1", JoinTarget(None, ("::1", 9))),
         ("192.168.1.20", "r:1", JoinTarget(None, ("192.168.1.20", 8080))),
     ],
 )
 def test_the_argument_of_join_is_a_room_code_with_a_relay_or_an_address(text, relay, expected):
     assert parse_join_target(text, relay) == expected
+
+
+@pytest.mark.parametrize(("text", "problem"), [("ABC2345", "7 characters"), ("ABC10O", "has '0', '1', 'O'")])
+def test_with_a_relay_a_mistyped_room_code_says_what_is_wrong_with_it(text, problem):
+    with pytest.raises(ValueError, match=f"{problem}.*give its port"):
+        parse_join_target(text, "r:1")
 
 
 def test_room_codes_are_told_from_addresses():

@@ -151,11 +151,15 @@ class Server:
     def _listing(self, public: Union[bool, dict]) -> dict:
         """What a relay shows of the session in its public list."""
         shown = public if isinstance(public, dict) else {}
+        unknown = set(shown) - {"game", "name", "max_players"}
+        if unknown:
+            raise ValueError(f"public= takes game, name and max_players, not {', '.join(sorted(unknown))}")
         game, name = str(shown.get("game", "pygase"))[:24], str(shown.get("name", "a PyGaSe game"))[:32]
+        most = shown.get("max_players", self._core.max_clients)
         return {
             "game": game,
             "name": name,
-            "max_players": self._core.max_clients,
+            "max_players": most if type(most) is int and 0 <= most < 65536 else self._core.max_clients,
             "password": bool(self.password),
         }
 
@@ -191,8 +195,8 @@ class Server:
             relay: a relay's "HOST:PORT" (`python -m pygase.relay`): the server registers there from its
                 own socket, gets a room code (logged, and in `room_code`) that players join with from
                 anywhere (`Client.connect(room=..., relay=...)`), and stays registered while it runs
-            public: with a relay, list the session there for everyone: True, or a dict with the `game`
-                and `name` to show
+            public: with a relay, list the session there for everyone: True, or a dict with the `game`,
+                `name` and `max_players` to show
 
         Raises:
             OSError: if the address cannot be bound (for example, the port is in use)
@@ -260,7 +264,8 @@ class Server:
         if not self._finished.is_set():
             raise RuntimeError("the server is already running")
         if relay is not None:
-            parse_relay(relay)  # (a clear error before anything starts)
+            parse_relay(relay)  # (clear errors before anything starts)
+            self._listing(public)
         elif public:
             raise ValueError("public= lists the session on a relay: give relay='HOST:PORT' too")
         self._finished.clear()

@@ -785,7 +785,7 @@ def final_state(backend: Backend) -> GameState:
 def public_listing(demo: Demo, name: str) -> dict:
     """What the relay's public list shows of a game hosted with --public (the launcher lists the demos'
     games by `game`)."""
-    return {"game": demo.name, "name": name}
+    return {"game": demo.name, "name": name, "max_players": demo.max_players}
 
 
 def hosting_line(lead: str, name: str, port: int, relay: Optional[str]) -> str:

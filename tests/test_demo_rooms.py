@@ -182,7 +182,7 @@ def test_a_public_server_is_listed_on_the_relay_and_in_the_launcher(serve, relay
     online = [entry for entry in entries if entry.label.startswith("[online]")]
     assert [(entry.label, entry.argv, entry.detail) for entry in online] == [
         (
-            "[online] Crazy Eights server - cards, 0/22 players (password)",
+            "[online] Crazy Eights server - cards, 0/14 players (password)",
             ["cards", "join", code, "--relay", relay],
             f"room {code} on the relay {relay}",
         )

@@ -339,3 +339,10 @@ def test_a_game_window_refuses_mistakes_in_room_and_relay_in_its_own_words(monke
         assert window.client.connection is None  # nothing started
     finally:
         window.close()
+
+
+def test_what_public_shows_is_checked_before_the_server_starts(relay):
+    backend = Backend(GameState(), lambda game_state, dt: {})
+    with pytest.raises(ValueError, match="not gmae"):
+        backend.run_in_thread("127.0.0.1", 0, relay=relay_address(relay), public={"gmae": "chase"})
+    assert backend.server.port is None

@@ -54,6 +54,13 @@ def parse_relay(text: str) -> tuple[str, int]:
         port_text = rest[1:]
     elif text.count(":") == 1:
         host, port_text = text.split(":")
+    elif ":" in text:
+        try:
+            ipaddress.IPv6Address(text.split("%", 1)[0])
+        except ValueError:
+            raise ValueError(
+                f"relay {text!r}: write an IPv6 address with a port in brackets, as [2001:db8::1]:8090"
+            ) from None
     if not host:
         raise ValueError(f"relay {text!r} has no host")
     if not port_text:

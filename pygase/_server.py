@@ -148,6 +148,18 @@ class Server:
         link = self._relay_link
         return link.room_code if link is not None else None
 
+    def _check_relay(self, relay: Optional[str], public: Union[bool, dict]) -> None:
+        """Refuse a relay that cannot be an address, or what `public` cannot show, before anything starts.
+
+        Raises:
+            TypeError, ValueError: saying what is wrong
+        """
+        if relay is not None:
+            parse_relay(relay)
+            self._listing(public)
+        elif public:
+            raise ValueError("public= lists the session on a relay: give relay='HOST:PORT' too")
+
     def _listing(self, public: Union[bool, dict]) -> dict:
         """What a relay shows of the session in its public list."""
         shown = public if isinstance(public, dict) else {}
@@ -227,6 +239,7 @@ class Server:
         Raises:
             OSError: if the address cannot be bound
         """
+        self._check_relay(relay, public)  # (here: in the caller's thread, not logged from the server's)
         errors: list[BaseException] = []
         self._bound.clear()
 
@@ -263,11 +276,7 @@ class Server:
         """Run the server on the running event loop until it is shut down (see `Server.run()`)."""
         if not self._finished.is_set():
             raise RuntimeError("the server is already running")
-        if relay is not None:
-            parse_relay(relay)  # (clear errors before anything starts)
-            self._listing(public)
-        elif public:
-            raise ValueError("public= lists the session on a relay: give relay='HOST:PORT' too")
+        self._check_relay(relay, public)
         self._finished.clear()
         loop = asyncio.get_running_loop()
         core = self._core

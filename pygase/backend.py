@@ -177,6 +177,7 @@ class Backend:
             OSError: if the address cannot be bound
             ValueError: if `relay` cannot be an address
         """
+        self.server._check_relay(relay, public)  # (in the caller's thread, not logged from the backend's)
         errors: list[BaseException] = []
         self.server._bound.clear()
 

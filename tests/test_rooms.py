@@ -346,3 +346,12 @@ def test_what_public_shows_is_checked_before_the_server_starts(relay):
     with pytest.raises(ValueError, match="not gmae"):
         backend.run_in_thread("127.0.0.1", 0, relay=relay_address(relay), public={"gmae": "chase"})
     assert backend.server.port is None
+
+
+def test_a_relay_argument_of_the_wrong_kind_is_refused_in_the_callers_thread(caplog):
+    backend = Backend(GameState(), lambda game_state, dt: {})
+    with pytest.raises(TypeError, match="relay must be a str"):
+        backend.run_in_thread("127.0.0.1", 0, relay=18090)
+    with pytest.raises(ValueError, match=r"in brackets, as \[2001:db8::1\]:8090"):
+        backend.run_in_thread("127.0.0.1", 0, relay="::1:18093")
+    assert "Traceback" not in caplog.text and backend.server.port is None

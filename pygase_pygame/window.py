@@ -49,6 +49,7 @@ from pygase.client import Client
 from pygase.connection import ConnectionStatus
 from pygase.gamestate import GameState
 from pygase_pygame._hooks import HOOKS, Hooks, call_declared
+from pygase_pygame._join import connect_arguments
 from pygase_pygame.bindings import InputBindings, key_name
 from pygase_pygame.overlay import NetStatsOverlay
 
@@ -195,28 +196,12 @@ class GameWindow:
                 not a dict that can be sent
             ValueError: if `join_data` is larger than 1 KiB packed, or `room` or `relay` cannot be one
         """
-        if room is not None or relay is not None:
-            if room is None:
-                raise TypeError("join(relay=...) needs the room code too: join(room='ABC234', relay=...)")
-            if (hostname, port) != ("localhost", 8080):
-                raise TypeError("join() takes a hostname and port, or a room code and a relay, not both")
-            try:
-                self.client.connect_in_thread(None, "localhost", password, join_data, room, relay)
-            except (TypeError, ValueError) as error:  # (in the words of this method)
-                raise type(error)(str(error).replace("connect_in_thread(", "join(")) from None
-            self._joined_with = (None, "localhost", password, join_data, room, relay)
-            self._rejoin_until = None
-            return
-        if not isinstance(hostname, str) or isinstance(port, bool) or not isinstance(port, int):
-            if isinstance(port, str) and isinstance(hostname, int) and not isinstance(hostname, bool):
-                raise TypeError(
-                    f"join() takes the hostname first, then the port: join({port!r}, {hostname!r}), "
-                    f"not join({hostname!r}, {port!r})"
-                )
-            raise TypeError(f"join(hostname, port) takes a str and an int, got join({hostname!r}, {port!r})")
-        self._joined_with = (port, hostname, password, join_data)
-        self._rejoin_until = None
-        self.client.connect_in_thread(port, hostname, password, join_data)
+        joined_with = connect_arguments(hostname, port, password, join_data, room, relay)
+        try:
+            self.client.connect_in_thread(*joined_with)
+        except (TypeError, ValueError) as error:  # (in the words of this method)
+            raise type(error)(str(error).replace("connect_in_thread(", "join(")) from None
+        self._joined_with, self._rejoin_until = joined_with, None
 
     def host(
         self,

@@ -279,7 +279,9 @@ class _Worker:
 
     # -- a measurement window: update rates, datagram sizes, optional latency probes
 
-    def window(self, seconds: float, probes: list, probe_gap: tuple, give_up: float) -> dict:
+    def window(
+        self, seconds: float, probes: list, probe_gap: tuple, give_up: float, read_hz: float = 0.0
+    ) -> dict:
         """Run for `seconds`; return per-client counter deltas and the probes' event-to-visible latencies.
 
         `probes` lists (client index, probe slot) pairs; each of those clients dispatches SET_MARKER with a
@@ -289,6 +291,13 @@ class _Worker:
         start = time.perf_counter()
         results: list[dict] = []
         threads = []
+        read = [0] * len(self.clients)  # distinct time orders each client's state showed (figure 5b)
+        if read_hz > 0:
+            reader = threading.Thread(
+                target=self._read_states, args=(read, read_hz, seconds), name="reader", daemon=True
+            )
+            reader.start()
+            threads.append(reader)
         for index, slot in probes:
             result: dict = {"latencies": [], "lost": 0}
             results.append(result)
@@ -313,8 +322,26 @@ class _Worker:
             "packages": [a[2] - b[2] for a, b in zip(after, before)],
             "latencies": [x for r in results for x in r["latencies"]],
             "lost": sum(r["lost"] for r in results),
+            "read": read,
             "dropped_clients": sum(1 for c in self.clients if c.connection.status == disconnected),
         }
+
+    def _read_states(self, read: list, hz: float, seconds: float) -> None:
+        """Figure 5b: read every client's time order through `access_game_state()`, round-robin, `hz` sweeps
+        a second, sleeping the rest; count in `read` the distinct time orders each client showed."""
+        last = [-1] * len(self.clients)
+        start = time.perf_counter()
+        sweep = 0
+        while not _elapsed(start, seconds):
+            for index, client in enumerate(self.clients):
+                with client.access_game_state() as state:
+                    order = int(state.time_order)
+                if order != last[index]:
+                    if last[index] != -1:
+                        read[index] += 1
+                    last[index] = order
+            sweep += 1
+            time.sleep(max(0.0, start + sweep / hz - time.perf_counter()))
 
     def _visible_loop(
         self,

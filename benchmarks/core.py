@@ -34,6 +34,10 @@ Figures, each printed on one line next to its target:
    All processes share the machine's cores: the server competes with its clients for CPU, which real
    clients on other machines would not do. More worker processes than cores (`--workers 4` on 2 cores)
    add that much more competition and make the server fall behind sooner.
+5b. with `--reading`, figure 5 again for each N with clients that read their state as a game does: in
+   each worker process one thread reads every client's `time_order` through `access_game_state()`,
+   round-robin, 60 sweeps a second (sleeping the rest); the rate is the distinct time orders each client
+   showed per second (compared with N=1 of the same kind), beside the same latency probes.
 
 6. the game loop's work in the store per tick, measured in this process with the benchmark game's own
    `time_step` (20 entities): `time_step` reading the store's state, and `push_update` of its result
@@ -82,6 +86,8 @@ VISIBLE_MEDIAN_TARGET_MS = 15.0
 IDLE_CPU_TARGET = 1.0
 IDLE_CLIENT_CPU_TARGET = 3.0
 DATAGRAM_BYTES_TARGET = 600
+#: Sweeps a second over every client's state in figure 5b (a game reads its state every frame).
+READ_HZ = 60.0
 SCALE_N = 200
 SCALE_RATE_RATIO_TARGET = 0.8
 SCALE_LATENCY_TARGET_MS = 200.0
@@ -311,6 +317,7 @@ def request_all(children: list, command: str, timeout: float, **arguments: Any) 
 class Settings:
     store_only: bool
     clients: list
+    reading: bool
     seconds: float
     events: int
     workers: int
@@ -540,8 +547,9 @@ class CoreBenchmark:
 
     # -- figure 5, N clients
 
-    def run_scale(self, n: int) -> ScaleResult:
-        """Figure 5 for one N: all N clients connected, a window of update rates, CPU and probe latencies."""
+    def run_scale(self, n: int, read_hz: float = 0.0) -> ScaleResult:
+        """Figure 5 for one N: all N clients connected, a window of update rates, CPU and probe latencies
+        (figure 5b with `read_hz`: the clients' states read that often, and the rates counted there)."""
         s = self.settings
         assert self.backend is not None
         sizes = self.start_workers(n)
@@ -566,7 +574,12 @@ class CoreBenchmark:
             meter = CpuMeter(self.backend.pid, [w.pid for w in self.workers])
             for worker, worker_probes in zip(self.workers, probes):
                 worker.send(
-                    "window", seconds=s.seconds, probes=worker_probes, probe_gap=gap, give_up=VISIBLE_TIMEOUT
+                    "window",
+                    seconds=s.seconds,
+                    probes=worker_probes,
+                    probe_gap=gap,
+                    give_up=VISIBLE_TIMEOUT,
+                    read_hz=read_hz,
                 )
             time.sleep(s.seconds)
             usage = meter.stop()
@@ -587,7 +600,7 @@ class CoreBenchmark:
             server_cpu=usage["server"],
             worker_cpu=usage["workers"],
             other_cpu=usage["others"],
-            rates=[u / w["seconds"] for w in windows for u in w["updates"]],
+            rates=[u / w["seconds"] for w in windows for u in w["read" if read_hz else "updates"]],
             latencies=[x for w in windows for x in w["latencies"]],
             lost=sum(w["lost"] for w in windows),
             ticks_per_second=(status_after["ticks"] - status_before["ticks"]) / elapsed,
@@ -598,15 +611,16 @@ class CoreBenchmark:
             teardown=teardown,
         )
 
-    def report_scale(self, result: ScaleResult, reference_rate: float) -> None:
+    def report_scale(self, result: ScaleResult, reference_rate: float, figure: str = "5") -> None:
         median, p95 = percentile(result.latencies, 50), percentile(result.latencies, 95)
         mean_rate = statistics.fmean(result.rates) if result.rates else math.nan
         min_rate = min(result.rates, default=math.nan)
         ratio = min_rate / reference_rate if reference_rate > 0 else math.nan
+        what = "time orders read/s" if figure == "5b" else "updates/s"
         line = (
-            f"[5] N={result.n:<4} connected {result.connected}/{result.n} "
+            f"[{figure}] N={result.n:<4} connected {result.connected}/{result.n} "
             f"| server CPU {result.server_cpu:5.1f} % "
-            f"| updates/s per client: mean {mean_rate:5.1f}, min {min_rate:5.1f} "
+            f"| {what} per client: mean {mean_rate:5.1f}, min {min_rate:5.1f} "
             f"({100 * ratio:.0f} % of N=1) "
             f"| event-to-visible: median {ms(median)}, p95 {ms(p95)} (n={len(result.latencies)}), "
             f"never seen {result.lost}"
@@ -620,7 +634,8 @@ class CoreBenchmark:
             )
             line += (
                 f"   target: every client >= {100 * SCALE_RATE_RATIO_TARGET:.0f} % of the N=1 rate, "
-                f"latency (p95) < {SCALE_LATENCY_TARGET_MS:g} ms   {self.check(f'N={SCALE_N}', ok)}"
+                f"latency (p95) < {SCALE_LATENCY_TARGET_MS:g} ms   "
+                f"{self.check(f'N={SCALE_N} [{figure}]', ok)}"
             )
         print(line)
         t = result.teardown
@@ -670,6 +685,15 @@ class CoreBenchmark:
                 # without an N=1 run (yet) compare with the idle client of figure 4 (no probe events)
                 self.report_scale(result, self.single_client_rate if math.isnan(reference) else reference)
                 sys.stdout.flush()
+            reference = math.nan
+            for n in s.clients if s.reading else []:
+                result = self.run_scale(n, read_hz=READ_HZ)
+                if n == 1 and result.rates:
+                    reference = statistics.fmean(result.rates)
+                self.report_scale(
+                    result, self.single_client_rate if math.isnan(reference) else reference, "5b"
+                )
+                sys.stdout.flush()
         finally:
             self.close()
         print_store_tick_costs()
@@ -711,6 +735,11 @@ def parse_arguments(argv: Optional[list] = None) -> Settings:
     parser.add_argument(
         "--store-only", action="store_true", help="print only figure 6 (measured in this process)"
     )
+    parser.add_argument(
+        "--reading",
+        action="store_true",
+        help=f"figure 5b too: each N again with clients whose states are read {READ_HZ:g} times a second",
+    )
     args = parser.parse_args(argv)
     try:
         clients = [int(part) for part in args.clients.split(",") if part.strip()]
@@ -727,6 +756,7 @@ def parse_arguments(argv: Optional[list] = None) -> Settings:
     return Settings(
         store_only=args.store_only,
         clients=clients,
+        reading=args.reading,
         seconds=seconds,
         events=max(1, events),
         workers=args.workers,

@@ -45,8 +45,6 @@ for an address that receives what is sent to it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import struct
 from dataclasses import dataclass, field
 from typing import Optional, Union
@@ -62,6 +60,7 @@ from pygase._endpoints import (
     unpack_endpoint,
     unpack_endpoints,
 )
+from pygase._handshake import make_cookie as handshake_cookie
 from pygase._room_codes import CODE_ALPHABET, CODE_LENGTH, normalize_code
 
 __all__ = [
@@ -511,9 +510,9 @@ def parse(datagram: bytes) -> Message:
 
 
 def make_cookie(secret: bytes, address: Endpoint, window: int, nonce: bytes) -> bytes:
-    """The cookie for an address, a time window and a nonce under the relay's secret."""
-    material = f"{plain_address(str(address[0]))}|{address[1]}".encode() + struct.pack("!Q", window) + nonce
-    return hmac.new(secret, material, hashlib.sha256).digest()[:COOKIE_SIZE]
+    """The cookie for an address, a time window and a nonce under the relay's secret: the handshake's
+    cookie, of the address as IPv4 where a dual-stack socket reports it mapped into IPv6."""
+    return handshake_cookie(secret, (plain_address(str(address[0])), address[1]), window, nonce)
 
 
 def sizes_check() -> Optional[str]:

@@ -23,6 +23,7 @@ import threading
 from typing import Any, Callable, ClassVar, Iterator, Optional, TypeVar, Union
 
 from pygase import _codec
+from pygase._endpoints import plain_address
 from pygase.errors import DecodeError, NotSendableBytesError
 
 __all__ = [
@@ -379,9 +380,7 @@ def get_available_ip_addresses() -> list:
 def _address_text(address: Any) -> str:
     """An address (a (host, port, ...) tuple) as people write it: 1.2.3.4:80, [2001:db8::1]:80; an IPv4
     address a dual-stack socket reports mapped into IPv6 (::ffff:1.2.3.4) as IPv4."""
-    host, port = str(address[0]).strip("[]"), address[1]
-    if host.startswith("::ffff:") and "." in host:
-        host = host[7:]
+    host, port = plain_address(str(address[0]).strip("[]")), address[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 

@@ -9,7 +9,7 @@ import time
 from typing import Any, Optional
 
 from pygase import _rendezvous as rv
-from pygase._rendezvous_io import for_socket, open_player_socket, parse_relay
+from pygase._rendezvous_io import first_reachable, for_socket, open_player_socket, parse_relay
 
 __all__ = ["PublicSessions"]
 
@@ -57,10 +57,7 @@ class PublicSessions:
             except OSError as error:
                 logger.debug("cannot resolve the relay %s: %s", self.relay, error)
                 return None
-            for *_, address in sorted(infos, key=lambda info: info[0] != socket.AF_INET):
-                self._address = for_socket(self.sock, address)
-                if self._address is not None:
-                    break
+            self._address = first_reachable(self.sock, infos)
         return self._address
 
     def _ask(self, page: int) -> None:

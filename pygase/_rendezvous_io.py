@@ -18,7 +18,7 @@ from pygase._ratelimit import RateLimitedLog
 from pygase._rendezvous_host import HostRendezvous
 from pygase._rendezvous_player import PlayerRendezvous, Route
 from pygase._room_codes import normalize_code
-from pygase._sockets import local_addresses, send_with_ttl, strip_brackets
+from pygase._sockets import bound_socket, dual_stack_socket, local_addresses, send_with_ttl, strip_brackets
 
 __all__ = ["DEFAULT_RELAY_PORT", "parse_relay", "HostRelayLink", "find_route", "relay_from_environment"]
 
@@ -93,12 +93,19 @@ async def _relay_address(sock: socket.socket, relay: str) -> tuple:
         infos = await loop.getaddrinfo(strip_brackets(host), port, type=socket.SOCK_DGRAM)
     except OSError as error:
         raise ConnectionError(f"cannot resolve the relay {relay!r}: {error}") from None
-    infos.sort(key=lambda info: info[0] != socket.AF_INET)
-    for *_, address in infos:
+    usable = first_reachable(sock, infos)
+    if usable is None:
+        raise ConnectionError(f"the relay {relay!r} has no address this socket can reach (IPv4 or IPv6)")
+    return usable
+
+
+def first_reachable(sock: socket.socket, infos: list) -> Optional[tuple]:
+    """The first of `getaddrinfo`'s results, IPv4 first, that `sock` can send to (see `for_socket`)."""
+    for *_, address in sorted(infos, key=lambda info: info[0] != socket.AF_INET):
         usable = for_socket(sock, address)
         if usable is not None:
             return usable
-    raise ConnectionError(f"the relay {relay!r} has no address this socket can reach (IPv4 or IPv6)")
+    return None
 
 
 def lan_endpoints(sock: socket.socket) -> tuple:
@@ -190,18 +197,9 @@ class HostRelayLink:
 def open_player_socket() -> socket.socket:
     """A non-blocking UDP socket on a free port for every interface: dual-stack where IPv6 works."""
     if socket.has_ipv6:
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        try:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sock.bind(("::", 0))
-            sock.setblocking(False)
-            return sock
-        except OSError:
-            sock.close()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("0.0.0.0", 0))
-    sock.setblocking(False)
-    return sock
+        with contextlib.suppress(OSError):
+            return dual_stack_socket(0)
+    return bound_socket(socket.AF_INET, ("0.0.0.0", 0))
 
 
 class _SearchProtocol(asyncio.DatagramProtocol):

@@ -22,6 +22,7 @@ __all__ = [
     "DUAL_STACK_HOSTS",
     "bind_server_socket",
     "dual_stack_socket",
+    "bound_socket",
     "client_socket",
     "strip_brackets",
     "local_addresses",
@@ -65,11 +66,18 @@ def dual_stack_socket(port: int) -> socket.socket:
     return sock
 
 
-def _bound(family: int, address: tuple) -> socket.socket:
+def bound_socket(family: int, address: tuple) -> socket.socket:
+    """A non-blocking UDP socket of `family` bound to just `address` (an IPv4 address mapped into IPv6
+    takes IPv4 on it; any other IPv6 address IPv6 only).
+
+    Raises:
+        OSError: if it cannot be bound
+    """
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            mapped = str(address[0]).startswith("::ffff:")
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if mapped else 1)
         sock.setblocking(False)
         sock.bind(address)
     except BaseException:
@@ -99,12 +107,12 @@ async def bind_server_socket(hostname: str, port: int) -> socket.socket:
                 if hostname == "::":
                     raise
                 logger.debug("no dual-stack socket (%s); listening on IPv4 only", exc)
-        return _bound(socket.AF_INET, ("0.0.0.0", port))
+        return bound_socket(socket.AF_INET, ("0.0.0.0", port))
     infos = await _resolve(hostname, port)
     failures: list[OSError] = []
     for family, address in infos:  # the first address that can be bound, as asyncio does
         try:
-            return _bound(family, address)
+            return bound_socket(family, address)
         except OSError as exc:
             failures.append(exc)
     raise failures[0]

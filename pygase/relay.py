@@ -39,7 +39,7 @@ from pygase._relay_core import (
     RelayCore,
     Send,
 )
-from pygase._sockets import dual_stack_socket
+from pygase._sockets import bound_socket, dual_stack_socket
 
 __all__ = ["Relay", "RelayConfig", "PublicSessions", "DEFAULT_PORT", "main"]
 
@@ -67,17 +67,7 @@ def _open_socket(host: str, port: int) -> socket.socket:
     if host in ("", "::"):
         host = "0.0.0.0"
     family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        if family == socket.AF_INET6:  # just that address (an IPv4 one mapped into IPv6 takes IPv4)
-            mapped = str(address[0]).startswith("::ffff:")
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if mapped else 1)
-        sock.setblocking(False)
-        sock.bind(address)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return bound_socket(family, address)
 
 
 class _Port(asyncio.DatagramProtocol):

@@ -39,17 +39,17 @@ from pygase._relay_core import (
     RelayCore,
     Send,
 )
+from pygase._rendezvous_io import DEFAULT_RELAY_PORT
 from pygase._sockets import bound_socket, dual_stack_socket
+from pygase._transport import _read_small_datagrams
 
 __all__ = ["Relay", "RelayConfig", "PublicSessions", "DEFAULT_PORT", "main"]
 
 logger = logging.getLogger("pygase.relay")
 _throttled = RateLimitedLog(logger)
 
-#: The port a relay listens on unless told otherwise.
-DEFAULT_PORT = 8090
-#: Bytes read per datagram: more than any rendezvous message or PyGaSe package (2048).
-_RECEIVE_SIZE = 4096
+#: The port a relay listens on unless told otherwise (and the one a relay address without a port names).
+DEFAULT_PORT = DEFAULT_RELAY_PORT
 #: Bytes asyncio may hold for a socket the kernel will not take more from; beyond it datagrams are dropped.
 _MAX_BUFFERED = 1 << 20
 #: How often a running relay logs its counts (s).
@@ -78,8 +78,7 @@ class _Port(asyncio.DatagramProtocol):
         self._port = port
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if isinstance(getattr(transport, "max_size", None), int):
-            transport.max_size = _RECEIVE_SIZE  # type: ignore[attr-defined]
+        _read_small_datagrams(transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self._receive(data, addr, self._port)

@@ -142,8 +142,12 @@ def test_prediction_moves_the_local_player_at_once_and_corrects_to_the_server(wi
 
     predictor = Predictor("players", 1, step)
     server_x = {"value": 10.0}
+    checked_before_answer = threading.Event()
 
     def on_move(dx, input_seq, game_state, **kwargs):
+        # Hold the answer until the test has looked at the prediction: on a busy machine the answer could
+        # otherwise arrive (and be reconciled) between dispatch and the first assert.
+        checked_before_answer.wait(5)
         # The server applies its own rule (here: half the speed, so the prediction must be corrected).
         server_x["value"] += dx * 50 * 0.05
         return {"players": {1: {"x": server_x["value"], "input_seq": input_seq}}}
@@ -157,6 +161,7 @@ def test_prediction_moves_the_local_player_at_once_and_corrects_to_the_server(wi
     run_until(window, lambda: predictor.predicted is not None)
     window.dispatch("MOVE", dx=1)
     assert predictor.predicted["x"] == pytest.approx(15.0)  # 100 px/s for 1/20 s, before any answer
+    checked_before_answer.set()
     run_until(window, lambda: window.snapshot().players[1]["input_seq"] == 1)
     window.frame()
     assert predictor.predicted["x"] == pytest.approx(12.5)

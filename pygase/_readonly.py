@@ -12,8 +12,7 @@ mutable containers, so game code can build its update from a copy.
 from __future__ import annotations
 
 import copy
-from itertools import chain
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Optional
 
 from pygase._codec import MAX_DEPTH, PLAIN_KEYS, Replace, keys_arrive
 from pygase.errors import ReadOnlyStateError
@@ -153,6 +152,15 @@ def thaw(value: Any) -> Any:
     return value
 
 
+_MISSING = object()
+
+
+def _changed(current: dict, update: dict) -> dict:
+    """The items of a dict of scalars that `current` does not hold (equal and of the same type)."""
+    get = current.get
+    return {k: v for k, v in update.items() if (c := get(k, _MISSING)) != v or type(c) is not type(v)}
+
+
 def _new_dict(update: dict, depth: int) -> ReadOnlyDict:
     """The dict an update puts where there was none to merge into: deletion markers dropped."""
     _check_keys(update, depth)
@@ -173,61 +181,96 @@ class Merge:
     updates dicts and deletes keys. What the update adds is frozen; nothing of it is shared with the
     state. Updates are deep-merged as `pygase.gamestate` describes.
 
+    A value the state already holds (equal and of the same type: an `int` 1 does not stand for a `float`
+    1.0 or `True`) is left out: `sent` is the update without them, all that changes and so all that the
+    clients need. Lists, tuples and `Replace` dicts count as changed whenever they are in the update.
+
     Raises:
         Refused: from the constructor, if the update holds a key or nesting the receivers refuse
     """
 
-    __slots__ = ("_updates", "_deletions")
+    __slots__ = ("_updates", "_deletions", "sent")
 
     def __init__(self, target: dict, update: dict) -> None:
         self._updates: list[tuple[dict, dict]] = []  # (state dict, what to set in it)
         self._deletions: list[tuple[dict, Any]] = []  # (state dict, key to remove)
-        self._plan(target, update, 0)
+        #: the update without what the state already holds (a new dict; its values are the update's own)
+        self.sent: dict = self._plan(target, update, 0)
 
-    def _plan(self, target: dict, update: dict, depth: int) -> None:
+    def _plan(self, target: dict, update: dict, depth: int) -> dict:
+        """Plan merging `update` into `target`; return `update` without what `target` already holds."""
         _check_keys(update, depth)
         inner = depth + 1
+        sent = self._plan_leaves(target, update, inner)
+        if sent is not None:
+            return sent
+        sent = {}
         new: dict = {}
-        if self._plan_leaves(target, update, inner):
-            return
         for key, value in update.items():
             if isinstance(value, dict):
                 current = target.get(key)
                 if type(value) is Replace or not isinstance(current, dict):
                     new[key] = _new_dict(value, inner)
+                    sent[key] = value
                 elif _SCALARS.issuperset(map(type, value.values())):
                     _check_keys(value, inner)
-                    self._updates.append((current, value))  # a leaf, such as one entity's fields
+                    changed = _changed(current, value)
+                    if changed:
+                        self._updates.append((current, changed))  # a leaf, such as one entity's fields
+                        sent[key] = changed
                 else:
-                    self._plan(current, value, inner)
+                    part = self._plan(current, value, inner)
+                    if part:
+                        sent[key] = part
             elif type(value) is bytes and value == TO_DELETE:
                 self._deletions.append((target, key))
+                sent[key] = value
             else:
+                current = target.get(key, _MISSING)
+                if type(current) is type(value) and type(value) in _SCALARS and current == value:
+                    continue  # (checked for `pack` when it was set)
                 new[key] = freeze(value, inner)
+                sent[key] = value
         if new:
             self._updates.append((target, new))
+        return sent
 
-    def _plan_leaves(self, target: dict, update: dict, depth: int) -> bool:
-        """Plan a dict of leaf dicts (entities and their fields, the usual tick) if `update` is one:
-        checked at C speed in two calls instead of two for each entity. Return whether it was one."""
-        children = update.values()
-        if not (
-            depth <= MAX_DEPTH
-            and _ONLY_DICTS.issuperset(map(type, children))
-            and PLAIN_KEYS.issuperset(map(type, chain.from_iterable(children)))
-            and _SCALARS.issuperset(map(type, chain.from_iterable(map(dict.values, children))))
-        ):
-            return False
+    def _plan_leaves(self, target: dict, update: dict, depth: int) -> Optional[dict]:
+        """Plan a dict of leaf dicts (entities and their fields of scalars, the usual tick) if `update` is
+        one; return what is sent of it, or None if it is not one (the general path plans it then).
+
+        One pass over the fields compares each with the state and checks only what changed: a key the
+        state has, and a value equal to one it holds, were checked when they were set.
+        """
+        if depth > MAX_DEPTH or not _ONLY_DICTS.issuperset(map(type, update.values())):
+            return None
+        sent = {}
+        updates: list[tuple[dict, dict]] = []
         new = {}
+        scalars, keys, missing = _SCALARS, PLAIN_KEYS, _MISSING
         for key, value in update.items():
             current = target.get(key)
-            if type(current) is ReadOnlyDict:
-                self._updates.append((current, value))
-            else:
-                new[key] = _new_dict(value, depth)
+            if type(current) is not ReadOnlyDict:
+                new[key] = value
+                continue
+            changed = {}
+            for field, item in value.items():  # (a loop, not a comprehension: this runs for every field)
+                try:
+                    held = current[field]
+                except KeyError:
+                    held = missing
+                if held != item or type(held) is not type(item):
+                    if type(item) not in scalars or (held is missing and type(field) not in keys):
+                        return None
+                    changed[field] = item
+            if changed:
+                updates.append((current, changed))
+                sent[key] = changed
         if new:
-            self._updates.append((target, new))
-        return True
+            updates.append((target, {key: _new_dict(value, depth) for key, value in new.items()}))
+            sent.update(new)
+        self._updates.extend(updates)
+        return sent
 
     def execute(self) -> None:
         """Carry the merge out (each key of the update is touched once, so the order does not matter)."""

@@ -117,23 +117,16 @@ class GameStateStore:
         _check_names(update.__dict__)
         if self.private_attributes:
             self._check_private(update.__dict__, "the update")
-        # Every value must arrive before anything changes: packing checks the types, planning the merge
-        # the map keys and nesting that the receivers refuse (all names are public: checked above).
-        private = self.private_attributes.intersection(update.__dict__)
-        try:
-            if private:  # what everyone gets is packed without them; they are packed just to check them
-                encoded: Optional[bytes] = self._encode(update.__dict__)
-                _codec.pack({name: update.__dict__[name] for name in private})
-            else:
-                encoded = _codec.pack(update.__dict__, single_float=self.single_precision_floats)
-        except TypeError:
-            encoded = None
         with self._lock:
             state = self._game_state
+            # Every value must arrive before anything changes: planning the merge checks the map keys and
+            # nesting that the receivers refuse (all names are public: checked above) and leaves out what
+            # the state already holds; packing what is left checks the types.
             try:
-                merge = _readonly.Merge(state.__dict__, update.__dict__) if encoded is not None else None
+                merge: Optional[_readonly.Merge] = _readonly.Merge(state.__dict__, update.__dict__)
             except _readonly.Refused:
                 merge = None
+            encoded = None if merge is None else self._encode_sent(merge.sent)
             if merge is None or encoded is None:
                 problem = _codec.describe_problem(update.__dict__) or "it cannot be sent"
                 raise UnsendableValueError(f"the update cannot be sent: {problem}")
@@ -142,6 +135,8 @@ class GameStateStore:
                 return
             previous = state.time_order
             merge.execute()
+            update = GameStateUpdate.__new__(GameStateUpdate)  # what changed: what the cache keeps
+            update.__dict__ = merge.sent
             cache = self._game_state_update_cache
             cache.append(update)
             excess = len(cache) - self._update_cache_size
@@ -164,6 +159,17 @@ class GameStateStore:
             self._latest_base = int(previous)
         for listener in list(self._listeners):
             listener()
+
+    def _encode_sent(self, sent: dict) -> Optional[bytes]:
+        """The bytes of what an update changes (None if a value cannot be sent)."""
+        private = self.private_attributes.intersection(sent)
+        try:
+            if private:  # what everyone gets is packed without them; they are packed just to check them
+                _codec.pack({name: sent[name] for name in private})
+                return self._encode(sent)
+            return _codec.pack(_wire(sent), single_float=self.single_precision_floats)
+        except TypeError:
+            return None
 
     def _evicted(self, update: GameStateUpdate) -> None:
         """`update` left the cache: the oldest cached update now builds on it (the empty first entry,
@@ -313,14 +319,14 @@ class GameStateStore:
         public = {
             key: value for key, value in attributes.items() if not key.startswith("_") and key not in hidden
         }
-        return _codec.pack(public, single_float=self.single_precision_floats)
+        return _codec.pack(public if private else _wire(public), single_float=self.single_precision_floats)
 
     def _encode_state(self) -> bytes:
         # The state holds read-only dicts and lists, which the general packer would copy one by one.
         state = self._game_state.__dict__
         if self.private_attributes:
             state = {key: value for key, value in state.items() if key not in self.private_attributes}
-        return _codec.pack_state(state, single_float=self.single_precision_floats)
+        return _codec.pack_state(_wire(state), single_float=self.single_precision_floats)
 
     def _add_listener(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -328,6 +334,15 @@ class GameStateStore:
     def _remove_listener(self, listener: Callable[[], None]) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
+
+
+def _wire(attributes: dict) -> dict:
+    """An update's or state's attributes as they go on the wire: the time order under the key 0 (one
+    byte instead of eleven in every state datagram; no attribute name can be an int)."""
+    wire: dict = {0: attributes["time_order"]} if "time_order" in attributes else {}
+    wire.update(attributes)
+    wire.pop("time_order", None)
+    return wire
 
 
 def _check_names(attributes: dict) -> None:

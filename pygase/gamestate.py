@@ -275,6 +275,8 @@ class GameStateUpdate(Sendable, Comparable):
         """Build an update from a decoded map, raising `ValueError` for any other shape."""
         if not isinstance(data, dict):
             raise DecodeError("a game state update must be a map")
+        if 0 in data and "time_order" not in data:  # the time order's key on the wire (see `_store`)
+            data["time_order"] = data.pop(0)
         for key in data:
             if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
                 raise DecodeError(f"invalid game state attribute name: {key!r}")

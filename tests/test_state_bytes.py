@@ -1,0 +1,70 @@
+"""What a state datagram carries: only what changed, however much of the state the game returns.
+
+Issue 14, figure 5: game code naturally returns every field of an entity each tick (x, y, vx and vy,
+although only x and y moved), and those unchanged values used to be sent to every client every tick.
+"""
+
+from __future__ import annotations
+
+from pygase import GameState, GameStateStore, GameStateUpdate
+from pygase.testing import SimulatedSession
+
+ENTITIES = 20
+
+
+def _bytes_per_state_datagram(returns_every_field: bool) -> tuple:
+    """(bytes per datagram a client received over 2 virtual seconds, the client's state, the server's)."""
+    entities = {i: {"x": 10.0 * i, "y": 0.5, "vx": 30.0 + i, "vy": -12.5} for i in range(ENTITIES)}
+    store = GameStateStore(GameState(entities={i: dict(entity) for i, entity in entities.items()}))
+    session = SimulatedSession(store)
+    client = session.add_client()
+
+    def on_tick(now: float) -> None:
+        for entity in entities.values():
+            entity["x"] += entity["vx"] * 0.02
+            entity["y"] += entity["vy"] * 0.02
+        fields = ("x", "y", "vx", "vy") if returns_every_field else ("x", "y")
+        changes = {i: {name: entity[name] for name in fields} for i, entity in entities.items()}
+        store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, entities=changes))
+
+    session.run(1.0, on_tick)
+    received, packages = client.bytes_received, client.packages_received
+    session.run(2.0, on_tick)
+    per_datagram = (client.bytes_received - received) / (client.packages_received - packages)
+    session.run(0.2)  # (no more ticks: the client catches up)
+    with client.game_state_context() as state:
+        seen = {i: dict(entity) for i, entity in state.entities.items()}
+    return per_datagram, seen, {i: dict(e) for i, e in store.get_game_state().entities.items()}
+
+
+def test_values_the_clients_already_have_are_not_sent_again():
+    every_field, seen, server = _bytes_per_state_datagram(returns_every_field=True)
+    moved_only, _, _ = _bytes_per_state_datagram(returns_every_field=False)
+    assert seen == server  # vx and vy are there all the same
+    assert seen[3]["vx"] == 33.0 and seen[3]["vy"] == -12.5
+    # Unchanged vx and vy cost nothing: 40 floats would be 440 bytes more (9 bytes and a 2-byte key each).
+    assert abs(every_field - moved_only) < 8, (every_field, moved_only)
+    assert every_field < 560
+
+
+def test_a_change_of_type_alone_is_sent_and_equal_values_of_the_same_type_are_not():
+    store = GameStateStore(GameState(flag=1, count=1, entities={1: {"v": 0, "on": True, "n": None}}))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.5)
+    pushes = [
+        dict(flag=True, count=1.0, entities={1: {"v": 0.0, "on": 1, "n": None}}),  # equal, of other types
+        dict(flag=True, count=1.0, entities={1: {"v": 0.0, "on": 1, "n": None, "new": 0}}),
+    ]
+    for changes in pushes:
+        store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, **changes))
+        session.run(0.3)
+    with client.game_state_context() as state:
+        assert state.flag is True and type(state.count) is float
+        entity = state.entities[1]
+        assert type(entity["v"]) is float and type(entity["on"]) is int and entity["n"] is None
+        assert entity["new"] == 0
+    cached = store.get_update_cache()[-1]  # the last update changed only the new field
+    assert {name: value for name, value in cached.__dict__.items() if name != "time_order"} == {
+        "entities": {1: {"new": 0}}
+    }

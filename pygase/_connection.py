@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional
 
 from pygase._crypto import Cipher
 from pygase._event_order import InboundEvents, split_event
+from pygase._header import _header_fields
 from pygase._outputs import EventReceived, Output
 from pygase._packages import _NO_EVENTS, Header, Package, _body_start, _header_bytes
 from pygase._recovery import Recovery
@@ -410,7 +411,8 @@ class Connection:
         if not ((reliability.outbox or reliability.bulk) and self._window_open()):
             tail = self._plain_tail(now)
             if tail is not None:
-                return self._seal(self._plain_datagram(now, tail), [], now)
+                rest = self._cipher is not None  # (then built without the protocol id: sealing leaves it out)
+                return self._seal(self._plain_datagram(now, tail, rest), [], now, rest)
         package = self._start_package(now)
         datagram = package.to_datagram()
         records: list[OutgoingEvent] = []
@@ -424,13 +426,14 @@ class Connection:
         None if this package needs the general path after all. Subclasses add their fields."""
         return b""
 
-    def _plain_datagram(self, now: float, tail: bytes) -> bytes:
+    def _plain_datagram(self, now: float, tail: bytes, rest: bool = False) -> bytes:
         """A package without events, built straight into bytes: the same bytes `_start_package` and
-        `Package.to_datagram` would give, for the packages sent most (heartbeats, acks, state updates)."""
+        `Package.to_datagram` would give, for the packages sent most (heartbeats, acks, state updates);
+        with `rest`, without the protocol id they start with (for `Cipher.seal_rest`)."""
         sequence = self.local_sequence = _next_sequence(self.local_sequence)
         received = self._received
         return (
-            _header_bytes(sequence, received.newest, received.bits)
+            (_header_fields if rest else _header_bytes)(sequence, received.newest, received.bits)
             + _body_start(
                 self._outgoing_fields, self._ack_delay(now), _NO_EVENTS, self._reliability.event_floor()
             )
@@ -444,9 +447,13 @@ class Connection:
         package._add_entry(event, 0)
         return self._seal(package.to_datagram(), [], now)
 
-    def _seal(self, datagram: bytes, records: list, now: float) -> bytes:
-        """Book a package as sent; return it sealed with the session key (if the handshake agreed one)."""
-        if self._cipher is not None:
+    def _seal(self, datagram: bytes, records: list, now: float, rest: bool = False) -> bytes:
+        """Book a package as sent; return it sealed with the session key (if the handshake agreed one).
+
+        With `rest`, `datagram` is the package without its protocol id (only when there is a key)."""
+        if rest:
+            datagram = self._cipher.seal_rest(datagram)  # type: ignore[union-attr]
+        elif self._cipher is not None:
             datagram = self._cipher.seal(datagram)
         self._reliability.book(int(self.local_sequence), now, records)
         self._last_sent = now

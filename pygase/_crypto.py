@@ -13,10 +13,13 @@ ephemeral Diffie-Hellman): the session is still encrypted against anyone watchin
 authenticated.
 
 **Sealed datagrams:** after the handshake every datagram is
-`PROTOCOL_ID | connection id (8) | counter (8) | ChaCha20-Poly1305(package, 16-byte tag)` with the
-first 20 bytes as associated data and the counter (per direction, never reused with a key) in the
-nonce. A datagram that fails authentication is dropped before anything in it is decoded; a counter
-seen before, or too old for the replay window, is dropped too.
+`PROTOCOL_ID | connection id (8) | counter (4) | ChaCha20-Poly1305(package, 16-byte tag)` with the
+first 16 bytes as associated data and the counter (per direction, never reused with a key) in the
+nonce. Only the counter's low 32 bits travel; the receiver takes the 64-bit counter nearest to the
+highest it has opened (as QUIC does with packet numbers), and a wrong guess fails authentication. The
+package inside starts with the protocol id too: the sealed datagram leaves that copy out, and opening
+puts it back. A datagram that fails authentication is dropped before anything in it is decoded; a
+counter seen before, or too old for the replay window, is dropped too.
 """
 
 from __future__ import annotations
@@ -51,13 +54,17 @@ _A = 486662
 #: Bytes of a key exchange share (an X25519 u-coordinate).
 SHARE_SIZE = 32
 CONNECTION_ID_SIZE = 8
-_COUNTER = struct.Struct("!Q")
+_COUNTER = struct.Struct("!I")  # the counter's low 32 bits, as they travel
+_NONCE = struct.Struct("!4xQ")  # a nonce is 4 zero bytes and the whole 64-bit counter
+_COUNTER_SPAN = 1 << 32
+_COUNTER_INLINE = _COUNTER_SPAN // 4  # below this highest counter, the counter is the one that travelled
 _PREFIX_SIZE = len(PROTOCOL_ID) + CONNECTION_ID_SIZE + _COUNTER.size
 _COUNTER_AT = _PREFIX_SIZE - _COUNTER.size
-_NONCE_PAD = bytes(4)  # a nonce is 4 zero bytes and the counter
 _TAG_SIZE = 16
-#: Bytes a sealed datagram has more than the package it carries.
+#: Bytes a sealed datagram has more than what it carries (a package carries its protocol id besides:
+#: `seal` leaves it out, so a sealed package is `SEALED_OVERHEAD - len(PROTOCOL_ID)` bytes longer).
 SEALED_OVERHEAD = _PREFIX_SIZE + _TAG_SIZE
+_ID_SIZE = len(PROTOCOL_ID)
 #: Counters the replay window remembers below the highest one seen.
 REPLAY_WINDOW = 256
 _WINDOW_MASK = (1 << REPLAY_WINDOW) - 1
@@ -177,12 +184,23 @@ class Cipher:
         return self._head[len(PROTOCOL_ID) :]
 
     def seal(self, plaintext: bytes, counter: int = -1) -> bytes:
-        """A sealed datagram of `plaintext`, with the next counter (or `counter`, for the handshake's 0)."""
+        """A sealed datagram of `plaintext`, with the next counter (or `counter`, for the handshake's 0).
+
+        After the handshake what is sealed starts with `PROTOCOL_ID` (a package or a control message):
+        that copy is left out, and `open` puts it back.
+        """
         if counter < 0:
-            counter = self._sent = self._sent + 1
-        packed = _COUNTER.pack(counter)
-        prefix = self._head + packed
-        return prefix + self._send(_NONCE_PAD + packed, plaintext, prefix)
+            if not plaintext.startswith(PROTOCOL_ID):
+                raise ValueError("only packages and control messages (starting with PROTOCOL_ID) are sealed")
+            return self.seal_rest(plaintext[_ID_SIZE:])
+        prefix = self._head + _COUNTER.pack(counter)
+        return prefix + self._send(_NONCE.pack(counter), plaintext, prefix)
+
+    def seal_rest(self, rest: bytes) -> bytes:
+        """`seal(PROTOCOL_ID + rest)`, for a package built without its protocol id (it saves a copy)."""
+        counter = self._sent = self._sent + 1
+        prefix = self._head + _COUNTER.pack(counter & 0xFFFFFFFF)
+        return prefix + self._send(_NONCE.pack(counter), rest, prefix)
 
     def open(self, datagram: bytes, counter_zero: bool = False, remember: bool = True) -> bytes:
         """The plaintext of a sealed datagram from the other side.
@@ -196,25 +214,28 @@ class Cipher:
         """
         if len(datagram) < SEALED_OVERHEAD:
             raise AuthenticationError("too short for a sealed datagram")
-        packed = datagram[_COUNTER_AT:_PREFIX_SIZE]
-        (counter,) = _COUNTER.unpack(packed)
+        (low,) = _COUNTER.unpack_from(datagram, _COUNTER_AT)
+        highest = self._highest
+        # (inline for the usual case, the first 2**30 datagrams: the counter is what travelled)
+        counter = low if highest < _COUNTER_INLINE else _nearest_counter(low, highest)
         if (counter == 0) is not counter_zero:
             raise AuthenticationError("a counter out of place")
-        highest = self._highest
         if not counter_zero:
             if counter <= highest - REPLAY_WINDOW:
                 raise AuthenticationError("a counter older than the replay window")
             if counter <= highest and self._seen >> (highest - counter) & 1:
                 raise AuthenticationError("a counter seen before (a replay)")
         try:
-            plaintext = self._receive(_NONCE_PAD + packed, datagram[_PREFIX_SIZE:], datagram[:_PREFIX_SIZE])
+            plaintext = self._receive(_NONCE.pack(counter), datagram[_PREFIX_SIZE:], datagram[:_PREFIX_SIZE])
         except InvalidTag:
             raise AuthenticationError("a datagram that does not authenticate") from None
         self.newest = counter > highest
         self._opened = counter
-        if remember and not counter_zero:
+        if counter_zero:
+            return plaintext
+        if remember:
             self.remember()
-        return plaintext
+        return PROTOCOL_ID + plaintext
 
     def remember(self) -> None:
         """Mark the counter of the datagram opened last as seen (see `open`)."""
@@ -226,6 +247,17 @@ class Cipher:
             self._highest = counter
         elif counter > highest - REPLAY_WINDOW:
             self._seen |= 1 << (highest - counter)
+
+
+def _nearest_counter(low: int, highest: int) -> int:
+    """The 64-bit counter whose low 32 bits are `low` nearest to the one after `highest`."""
+    expected = highest + 1
+    counter = (expected & ~(_COUNTER_SPAN - 1)) | low
+    if counter <= expected - _COUNTER_SPAN // 2 and counter < (1 << 64) - _COUNTER_SPAN:
+        return counter + _COUNTER_SPAN
+    if counter > expected + _COUNTER_SPAN // 2 and counter >= _COUNTER_SPAN:
+        return counter - _COUNTER_SPAN
+    return counter
 
 
 def connection_id_of(datagram: bytes) -> bytes:

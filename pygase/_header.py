@@ -143,6 +143,13 @@ def _header_bytes(sequence: int, ack: int, bits: int) -> bytes:
     return PROTOCOL_ID + sequence.to_bytes(width, "big") + ack.to_bytes(width, "big") + _BITS.pack(bits)
 
 
+def _header_fields(sequence: int, ack: int, bits: int) -> bytes:
+    """The header without its protocol id (how a sealed datagram carries it; see `pygase._crypto`)."""
+    if Sqn._bytesize == 2:
+        return _FIELDS_2.pack(sequence, ack, bits)
+    return _header_bytes(sequence, ack, bits)[len(PROTOCOL_ID) :]
+
+
 _BITS = struct.Struct("!I")
 _FIELDS_2 = struct.Struct("!HHI")  # sequence, ack and ack bits with the default 2-byte sequence numbers
 _HEADER_2 = struct.Struct("!4sHHI")

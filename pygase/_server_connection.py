@@ -165,8 +165,8 @@ class ServerConnection(Connection):
         # nothing goes out before the send budget allows
         return timer if timer >= self._send_blocked_until else self._send_blocked_until
 
-    def _seal(self, datagram: bytes, records: list, now: float) -> bytes:
-        sealed = super()._seal(datagram, records, now)
+    def _seal(self, datagram: bytes, records: list, now: float, rest: bool = False) -> bytes:
+        sealed = super()._seal(datagram, records, now, rest)
         rate = self.max_send_rate
         level = self._send_budget.charge(len(sealed), now, rate)
         if level <= 0:

@@ -28,7 +28,14 @@ def test_nothing_of_another_players_hand_ever_leaves_the_server_toward_a_player(
         sealed.append((self, bytes(plaintext)))
         return original(self, plaintext, *args, **kwargs)
 
+    original_rest = crypto.Cipher.seal_rest
+
+    def recording_seal_rest(self, rest: bytes):  # (the packages sent most: see `Cipher.seal_rest`)
+        sealed.append((self, bytes(rest)))
+        return original_rest(self, rest)
+
     monkeypatch.setattr(crypto.Cipher, "seal", recording_seal)
+    monkeypatch.setattr(crypto.Cipher, "seal_rest", recording_seal_rest)
     store = GameStateStore(GameState(table="shared", hands={}, pile=[]), private_attributes=["hands"])
     session = SimulatedSession(store, LinkConditions(latency=0.02, jitter=0.01, loss=0.15), seed=5)
     early = [session.add_client(f"p{i}") for i in range(3)]

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from pygase import Backend, Client, GameState
 from pygase import _handshake as handshake
+from pygase._crypto import SEALED_OVERHEAD
 from pygase._packages import DuplicateSequenceError
 from pygase.backend import GameStateStore
 from pygase.connection import PROTOCOL_ID, ClientConnection, ClientPackage, ConnectionStatus, Header
@@ -32,14 +33,14 @@ DISCONNECTED = ConnectionStatus.get("Disconnected")
 
 def test_every_handshake_reply_is_smaller_than_the_request_it_answers():
     nonce = bytes(8)
-    sealed_proof = bytes(36 + len(handshake.CONFIRM_PROOF) + handshake.SEAT_TOKEN_SIZE)
+    sealed_proof = bytes(SEALED_OVERHEAD + len(handshake.CONFIRM_PROOF) + handshake.SEAT_TOKEN_SIZE)
     requests = [
         handshake.hello(nonce),
         handshake.response(nonce, 1, bytes(16), bytes(32)),
         handshake.confirm(nonce, 1, bytes(16), bytes(32), True, sealed_proof),
     ]
     sealed_welcome = bytes(
-        36 + len(handshake.welcome_body(bytes(8), 7, True, bytes(16), 1 << 20, 3, bytes(16)))
+        SEALED_OVERHEAD + len(handshake.welcome_body(bytes(8), 7, True, bytes(16), 1 << 20, 3, bytes(16)))
     )
     longest_reason = handshake.reason_bytes(
         "a game's reason to turn a player away, longer than a REJECTED carries"
@@ -49,7 +50,7 @@ def test_every_handshake_reply_is_smaller_than_the_request_it_answers():
         handshake.key(nonce, bytes(32)),
         handshake.welcome(nonce, sealed_welcome),
         handshake.refused(nonce, 1),
-        handshake.rejected(nonce, bytes(36 + len(longest_reason))),
+        handshake.rejected(nonce, bytes(SEALED_OVERHEAD + len(longest_reason))),
     ]
     for reply in replies:
         handshake.parse(reply)  # (well-formed)

@@ -211,6 +211,27 @@ def test_sealing_costs_little_and_the_exchange_agrees_only_on_the_same_password(
         crypto.session_keys(a, bytes(32), share_a, bytes(32), cookie)  # a share of low order
 
 
+def test_a_sealed_package_carries_32_bits_of_its_counter_and_opens_past_the_wrap():
+    key_a, key_b, connection_id = bytes(range(32)), bytes(range(1, 33)), bytes(range(8))
+    sender, receiver = crypto.Cipher(key_a, key_b, connection_id), crypto.Cipher(key_b, key_a, connection_id)
+    package = crypto.PROTOCOL_ID + b"\x00\x01 a package"
+    sealed = sender.seal(package)
+    assert len(sealed) == len(package) - len(crypto.PROTOCOL_ID) + crypto.SEALED_OVERHEAD
+    assert receiver.open(sealed) == package
+    # Far into a session: the counter's low 32 bits wrap to 0, and late datagrams from before still open.
+    sender._sent = receiver._highest = (1 << 32) - 3
+    before_wrap = [sender.seal(package) for _ in range(2)]
+    after_wrap = [sender.seal(package) for _ in range(3)]
+    assert sender._sent == (1 << 32) + 2
+    for sealed in after_wrap + before_wrap:  # (the late ones arrive last, within the replay window)
+        assert receiver.open(sealed) == package
+    for sealed in after_wrap + before_wrap:
+        with pytest.raises(crypto.AuthenticationError):
+            receiver.open(sealed)  # replays, however the counter wrapped
+    with pytest.raises(ValueError):
+        sender.seal(b"not a package")  # only packages and control messages are sealed after the handshake
+
+
 def _join_with(session: SimulatedSession, password, name: str) -> ClientConnection:
     client = ClientConnection(session.SERVER_ADDRESS, UniversalEventHandler(), password)
     address = (name, len(session.clients) + 1)

@@ -24,6 +24,10 @@ Figures, each printed on one line next to its target:
    (on a virtual machine each wake-up from idle costs a good share of that).
 4. bytes per state datagram: UDP payload bytes the idle client received divided by the datagrams it
    received (`connection.bytes_received / connection.packages_received`, deltas over the window).
+4b. the same for a scene whose `time_step` returns x, y, vx and vy for each of 20 bouncing entities every
+   tick (vx and vy change only at the walls), as game code naturally does: one client of a backend in
+   this process, at full precision and with `single_precision_floats=True`; then the line
+   `bytes_per_state_datagram_4vals=<bytes>` (full precision). Also printed by `--store-only`.
 5. for each N in `--clients`: server CPU over the window, state updates per second each client applied
    (`connection.updates_received`; mean and minimum over the clients) and event-to-visible latency
    measured by up to 5 of the clients (on their own `markers[p]`) while all N are connected. The probes
@@ -52,7 +56,7 @@ Run (from the repository root; takes under 3 minutes with the defaults):
     python benchmarks/core.py                  # full run: N = 1, 50, 100, 200
     python benchmarks/core.py --quick --clients 1,50    # smoke run
     python benchmarks/core.py --seconds 8 --events 300 --workers 4
-    python benchmarks/core.py --store-only     # figure 6 alone, a few seconds
+    python benchmarks/core.py --store-only     # figures 6 to 8 and 4b, in this process, some 15 s
 
 Only 127.0.0.1 is used. Every child process is shut down at the end, on errors and on Ctrl-C too; every
 client disconnects before its worker exits.
@@ -86,6 +90,8 @@ VISIBLE_MEDIAN_TARGET_MS = 15.0
 IDLE_CPU_TARGET = 1.0
 IDLE_CLIENT_CPU_TARGET = 3.0
 DATAGRAM_BYTES_TARGET = 600
+DATAGRAM_4VALS_TARGET = 550
+DATAGRAM_4VALS_SINGLE_TARGET = 400
 #: Sweeps a second over every client's state in figure 5b (a game reads its state every frame).
 READ_HZ = 60.0
 SCALE_N = 200
@@ -133,11 +139,16 @@ def sealing_costs(size: int = 530, rounds: int = 20000) -> tuple[float, float]:
 
     sender = _crypto.Cipher(bytes(32), bytes(range(32)), bytes(8))
     receiver = _crypto.Cipher(bytes(range(32)), bytes(32), bytes(8))
-    payload = bytes(size)
-    sealed = [sender.seal(payload) for _ in range(rounds)]
+    # A package: since sealed datagrams leave out the protocol id it starts with, packages are built
+    # without it and sealed with `seal_rest`.
+    if hasattr(sender, "seal_rest"):
+        seal_one, payload = sender.seal_rest, bytes(size - 4)
+    else:  # a pygase from before
+        seal_one, payload = sender.seal, bytes(size)
+    sealed = [seal_one(payload) for _ in range(rounds)]
     started = time.perf_counter()
     for _ in range(rounds):
-        sender.seal(payload)
+        seal_one(payload)
     seal = 1e6 * (time.perf_counter() - started) / rounds
     started = time.perf_counter()
     for datagram in sealed:
@@ -201,6 +212,68 @@ def print_store_tick_costs() -> None:
         f"(+{(private - shared) / 50:.1f} µs per client)",
         flush=True,
     )
+
+
+class _Bouncing:
+    """Figure 4b's scene: 20 entities bouncing in a box. `time_step` returns x, y, vx and vy of each every
+    tick, as game code naturally does, although vx and vy change only when an entity hits a wall."""
+
+    def __init__(self) -> None:
+        self.entities = {
+            i: {"x": 40.0 + 35 * i, "y": 30.0 + 25 * i, "vx": 60.0 + 7 * i, "vy": 45.0 - 5 * i}
+            for i in range(procs.ENTITIES)
+        }
+
+    def initial_state(self) -> Any:
+        from pygase import GameState
+
+        return GameState(entities={i: dict(entity) for i, entity in self.entities.items()})
+
+    def time_step(self, game_state: Any, dt: float) -> dict:
+        for entity in self.entities.values():
+            for axis, speed, size in (("x", "vx", 800.0), ("y", "vy", 600.0)):
+                entity[axis] += entity[speed] * dt
+                if not 0.0 <= entity[axis] <= size:
+                    entity[speed] = -entity[speed]
+        return {"entities": {i: dict(entity) for i, entity in self.entities.items()}}
+
+
+def four_value_datagram_bytes(single_precision: bool, seconds: float = 3.0) -> float:
+    """Figure 4b: UDP payload bytes per state datagram that one idle client receives from a backend whose
+    `time_step` returns four values per entity (`_Bouncing`), in this process over 127.0.0.1."""
+    from pygase import Backend, Client
+
+    game = _Bouncing()
+    backend = Backend(game.initial_state(), game.time_step, single_precision_floats=single_precision)
+    backend.run_in_thread("127.0.0.1", 0)
+    client = Client()
+    try:
+        client.connect_in_thread(port=backend.server.port, hostname="127.0.0.1")
+        client.wait_until(lambda state: state.time_order > 25, timeout=10)
+        connection = client.connection
+        received, packages = connection.bytes_received, connection.packages_received
+        time.sleep(seconds)
+        received, packages = connection.bytes_received - received, connection.packages_received - packages
+    finally:
+        client.disconnect()
+        backend.shutdown()
+    return received / packages if packages else math.nan
+
+
+def print_four_value_bytes() -> None:
+    try:
+        full, single = four_value_datagram_bytes(False), four_value_datagram_bytes(True)
+    except TypeError:  # a pygase from before single-precision floats
+        return
+    ok = full <= DATAGRAM_4VALS_TARGET and single <= DATAGRAM_4VALS_SINGLE_TARGET
+    print(
+        f"[4b] bytes per state datagram, {procs.ENTITIES} entities returning x, y, vx, vy every tick (vx "
+        f"and vy change only at the walls): {full:.1f} at full precision, {single:.1f} with "
+        f"single_precision_floats=True   target: <= {DATAGRAM_4VALS_TARGET} and "
+        f"<= {DATAGRAM_4VALS_SINGLE_TARGET}   {verdict(ok)}",
+        flush=True,
+    )
+    print(f"bytes_per_state_datagram_4vals={full:.1f}", flush=True)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -676,7 +749,7 @@ class CoreBenchmark:
         try:
             self.start_backend()
             self.run_single_client(self.run_idle())
-            sys.stdout.flush()
+            print_four_value_bytes()
             reference = math.nan
             for n in s.clients:
                 result = self.run_scale(n)
@@ -733,7 +806,9 @@ def parse_arguments(argv: Optional[list] = None) -> Settings:
         help="maximum number of client processes (default: one per core)",
     )
     parser.add_argument(
-        "--store-only", action="store_true", help="print only figure 6 (measured in this process)"
+        "--store-only",
+        action="store_true",
+        help="print only figures 6 to 8 and 4b (measured in this process)",
     )
     parser.add_argument(
         "--reading",
@@ -770,6 +845,7 @@ def main(argv: Optional[list] = None) -> int:
     if settings.store_only:
         print(f"{pygase_fingerprint()}:", flush=True)
         print_store_tick_costs()
+        print_four_value_bytes()
         return 0
     return CoreBenchmark(settings).run()
 

@@ -6,7 +6,11 @@ although only x and y moved), and those unchanged values used to be sent to ever
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pygase import GameState, GameStateStore, GameStateUpdate
+from pygase.gamestate import TO_DELETE
 from pygase.testing import SimulatedSession
 
 ENTITIES = 20
@@ -68,3 +72,58 @@ def test_a_change_of_type_alone_is_sent_and_equal_values_of_the_same_type_are_no
     assert {name: value for name, value in cached.__dict__.items() if name != "time_order"} == {
         "entities": {1: {"new": 0}}
     }
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([0.0, 1.0, -0.5, 2.5]),
+    st.sampled_from(["a", "b"]),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["p", "q", 1, 2]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_entity = st.dictionaries(st.sampled_from(["x", "y", "vx", "flag"]), _scalars, max_size=4)
+_update = st.fixed_dictionaries(
+    {},
+    optional={
+        "entities": st.dictionaries(st.integers(0, 3), st.one_of(_entity, st.just(TO_DELETE)), max_size=4),
+        "score": _scalars,
+        "misc": st.one_of(_values, st.just(TO_DELETE)),
+    },
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_update, min_size=1, max_size=6))
+def test_whatever_the_game_returns_the_client_ends_with_the_servers_state_value_for_value(updates):
+    initial = GameState(entities={0: {"x": 0, "y": 0.0, "flag": True}}, score=1, misc={})
+    expected = initial  # the updates applied as PyGaSe 0.3.1 did (`state + update`): nothing left out
+    store = GameStateStore(initial)
+    session = SimulatedSession(store)
+    client = session.add_client()
+    session.run(0.1)
+    for changes in updates:
+        update = GameStateUpdate(store.get_game_state().time_order + 1, **changes)
+        expected = expected + update
+        store.push_update(update)
+        session.run(0.05)
+    session.run(0.2)
+
+    def typed(value):  # equal values of other types (1, 1.0, True) must not pass for each other
+        if isinstance(value, dict):
+            return {key: typed(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [typed(item) for item in value]
+        return (type(value).__name__, value)
+
+    with client.game_state_context() as state:
+        seen = typed(dict(state.__dict__))
+    server = typed(dict(store.get_game_state().__dict__))
+    assert server == typed(dict(expected.__dict__))
+    assert seen == server

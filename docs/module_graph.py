@@ -66,7 +66,7 @@ DRIVERS = [
     "testing",
 ]
 #: The public API (the PyGaSe 0.3.1 modules and the additions of this version).
-PUBLIC = ["client", "backend", "connection", "netstats", "relay"]
+PUBLIC = ["client", "backend", "connection", "netstats", "relay", "quantize"]
 #: Used nearly everywhere: shown once, not as arrows.
 FOUNDATION = ["gamestate", "event", "utils", "errors", "_codec", "_ratelimit"]
 

@@ -6,6 +6,7 @@ although only x and y moved), and those unchanged values used to be sent to ever
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,3 +128,34 @@ def test_whatever_the_game_returns_the_client_ends_with_the_servers_state_value_
     server = typed(dict(store.get_game_state().__dict__))
     assert server == typed(dict(expected.__dict__))
     assert seen == server
+
+
+def test_quantized_positions_and_angles_cost_a_third_and_stop_being_sent_when_they_stay():
+    import math
+
+    from pygase.quantize import dequantize, dequantize_angle, quantize, quantize_angle
+
+    assert quantize(123.456, 0.1) == 1235 and abs(dequantize(1235, 0.1) - 123.456) <= 0.05
+    assert quantize_angle(-math.pi / 2) == 3 * 2**14 and quantize_angle(2 * math.pi) == 0
+    assert abs(dequantize_angle(quantize_angle(1.0)) - 1.0) < math.pi / 2**16
+    for bad in (lambda: quantize(1.0, 0), lambda: quantize(float("nan")), lambda: quantize_angle(1.0, 0)):
+        with pytest.raises(ValueError):
+            bad()
+
+    store = GameStateStore(GameState(ships={i: {"x": 0, "y": 0} for i in range(ENTITIES)}))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    wobble = [0.0]
+
+    def on_tick(now: float) -> None:  # the ships rest, up to float noise
+        wobble[0] = 1e-9 - wobble[0]
+        ships = {i: {"x": quantize(100.0 + i + wobble[0], 0.1), "y": quantize(50.0, 0.1)} for i in range(20)}
+        store.push_update(GameStateUpdate(store.get_game_state().time_order + 1, ships=ships))
+
+    session.run(1.0, on_tick)
+    received, packages = client.bytes_received, client.packages_received
+    session.run(1.0, on_tick)
+    per_datagram = (client.bytes_received - received) / (client.packages_received - packages)
+    assert per_datagram < 60  # no ship is sent again: a datagram is little more than its header
+    with client.game_state_context() as state:
+        assert dequantize(state.ships[3]["x"], 0.1) == pytest.approx(103.0)

@@ -33,7 +33,7 @@ from pygase._connection import (
     Connection,
 )
 from pygase._event_order import PART_SIZE, check_event_args
-from pygase._packages import ClientPackage, Package, ServerPackage
+from pygase._packages import ClientPackage, Package, ServerPackage, _server_tail
 from pygase._sockets import strip_brackets
 from pygase.errors import HandshakeError, ProtocolError
 from pygase.event import RESERVED_PREFIX, Event
@@ -133,6 +133,7 @@ class ClientCore(Connection):
         self.updates_received = 0
         self.server_closed = False
         self._session: Optional[int] = None
+        self._session_tails: tuple = (None, b"", b"")  # (session, what a package ends with ...)
         self._state_parts: Optional[_StateTransfer] = None
         self._completed_transfer = 0  # id of the last state transfer put together
         self._handshake_changed = False  # a handshake message came since the last look at what is due
@@ -200,7 +201,18 @@ class ClientCore(Connection):
             self._control_out.append(cipher.seal(handshake.PATH_RESPONSE + token))
             self._handshake_changed = True  # (send it at once)
             return
-        package = ServerPackage._from_datagram_deferred(plaintext)
+        package = None
+        if self._session is not None:
+            tails = self._session_tails
+            if tails[0] != self._session:
+                tails = self._session_tails = (
+                    self._session,
+                    _server_tail(b"", False, self._session),
+                    _server_tail(b"", True, self._session),
+                )
+            package = ServerPackage._from_datagram_usual(plaintext, self._session, tails[1:])
+        if package is None:
+            package = ServerPackage._from_datagram_deferred(plaintext)
         self.bytes_received += len(datagram)
         self._report_events(self._receive_package(package, now))
 

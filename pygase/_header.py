@@ -150,6 +150,12 @@ def _header_fields(sequence: int, ack: int, bits: int) -> bytes:
     return _header_bytes(sequence, ack, bits)[len(PROTOCOL_ID) :]
 
 
+def _usual_header(datagram: bytes) -> tuple:
+    """(sequence, ack, ack bits) of a datagram with the default 2-byte sequence numbers (not checked)."""
+    sequence, ack, bits = _FIELDS_2.unpack_from(datagram, len(PROTOCOL_ID))
+    return int.__new__(Sqn, sequence), int.__new__(Sqn, ack), bits
+
+
 _BITS = struct.Struct("!I")
 _FIELDS_2 = struct.Struct("!HHI")  # sequence, ack and ack bits with the default 2-byte sequence numbers
 _HEADER_2 = struct.Struct("!4sHHI")

@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 import msgpack
 
 from pygase import _codec
-from pygase._header import PROTOCOL_ID, Header, _header_bytes
+from pygase._header import PROTOCOL_ID, Header, _header_bytes, _usual_header
 from pygase.errors import DecodeError, DuplicateSequenceError, ProtocolIDMismatchError
 from pygase.event import Event
 from pygase.gamestate import GameStateUpdate
@@ -470,6 +470,55 @@ class ServerPackage(Package):
         package.full_state = full_state
         raw = payload[start:end]
         package._update_bytes = None if raw == b"\xc0" else bytes(raw)
+        return package
+
+    @classmethod
+    def _from_datagram_usual(cls, datagram: bytes, session: int, tails: tuple) -> Optional[ServerPackage]:
+        """`_from_datagram_deferred` for the package a client receives most: no events, and the session
+        it expects (`tails`: `_server_tail(b"", False, session)` and the same with True). Returns None for
+        any other package (which then takes the general path); the update is checked when it is decoded.
+        """
+        size = len(datagram)
+        if size > cls._max_size or size < 17 or datagram[12] != 0x96 or Sqn._bytesize != 2:
+            return None
+        # [ack_delay, [], floor, update, full_state, session]: ack_delay and floor as small ints
+        ack_delay = datagram[13]
+        at = 14
+        if ack_delay > 0x7F:
+            if ack_delay == 0xCC:
+                ack_delay, at = datagram[14], 15
+            elif ack_delay == 0xCD:
+                ack_delay, at = (datagram[14] << 8) | datagram[15], 16
+            else:
+                return None
+        if datagram[at] != 0x90:  # events: only an empty list here
+            return None
+        floor = datagram[at + 1]
+        if floor > 0x7F:
+            return None
+        if datagram.endswith(tails[0]):
+            full_state, end = False, size - len(tails[0])
+        elif datagram.endswith(tails[1]):
+            full_state, end = True, size - len(tails[1])
+        else:
+            return None
+        start = at + 2
+        if end <= start or datagram[:4] != PROTOCOL_ID:
+            return None
+        package = cls.__new__(cls)
+        header = Header.__new__(Header)
+        header.sequence, header.ack, header._bits = _usual_header(datagram)
+        package.header = header
+        package._datagram = None
+        package._serialized = False
+        package.ack_delay = ack_delay
+        package._entries = []
+        package.event_floor = floor
+        package.session = session
+        package.game_state_update = None
+        package.full_state = full_state
+        update = datagram[start:end]
+        package._update_bytes = None if update == b"\xc0" else update
         return package
 
     @classmethod

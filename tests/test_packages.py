@@ -510,3 +510,36 @@ def test_corrupted_valid_datagrams_parse_or_raise_value_error(cls, data):
         position = data.draw(st.integers(4, len(datagram) - 1))
         datagram[position] = data.draw(st.integers(0, 255))
     _parses_or_raises_value_error(bytes(datagram))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ack_delay=st.sampled_from([0, 5, 127, 128, 255, 256, 65535, 65536, 2**31]),
+    floor=st.sampled_from([0, 1, 127, 128, 70000]),
+    session=st.sampled_from([0, 7, 200, 70000, 2**32 - 1]),
+    expected_session=st.sampled_from([0, 7, 200, 70000, 2**32 - 1]),
+    full_state=st.booleans(),
+    with_update=st.booleans(),
+    with_event=st.booleans(),
+)
+def test_the_clients_fast_parse_reads_what_the_general_one_does_or_leaves_it_to_it(
+    ack_delay, floor, session, expected_session, full_state, with_update, with_event
+):
+    from pygase._packages import _server_tail
+
+    update = GameStateUpdate(9, entities={1: {"x": 1.5}}) if with_update else None
+    package = ServerPackage(Header(3, 2, "1" * 32), update, full_state=full_state)
+    package.session, package.ack_delay, package.event_floor = session, ack_delay, floor
+    if with_event:
+        package.add_event(Event("HELLO", 1))
+    datagram = package.to_datagram()
+    tails = (_server_tail(b"", False, expected_session), _server_tail(b"", True, expected_session))
+    fast = ServerPackage._from_datagram_usual(datagram, expected_session, tails)
+    general = ServerPackage._from_datagram_deferred(datagram)
+    if fast is None:  # (anything unusual takes the general path)
+        assert with_event or ack_delay > 65535 or floor > 127 or session != expected_session
+        return
+    assert session == expected_session and not with_event
+    for field in ("ack_delay", "event_floor", "session", "full_state", "_update_bytes", "events"):
+        assert getattr(fast, field) == getattr(general, field), field
+    assert fast.header == general.header

@@ -106,11 +106,13 @@ def capture(
     if isinstance(entities, dict) and entities:
         keys = list(entities)
         values = list(entities.values())
-        if not _all(values, dict):  # dict subclasses, or things that are not entities
+        try:
+            raws = [list(map(_get, values, repeat(field))) for field in fields]
+        except TypeError:  # (from `dict.get`) some are not dicts, so not entities: leave them out
             pairs = [(key, entity) for key, entity in zip(keys, values) if isinstance(entity, dict)]
             keys = [key for key, _ in pairs]
-            values = [entity for _, entity in pairs]
-        made = [_column(list(map(_get, values, repeat(field)))) for field in fields]
+            raws = [[entity.get(field) for _, entity in pairs] for field in fields]
+        made = [_column(raw) for raw in raws]
         columns = [column for column, _ in made]
         complete = all(full for _, full in made)
         if not any(full for _, full in made):  # some entity may have no number at all
@@ -186,10 +188,13 @@ def write(
     bool) are changed, and never with None; an int field gets the value rounded, so it stays an int.
     """
     targets: List[Any] = list(map(entities.get, keys.keys))
-    rows: Optional[List[int]] = None  # the rows written, if not all
-    if not _all(targets, dict):
+    try:
+        currents = [list(map(_get, targets, repeat(field), repeat(_MISSING))) for field in fields]
+    except TypeError:  # (from `dict.get`) some are missing or not dicts: write the others
         rows = [row for row, target in enumerate(targets) if isinstance(target, dict)]
         targets = [targets[row] for row in rows]
+        columns = [[column[row] for row in rows] for column in columns]
+        currents = [[target.get(field, _MISSING) for target in targets] for field in fields]
     # The skipped entities are written with the others and get their fields back afterwards.
     skipped = []
     for key in skip:
@@ -199,10 +204,7 @@ def write(
             continue
         if isinstance(entity, dict):
             skipped.append((entity, {field: entity[field] for field in fields if field in entity}))
-    for field, column in zip(fields, columns):
-        if rows is not None:
-            column = [column[row] for row in rows]
-        current = list(map(_get, targets, repeat(field), repeat(_MISSING)))
+    for field, column, current in zip(fields, columns, currents):
         if complete and _all(current, float):
             deque(map(_set, targets, repeat(field), column), 0)  # (at C speed)
             continue

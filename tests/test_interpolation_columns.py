@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import random
+import time
 from typing import Any, Optional
 
 import pytest
 
-from pygase import GameState
-from pygase_pygame.interpolation import SnapshotInterpolator
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+from helpers import run_until  # noqa: E402
+
+from pygase import TO_DELETE, Backend, GameState  # noqa: E402
+from pygase_pygame import GameWindow  # noqa: E402
+from pygase_pygame.interpolation import SnapshotInterpolator  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -280,3 +288,62 @@ def test_apply_gives_each_entity_the_values_sample_gives():
     interpolator.apply(entities, now)
     for key, (x, y) in interpolator.sample(now).items():
         assert entities[key] == {"x": x, "y": y}
+
+
+# ---- end to end: what a window draws -------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_a_window_draws_many_entities_with_arrivals_and_departures_and_settles_on_the_server():
+    """A backend moves 400 entities for a few ticks, adds one (with a name) and removes one, then stops;
+    the state each frame hands to the game holds each entity's own fields, positions near the range it
+    moved through, and ends with exactly the server's values."""
+    ticks = {"done": 0}
+    moves = 10
+
+    def time_step(game_state: Any, dt: float) -> dict:
+        if ticks["done"] >= moves:
+            return {}  # stopped: nothing changes, nothing is sent
+        ticks["done"] += 1
+        things: dict[Any, Any] = {key: {"x": thing["x"] + 5.0} for key, thing in game_state.things.items()}
+        if ticks["done"] == 3:
+            things[1000] = {"x": 1.0, "y": 2.0, "name": "new"}
+        if ticks["done"] == 5:
+            things[0] = TO_DELETE
+        return {"things": things}
+
+    start = {i: {"x": 0.0, "y": float(i), "name": f"n{i}"} for i in range(400)}
+    backend = Backend(GameState(things=start), time_step)
+    window = GameWindow(size=(200, 150), fps=0, interpolate=[SnapshotInterpolator("things")])
+    seen: list = []
+
+    @window.hook
+    def draw(state: Any) -> None:
+        seen.append({key: (thing["x"], thing["y"], thing["name"]) for key, thing in state.things.items()})
+
+    try:
+        window.host(backend)
+
+        def stopped() -> bool:
+            with window.client.access_game_state() as state:
+                return getattr(state, "things", {}).get(1, {}).get("x") == 5.0 * moves
+
+        run_until(window, stopped, timeout=10.0, what="the entities did not reach their final spots")
+        settle_by = time.monotonic() + 1.0  # well past delay, extrapolation and settling
+        while time.monotonic() < settle_by:
+            window.frame()
+            time.sleep(0.005)
+    finally:
+        window.close()
+    assert seen
+    overshoot = 5.0 * moves  # (extrapolation may go past the end for a moment before it settles)
+    for shown in seen:
+        for key, (x, y, name) in shown.items():
+            if key == 1000:
+                assert name == "new" and y == 2.0 and 1.0 - overshoot <= x <= 1.0 + 5.0 * moves + overshoot
+            else:
+                assert name == f"n{key}" and y == float(key) and -overshoot <= x <= 5.0 * moves + overshoot
+    final = seen[-1]
+    assert 0 not in final and len(final) == 400
+    assert final[1000] == (1.0 + 5.0 * (moves - 3), 2.0, "new")
+    assert all(final[key] == (5.0 * moves, float(key), f"n{key}") for key in range(1, 400))

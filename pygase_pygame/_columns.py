@@ -16,7 +16,7 @@ from itertools import repeat
 from operator import setitem
 from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple, cast
 
-__all__ = ["Keys", "Snapshot", "capture", "align", "lerp", "first_values", "write", "number"]
+__all__ = ["Keys", "Snapshot", "capture", "align", "lerp", "first_values", "set_row", "write", "number"]
 
 #: one field's values, row by row; None where the field is missing or not a number
 Column = List[Optional[float]]

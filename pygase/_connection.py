@@ -266,6 +266,7 @@ class Connection:
             reliability.detect_losses(now, self._recovery.retransmission_timeout())
         else:
             reliability._now = now  # (what detect_losses would do: nothing can be lost)
+        self._parts_timer(now)
         silent_since = self._last_received if self._last_received is not None else self._started_at
         if silent_since is not None and now >= silent_since + self.timeout:
             logger.info(
@@ -280,7 +281,7 @@ class Connection:
         datagrams = []
         while self.status != DISCONNECTED and self._send_due(now):
             datagrams.append(self._next_datagram(now))
-            if not self._reliability.outbox:
+            if not self._reliability.outbox and not self._parts_due(now):
                 break
         return datagrams
 
@@ -307,6 +308,9 @@ class Connection:
             for deadline in reliability.resend_deadlines(self._recovery.retransmission_timeout()):
                 if deadline < timer:
                     timer = deadline
+        parts = self._parts_deadline()
+        if parts is not None and parts < timer:
+            timer = parts
         silent_since = self._last_received if self._last_received is not None else self._started_at
         if silent_since is not None and silent_since + self.timeout < timer:
             timer = silent_since + self.timeout
@@ -353,6 +357,8 @@ class Connection:
         # for lost and send it again, which costs more than the ack.
         if self._ack_due_at is not None and now >= self._ack_due_at:
             return True
+        if self._parts_due(now):
+            return True
         last_sent = self._last_sent
         if last_sent is None:
             return True
@@ -363,8 +369,31 @@ class Connection:
             return True
         return now >= last_sent + self.heartbeat_interval
 
+    # (hooks for the parts of a large state, see `pygase._transfer`: none here)
+
+    def _parts_due(self, now: float) -> bool:
+        """Whether parts of a large state may go out now (they keep to their own window and pacing, not to
+        `congested_interval`)."""
+        return False
+
+    def _parts_deadline(self) -> Optional[float]:
+        """When parts may go out next or count as lost, if that is due at some time."""
+        return None
+
+    def _parts_timer(self, now: float) -> None:
+        """Take parts that waited too long for their report as lost."""
+
+    def _add_parts(self, package: Package, datagram: bytes, now: float) -> bytes:
+        """Add parts of a large state to `package` as far as they may go and fit; return the datagram."""
+        return datagram
+
+    def _reports(self) -> list:
+        """Internal events (outside the event order, never resent) the next package carries."""
+        return []
+
     def _new_header(self, now: float) -> Header:
         self.local_sequence = _next_sequence(self.local_sequence)
+        self._received.sent()
         return Header._from_ints(int(self.local_sequence), int(self._received.newest), self._received.bits)
 
     def _make_package(self, header: Header, now: float) -> Package:
@@ -407,16 +436,21 @@ class Connection:
 
     def _next_datagram(self, now: float) -> bytes:
         reliability = self._reliability
-        if not ((reliability.outbox or reliability.bulk) and self._window_open()):
+        reports = self._reports()
+        events_due = (reliability.outbox or reliability.bulk) and self._window_open()
+        if not (reports or events_due or self._parts_due(now)):
             tail = self._plain_tail(now)
             if tail is not None:
                 return self._seal(self._plain_datagram(now, tail), [], now)
         package = self._start_package(now)
+        for report in reports:
+            package._add_entry(report, 0)
         datagram = package.to_datagram()
         records: list[OutgoingEvent] = []
         if self._window_open():
             for queue in (reliability.outbox, reliability.bulk):
                 datagram = self._fill(package, queue, records, datagram)
+        datagram = self._add_parts(package, datagram, now)
         return self._seal(datagram, records, now)
 
     def _plain_tail(self, now: float) -> Optional[bytes]:
@@ -429,6 +463,7 @@ class Connection:
         `Package.to_datagram` would give, for the packages sent most (heartbeats, acks, state updates)."""
         sequence = self.local_sequence = _next_sequence(self.local_sequence)
         received = self._received
+        received.unsent = 0  # (what `received.sent()` does)
         return (
             _header_bytes(sequence, received.newest, received.bits)
             + _body_start(
@@ -448,7 +483,7 @@ class Connection:
         """Book a package as sent; return it sealed with the session key (if the handshake agreed one)."""
         if self._cipher is not None:
             datagram = self._cipher.seal(datagram)
-        self._reliability.book(int(self.local_sequence), now, records)
+        self._reliability.book(int(self.local_sequence), now, records, self._recovery.latency)
         self._last_sent = now
         self._ack_due_at = None
         self._received_since_sent = 0

@@ -97,7 +97,8 @@ class Connection:
     congested_interval = 0.1
     #: Longest time in seconds a received event waits for an outgoing package to carry its ack.
     ack_delay = 0.004
-    #: Most packages with events that may be unacknowledged at once (flow control for large transfers).
+    #: Most packages with events that may be unacknowledged at once (the parts of a large state keep to a
+    #: window of their own that follows the link, see `pygase._transfer`).
     max_packages_in_flight = 24
     #: Size in bytes up to which events are packed into one package (parts of large ones are smaller).
     mtu = 1200

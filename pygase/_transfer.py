@@ -324,7 +324,7 @@ class PartsReceived:
         if index not in self.parts:
             self.parts[index] = data
             self._held |= 1 << index
-            while self.first_missing < self.count and self._held >> self.first_missing & 1:
+            while self.first_missing in self.parts:
                 self.first_missing += 1
         return len(self.parts) == self.count
 

@@ -202,12 +202,6 @@ class Connection:
             )
         self._reliability.dispatch(split_event(event, encoded), ack_callback, timeout_callback, retries)
 
-    def _send_bulk(
-        self, event: Event, on_ack: Callable[[], None], on_give_up: Optional[Callable[[], None]] = None
-    ) -> None:
-        """Queue an internal event outside the event order, resent until it arrives (parts of a state)."""
-        self._reliability.send_bulk(event, on_ack, on_give_up)
-
     # ---- protocol core: inputs ----------------------------------------------------------------------
 
     def receive_datagram(self, datagram: bytes, now: float) -> None:
@@ -303,7 +297,7 @@ class Connection:
         ack_due_at = self._ack_due_at
         if ack_due_at is not None and ack_due_at < timer:
             timer = ack_due_at
-        if earliest_send < timer and (reliability.outbox or reliability.bulk) and self._window_open():
+        if earliest_send < timer and reliability.outbox and self._window_open():
             timer = earliest_send
         if reliability.in_flight:
             for deadline in reliability.resend_deadlines(self._recovery.retransmission_timeout()):
@@ -366,7 +360,7 @@ class Connection:
         if now < self._recovery.earliest_send(last_sent):
             return False
         reliability = self._reliability
-        if (reliability.outbox or reliability.bulk) and self._window_open():
+        if reliability.outbox and self._window_open():
             return True
         return now >= last_sent + self.heartbeat_interval
 
@@ -438,7 +432,7 @@ class Connection:
     def _next_datagram(self, now: float) -> bytes:
         reliability = self._reliability
         reports = self._reports()
-        events_due = (reliability.outbox or reliability.bulk) and self._window_open()
+        events_due = reliability.outbox and self._window_open()
         if not (reports or events_due or self._parts_due(now)):
             tail = self._plain_tail(now)
             if tail is not None:
@@ -449,8 +443,7 @@ class Connection:
         datagram = package.to_datagram()
         records: list[OutgoingEvent] = []
         if self._window_open():
-            for queue in (reliability.outbox, reliability.bulk):
-                datagram = self._fill(package, queue, records, datagram)
+            datagram = self._fill(package, reliability.outbox, records, datagram)
         datagram = self._add_parts(package, datagram, now)
         return self._seal(datagram, records, now)
 

@@ -1,9 +1,9 @@
 """Reliable events and the ack window: what is in flight, what arrived, what to resend, what to give up.
 
-Part of the protocol core: no sockets, threads or clocks. Two delivery classes, as in yojimbo: events
-the user dispatches go out in order and are resent (with back-off) until acknowledged or out of
-retries; bulk events (parts of a large state) are resent until they arrive, outside the event order.
-State updates are never resent: every package carries what the other side lacks.
+Part of the protocol core: no sockets, threads or clocks. Events the user dispatches go out in order and
+are resent (with back-off) until acknowledged or out of retries. The parts of a large state are resent
+until they arrive, outside the event order and this window: `pygase._transfer` sends them. State updates
+are never resent: every package carries what the other side lacks.
 
 - `ReceiveWindow`: the sequence numbers received, as the newest and a bit field of the 32 before it (and,
   to tell a package that arrives late from a copy, of the `HISTORY` before it).
@@ -39,8 +39,6 @@ MEMORY = 1024
 _LATE_KEPT = 64  # late packages kept to be acknowledged apart, at most (`_transfer.LATE_REPORTED`)
 #: Longest wait in seconds before an unacknowledged event is resent.
 MAX_BACKOFF = 2.0
-#: `retries` of a bulk event: it is resent until it arrives or the connection ends.
-UNTIL_DELIVERED = 2**31
 _PERIOD = Sqn._max_sequence
 
 
@@ -139,7 +137,7 @@ class OutgoingEvent:
 
     def __init__(self, event: Event, event_id: int, group: Dispatch, retries: int) -> None:
         self.event = event
-        self.event_id = event_id  # 0: a bulk event, outside the event order
+        self.event_id = event_id
         self.group = group
         self.retries = retries
         self.attempts = 0
@@ -190,7 +188,6 @@ class Reliability:
         self._outputs = outputs
         self._callback_args = callback_args
         self.outbox: collections.deque[OutgoingEvent] = collections.deque()
-        self.bulk: collections.deque[OutgoingEvent] = collections.deque()  # parts of large states
         self.sent: dict[int, SentPackage] = {}
         self.in_flight = 0  # packages in `sent` that carry events
         # Packages with events taken for lost whose ack may still come: a late ack still proves that their
@@ -221,18 +218,8 @@ class Reliability:
             self.outbox.append(record)
         group.remaining = len(group.records)
 
-    def send_bulk(
-        self, event: Event, on_ack: Callable[[], None], on_give_up: Optional[Callable[[], None]] = None
-    ) -> None:
-        """Queue an internal event outside the event order, resent until it arrives (parts of a state)."""
-        group = Dispatch(on_ack, on_give_up, internal=True)
-        record = OutgoingEvent(event, 0, group, retries=UNTIL_DELIVERED)
-        group.records.append(record)
-        group.remaining = 1
-        self.bulk.append(record)
-
     def queued(self) -> bool:
-        return bool(self.outbox or self.bulk)
+        return bool(self.outbox)
 
     def event_floor(self) -> int:
         """The lowest event id still unresolved: the other side need not wait for any event below it."""
@@ -390,7 +377,7 @@ class Reliability:
                 record.retries -= 1
                 record.attempts += 1
                 # Resent events go first, so the receiver's wait for a gap is short.
-                (self.outbox if record.event_id else self.bulk).appendleft(record)
+                self.outbox.appendleft(record)
                 self._log.debug(
                     "resend", self._now, "resending event %.80r to %s", record.event.type, self._peer
                 )
@@ -402,13 +389,12 @@ class Reliability:
         for sent in self.sent.values():
             for record in sent.records:
                 self._give_up(record)
-        for record in [*self.outbox, *self.bulk]:
+        for record in self.outbox:
             self._give_up(record)
         self.sent.clear()
         self._presumed_lost.clear()
         self.in_flight = 0
         self.outbox.clear()
-        self.bulk.clear()
 
     def _pop(self, sequence: int) -> Optional[SentPackage]:
         sent = self.sent.pop(sequence, None)

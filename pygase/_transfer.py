@@ -46,7 +46,7 @@ from pygase._event_order import check_event_args
 from pygase.event import RESERVED_PREFIX, Event
 
 #: Internal event by which a client reports the parts of a transfer it holds: [transfer id, first missing
-#: index, bitmap of the parts after it].
+#: index, bitmap of the parts after it, late packages] (see the module doc).
 PARTS_HELD_EVENT = RESERVED_PREFIX + "held"
 #: Parts in flight when a transfer starts (and after a round trip without reports): the fixed window
 #: of PyGaSe before 0.4, which any receiver takes.
@@ -126,7 +126,8 @@ class PartsSender:
 
     def _copy(self) -> Optional[int]:
         """At the tail of a transfer on a lossy link, a part in flight to send a second copy of."""
-        if self._losses * 20 <= self._sends or len(self._in_flight) > _COPIED_TAIL:  # (not lossy: under 5 %)
+        lossy = self._losses * 20 > self._sends  # (over 5 % of the parts sent were lost)
+        if not lossy or len(self._in_flight) > _COPIED_TAIL:
             return None
         copied = self._copied
         for index in self._in_flight:  # (a handful)
@@ -156,6 +157,10 @@ class PartsSender:
         if rate:  # (bursts of up to `INITIAL_WINDOW` parts)
             self._next_send = max(self._next_send, now - INITIAL_WINDOW / rate) + 1.0 / rate
         self._sends += 1
+        by_package = self._by_package
+        by_package.setdefault(sequence, []).append(index)
+        if len(by_package) > _PACKAGE_MEMORY:
+            del by_package[next(iter(by_package))]
         if self._lost and self._lost[0] == index:
             self._lost.popleft()
             again = True
@@ -166,10 +171,6 @@ class PartsSender:
             self._copied.add(index)  # a second copy: the part in flight keeps the time of the first
             return
         self._in_flight[index] = (now, self._delivered, again)
-        by_package = self._by_package
-        by_package.setdefault(sequence, []).append(index)
-        if len(by_package) > _PACKAGE_MEMORY:
-            del by_package[next(iter(by_package))]
 
     def _pacing_rate(self) -> float:
         if self._best_rate <= 0.0:
@@ -227,9 +228,12 @@ class PartsSender:
             self._sample_rate((self._delivered - delivered_then) / max(now - send_time, 1e-4), now)
         # Parts that wait in a queue (a slow receiver's socket buffer, a full link) make the round trip
         # longer than the shortest: then only a little more than a round trip's worth is in flight.
-        queued = self._srtt > 2 * self._min_rtt + _QUEUE_SLACK
-        target = (_QUEUED_GAIN if queued else _GAIN) * self._best_rate * self._min_rtt
-        self.window = min(max(target, INITIAL_WINDOW), MAX_WINDOW)
+        # (a queue grows the round trip steadily, jitter spreads it: more than 3 variations over the shortest)
+        over = self._srtt - self._min_rtt - _QUEUE_SLACK
+        queued = over > self._min_rtt or over > 3 * self._rttvar
+        if self._best_rate and self._min_rtt < float("inf"):
+            target = (_QUEUED_GAIN if queued else _GAIN) * self._best_rate * self._min_rtt
+            self.window = min(max(target, INITIAL_WINDOW), MAX_WINDOW)
         self._find_reordered_losses()
 
     def _rtt_sample(self, rtt: float) -> None:

@@ -29,10 +29,15 @@ Figures, one line each, then a summary block:
    side's packages sent and lost, round trip time and quality, how long `disconnect()` took and how long
    the server still kept the client after it left; a client that left should be forgotten at once).
 
-Run (from the repository root; the default run takes about 2 minutes, --quick about 30 s):
+Run (from the repository root; the default run takes about 2 minutes, --quick about 30 s, --large-state
+only figure 3):
 
     python benchmarks/bad_network.py
     python benchmarks/bad_network.py --quick
+    python benchmarks/bad_network.py --large-state --repeats 5
+
+The last lines are machine-readable: `large_state_seconds_median=<s>` (the bad link) and
+`large_state_clean_seconds_median=<s>` (clean loopback); a timed-out download counts as longer than any.
 
 Only 127.0.0.1 is used. The backend processes are shut down and every client is disconnected at the end,
 on errors and on Ctrl-C too. Logging stays at WARNING (pygase warns, for instance, about lost events).
@@ -54,9 +59,15 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional
 
-from pygase import Backend, Client, GameState
-from pygase.connection import ConnectionStatus
-from pygase.testing import SIMULATE_VARIABLE, LinkConditions
+# Measure the pygase next to this script, whatever else the environment has installed (the spawned backend
+# processes inherit sys.path).
+_REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPOSITORY not in sys.path:
+    sys.path.insert(0, _REPOSITORY)
+
+from pygase import Backend, Client, GameState  # noqa: E402
+from pygase.connection import ConnectionStatus  # noqa: E402
+from pygase.testing import SIMULATE_VARIABLE, LinkConditions  # noqa: E402
 
 HOST = "127.0.0.1"
 INTERVAL = 0.02  # 50 Hz game loop
@@ -467,6 +478,50 @@ def download_diagnostics(runs: list) -> str:
     return "\n".join(f"    ({part})" for part in parts)
 
 
+def event_figures(
+    events: int, samples: int, rng: random.Random, lost_counter: LostEventCounter, summary: list
+) -> None:
+    """Figures 1 and 2 on a backend of their own: print them and add their summary lines."""
+    with BackendProcess("events") as backend:
+        d = measure_delivery(backend, events, lost_counter)
+        n = d["count"]
+        line = (
+            f"1. delivery, retries={RETRIES}: handled {d['handled']}/{n} ({d['handled'] / n:.1%}), "
+            f"duplicates {d['duplicates']}, in sent order: {'yes' if d['in_order'] else 'NO'}, "
+            f"acked {d['acked']}/{n} ({d['acked'] / n:.1%})"
+        )
+        print(line, flush=True)
+        print(
+            f"    (sent in {d['sent_seconds']:.1f} s, waited {d['waited']:.1f} s for stragglers; "
+            f"given up by the client: {d['given_up']}; acked twice: {d['acked_twice']}; "
+            f"client sees last={d['client_last']}, server handled last {d['server_last']}; "
+            f"client pkgs sent {d['client']['sent']} lost {d['client']['lost']}, "
+            f"rtt {ms(d['client']['rtt'])}, quality {d['client']['quality']}"
+            + (f"; missing ids {d['missing'][:20]}" if d["missing"] else "")
+            + ")",
+            flush=True,
+        )
+        summary.append(
+            f"delivery (retries={RETRIES})        {d['handled'] / n:.1%} handled, "
+            f"{d['acked'] / n:.1%} acked, {d['duplicates']} duplicates, "
+            f"order {'kept' if d['in_order'] else 'BROKEN'}"
+        )
+
+        v = measure_visible(backend, samples, rng)
+        lat = v["latencies"]
+        if lat:
+            p50, p95 = percentile(lat, 0.5), percentile(lat, 0.95)
+            line = (
+                f"2. event-to-visible: p50 {ms(p50)}, p95 {ms(p95)}, max {ms(max(lat))} "
+                f"over {len(lat)} samples; not seen within {VISIBLE_TIMEOUT:.0f} s: {v['missed']}"
+            )
+            summary.append(f"event-to-visible            p50 {ms(p50)}, p95 {ms(p95)} ({v['missed']} missed)")
+        else:
+            line = f"2. event-to-visible: none of {samples} samples seen within {VISIBLE_TIMEOUT:.0f} s"
+            summary.append("event-to-visible            no sample seen")
+        print(line, flush=True)
+
+
 def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
@@ -474,6 +529,9 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--samples", type=int, help="samples for figure 2 (default 100, quick 20)")
     parser.add_argument("--repeats", type=int, help="downloads per link for figure 3 (default 3, quick 1)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the sample spacing")
+    parser.add_argument(
+        "--large-state", action="store_true", help="only figure 3, the 1 MB state download (no events)"
+    )
     args = parser.parse_args(argv)
     events = args.events or (60 if args.quick else 300)
     samples = args.samples or (20 if args.quick else 100)
@@ -494,48 +552,10 @@ def main(argv: Optional[list] = None) -> int:
     )
     began = time.perf_counter()
     summary: list[str] = []
+    medians: dict[str, Optional[float]] = {}
     try:
-        with BackendProcess("events") as backend:
-            d = measure_delivery(backend, events, lost_counter)
-            n = d["count"]
-            line = (
-                f"1. delivery, retries={RETRIES}: handled {d['handled']}/{n} ({d['handled'] / n:.1%}), "
-                f"duplicates {d['duplicates']}, in sent order: {'yes' if d['in_order'] else 'NO'}, "
-                f"acked {d['acked']}/{n} ({d['acked'] / n:.1%})"
-            )
-            print(line, flush=True)
-            print(
-                f"    (sent in {d['sent_seconds']:.1f} s, waited {d['waited']:.1f} s for stragglers; "
-                f"given up by the client: {d['given_up']}; acked twice: {d['acked_twice']}; "
-                f"client sees last={d['client_last']}, server handled last {d['server_last']}; "
-                f"client pkgs sent {d['client']['sent']} lost {d['client']['lost']}, "
-                f"rtt {ms(d['client']['rtt'])}, quality {d['client']['quality']}"
-                + (f"; missing ids {d['missing'][:20]}" if d["missing"] else "")
-                + ")",
-                flush=True,
-            )
-            summary.append(
-                f"delivery (retries={RETRIES})        {d['handled'] / n:.1%} handled, "
-                f"{d['acked'] / n:.1%} acked, {d['duplicates']} duplicates, "
-                f"order {'kept' if d['in_order'] else 'BROKEN'}"
-            )
-
-            v = measure_visible(backend, samples, rng)
-            lat = v["latencies"]
-            if lat:
-                p50, p95 = percentile(lat, 0.5), percentile(lat, 0.95)
-                line = (
-                    f"2. event-to-visible: p50 {ms(p50)}, p95 {ms(p95)}, max {ms(max(lat))} "
-                    f"over {len(lat)} samples; not seen within {VISIBLE_TIMEOUT:.0f} s: {v['missed']}"
-                )
-                summary.append(
-                    f"event-to-visible            p50 {ms(p50)}, p95 {ms(p95)} ({v['missed']} missed)"
-                )
-            else:
-                line = f"2. event-to-visible: none of {samples} samples seen within {VISIBLE_TIMEOUT:.0f} s"
-                summary.append("event-to-visible            no sample seen")
-            print(line, flush=True)
-
+        if not args.large_state:
+            event_figures(events, samples, rng, lost_counter, summary)
         with BackendProcess("world") as backend:
             bad_runs = []
             for _ in range(repeats):
@@ -553,6 +573,8 @@ def main(argv: Optional[list] = None) -> int:
             summary.append(
                 f"1 MB state, clean loopback  median {secs(median_of([r['seconds'] for r in clean_runs]))}"
             )
+            medians["large_state_seconds_median"] = median_of([r["seconds"] for r in bad_runs])
+            medians["large_state_clean_seconds_median"] = median_of([r["seconds"] for r in clean_runs])
             ghosts = sum(1 for r in bad_runs + clean_runs if r["linger"] > 1.0)
             summary.append(
                 f"left clients kept by server {ghosts} of {len(bad_runs + clean_runs)} downloads "
@@ -572,6 +594,8 @@ def main(argv: Optional[list] = None) -> int:
     )
     for line in summary:
         print(f"  {line}")
+    for name, value in medians.items():
+        print(f"{name}={'inf' if value is None else f'{value:.2f}'}")
     return 0
 
 

@@ -27,6 +27,7 @@ CORE = [
     "_connection",
     "_reliability",
     "_recovery",
+    "_transfer",
     "_client_core",
     "_server_connection",
     "_server_core",

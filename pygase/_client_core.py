@@ -35,6 +35,7 @@ from pygase._connection import (
 from pygase._event_order import PART_SIZE, check_event_args
 from pygase._packages import ClientPackage, Package, ServerPackage, _server_tail
 from pygase._sockets import strip_brackets
+from pygase._transfer import PartsReceived, completed_report
 from pygase.errors import HandshakeError, ProtocolError
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.gamestate import GameStateUpdate
@@ -134,8 +135,10 @@ class ClientCore(Connection):
         self.server_closed = False
         self._session: Optional[int] = None
         self._session_tails: tuple = (None, b"", b"")  # (session, what a package ends with ...)
-        self._state_parts: Optional[_StateTransfer] = None
+        self._state_parts: Optional[PartsReceived] = None
         self._completed_transfer = 0  # id of the last state transfer put together
+        self._completed_count = 0  # and its number of parts
+        self._report_due = False  # a part arrived since the last report of them went out
         self._handshake_changed = False  # a handshake message came since the last look at what is due
         self._control_out: list[bytes] = []  # sealed control messages to send at once
 
@@ -463,24 +466,35 @@ class ClientCore(Connection):
         if not 0 <= index < count or count * PART_SIZE > self.max_state_size + PART_SIZE:
             logger.warning("dropping a state part: the state is larger than max_state_size")
             return
+        self._report_due = True
         if transfer_id <= self._completed_transfer:
             return  # a resent part of a state we already have
         current = self._state_parts
         if current is None or transfer_id > current.transfer_id:
-            current = self._state_parts = _StateTransfer(transfer_id, count)
+            current = self._state_parts = PartsReceived(transfer_id, count)
         elif transfer_id < current.transfer_id or count != current.count:
             return  # part of an older transfer
-        current.parts[index] = data
-        if len(current.parts) < count:
+        if not current.add(index, data):
             return
         self._state_parts = None
-        self._completed_transfer = transfer_id
+        self._completed_transfer, self._completed_count = transfer_id, count
         try:
             update = GameStateUpdate._from_dict(_codec.unpack(current.joined()))
         except ValueError as error:
             logger.warning("dropping a game state that does not decode: %s", error)
             return
         self._state_assembled(update, full_state)
+
+    def _reports(self) -> list:
+        """The report of the parts that arrived, if one arrived since the last, and of packages that came
+        too late for the ack field (see `pygase._transfer`)."""
+        late = self._received.late
+        if not (self._report_due or late):
+            return []
+        self._report_due, self._received.late = False, []
+        if self._state_parts is not None:
+            return [self._state_parts.report(late)]
+        return [completed_report(self._completed_transfer, self._completed_count, late)]
 
     def _make_package(self, header: Any, now: float) -> Package:
         return ClientPackage(header, self._reported_time_order(now))
@@ -533,17 +547,3 @@ class _KeyExchange:
         assert self.keys is not None
         to_server, to_client = self.keys
         return crypto.Cipher(to_server, to_client, connection_id)
-
-
-class _StateTransfer:
-    """The parts of a large state (or update) that arrived so far."""
-
-    __slots__ = ("transfer_id", "count", "parts")
-
-    def __init__(self, transfer_id: int, count: int) -> None:
-        self.transfer_id = transfer_id
-        self.count = count
-        self.parts: dict[int, bytes] = {}
-
-    def joined(self) -> bytes:
-        return b"".join(self.parts[index] for index in range(self.count))

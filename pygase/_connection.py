@@ -98,7 +98,8 @@ class Connection:
     congested_interval = 0.1
     #: Longest time in seconds a received event waits for an outgoing package to carry its ack.
     ack_delay = 0.004
-    #: Most packages with events that may be unacknowledged at once (flow control for large transfers).
+    #: Most packages with events that may be unacknowledged at once (the parts of a large state keep to a
+    #: window of their own that follows the link, see `pygase._transfer`).
     max_packages_in_flight = 24
     #: Size in bytes up to which events are packed into one package (parts of large ones are smaller).
     mtu = 1200
@@ -202,12 +203,6 @@ class Connection:
             )
         self._reliability.dispatch(split_event(event, encoded), ack_callback, timeout_callback, retries)
 
-    def _send_bulk(
-        self, event: Event, on_ack: Callable[[], None], on_give_up: Optional[Callable[[], None]] = None
-    ) -> None:
-        """Queue an internal event outside the event order, resent until it arrives (parts of a state)."""
-        self._reliability.send_bulk(event, on_ack, on_give_up)
-
     # ---- protocol core: inputs ----------------------------------------------------------------------
 
     def receive_datagram(self, datagram: bytes, now: float) -> None:
@@ -267,6 +262,7 @@ class Connection:
             reliability.detect_losses(now, self._recovery.retransmission_timeout())
         else:
             reliability._now = now  # (what detect_losses would do: nothing can be lost)
+        self._parts_timer(now)
         silent_since = self._last_received if self._last_received is not None else self._started_at
         if silent_since is not None and now >= silent_since + self.timeout:
             logger.info(
@@ -281,7 +277,7 @@ class Connection:
         datagrams = []
         while self.status != DISCONNECTED and self._send_due(now):
             datagrams.append(self._next_datagram(now))
-            if not self._reliability.outbox:
+            if not self._reliability.outbox and not self._parts_due(now):
                 break
         return datagrams
 
@@ -302,12 +298,15 @@ class Connection:
         ack_due_at = self._ack_due_at
         if ack_due_at is not None and ack_due_at < timer:
             timer = ack_due_at
-        if earliest_send < timer and (reliability.outbox or reliability.bulk) and self._window_open():
+        if earliest_send < timer and reliability.outbox and self._window_open():
             timer = earliest_send
         if reliability.in_flight:
             for deadline in reliability.resend_deadlines(self._recovery.retransmission_timeout()):
                 if deadline < timer:
                     timer = deadline
+        parts = self._parts_deadline()
+        if parts is not None and parts < timer:
+            timer = parts
         silent_since = self._last_received if self._last_received is not None else self._started_at
         if silent_since is not None and silent_since + self.timeout < timer:
             timer = silent_since + self.timeout
@@ -354,18 +353,43 @@ class Connection:
         # for lost and send it again, which costs more than the ack.
         if self._ack_due_at is not None and now >= self._ack_due_at:
             return True
+        if self._parts_due(now):
+            return True
         last_sent = self._last_sent
         if last_sent is None:
             return True
         if now < self._recovery.earliest_send(last_sent):
             return False
         reliability = self._reliability
-        if (reliability.outbox or reliability.bulk) and self._window_open():
+        if reliability.outbox and self._window_open():
             return True
         return now >= last_sent + self.heartbeat_interval
 
+    # (hooks for the parts of a large state, see `pygase._transfer`: none here)
+
+    def _parts_due(self, now: float) -> bool:
+        """Whether parts of a large state may go out now (they keep to their own window and pacing, not to
+        `congested_interval`)."""
+        return False
+
+    def _parts_deadline(self) -> Optional[float]:
+        """When parts may go out next or count as lost, if that is due at some time."""
+        return None
+
+    def _parts_timer(self, now: float) -> None:
+        """Take parts that waited too long for their report as lost."""
+
+    def _add_parts(self, package: Package, datagram: bytes, now: float) -> bytes:
+        """Add parts of a large state to `package` as far as they may go and fit; return the datagram."""
+        return datagram
+
+    def _reports(self) -> list:
+        """Internal events (outside the event order, never resent) the next package carries."""
+        return []
+
     def _new_header(self, now: float) -> Header:
         self.local_sequence = _next_sequence(self.local_sequence)
+        self._received.sent()
         return Header._from_ints(int(self.local_sequence), int(self._received.newest), self._received.bits)
 
     def _make_package(self, header: Header, now: float) -> Package:
@@ -408,17 +432,21 @@ class Connection:
 
     def _next_datagram(self, now: float) -> bytes:
         reliability = self._reliability
-        if not ((reliability.outbox or reliability.bulk) and self._window_open()):
+        reports = self._reports()
+        events_due = reliability.outbox and self._window_open()
+        if not (reports or events_due or self._parts_due(now)):
             tail = self._plain_tail(now)
             if tail is not None:
                 rest = self._cipher is not None  # (then built without the protocol id: sealing leaves it out)
                 return self._seal(self._plain_datagram(now, tail, rest), [], now, rest)
         package = self._start_package(now)
+        for report in reports:
+            package._add_entry(report, 0)
         datagram = package.to_datagram()
         records: list[OutgoingEvent] = []
         if self._window_open():
-            for queue in (reliability.outbox, reliability.bulk):
-                datagram = self._fill(package, queue, records, datagram)
+            datagram = self._fill(package, reliability.outbox, records, datagram)
+        datagram = self._add_parts(package, datagram, now)
         return self._seal(datagram, records, now)
 
     def _plain_tail(self, now: float) -> Optional[bytes]:
@@ -432,6 +460,7 @@ class Connection:
         with `rest`, without the protocol id they start with (for `Cipher.seal_rest`)."""
         sequence = self.local_sequence = _next_sequence(self.local_sequence)
         received = self._received
+        received.unsent = 0  # (what `received.sent()` does)
         return (
             (_header_fields if rest else _header_bytes)(sequence, received.newest, received.bits)
             + _body_start(
@@ -455,7 +484,7 @@ class Connection:
             datagram = self._cipher.seal_rest(datagram)  # type: ignore[union-attr]
         elif self._cipher is not None:
             datagram = self._cipher.seal(datagram)
-        self._reliability.book(int(self.local_sequence), now, records)
+        self._reliability.book(int(self.local_sequence), now, records, self._recovery.latency)
         self._last_sent = now
         self._ack_due_at = None
         self._received_since_sent = 0

@@ -1,11 +1,12 @@
 """Reliable events and the ack window: what is in flight, what arrived, what to resend, what to give up.
 
-Part of the protocol core: no sockets, threads or clocks. Two delivery classes, as in yojimbo: events
-the user dispatches go out in order and are resent (with back-off) until acknowledged or out of
-retries; bulk events (parts of a large state) are resent until they arrive, outside the event order.
-State updates are never resent: every package carries what the other side lacks.
+Part of the protocol core: no sockets, threads or clocks. Events the user dispatches go out in order and
+are resent (with back-off) until acknowledged or out of retries. The parts of a large state are resent
+until they arrive, outside the event order and this window: `pygase._transfer` sends them. State updates
+are never resent: every package carries what the other side lacks.
 
-- `ReceiveWindow`: the sequence numbers received, as the newest and a bit field of the 32 before it.
+- `ReceiveWindow`: the sequence numbers received, as the newest and a bit field of the 32 before it (and,
+  to tell a package that arrives late from a copy, of the `HISTORY` before it).
 - `Reliability`: the outgoing side: queues, packages awaiting an ack, resends, callbacks.
 """
 
@@ -26,24 +27,38 @@ logger = logging.getLogger("pygase.connection")
 
 #: Packages the ack bit field covers.
 WINDOW = 32
+#: Packages before the newest whose arrival the receiver remembers: one that arrives later than this (behind
+#: as many newer ones) is refused, as it cannot be told from a copy. More than `WINDOW`, for parts of a
+#: large state (`pygase._transfer`), which the link may reorder further than that and which are
+#: acknowledged by reports of their own.
+HISTORY = 256
+_HISTORY_MASK = (1 << HISTORY) - 1
+#: Packages sent after one that is still awaited at which it counts as lost whatever acks may come (acks
+#: that reach no further than `WINDOW` back take it for lost as soon as one comes from past it).
+MEMORY = 1024
+_LATE_KEPT = 64  # late packages kept to be acknowledged apart, at most (`_transfer.LATE_REPORTED`)
 #: Longest wait in seconds before an unacknowledged event is resent.
 MAX_BACKOFF = 2.0
-#: `retries` of a bulk event: it is resent until it arrives or the connection ends.
-UNTIL_DELIVERED = 2**31
 _PERIOD = Sqn._max_sequence
 
 
 class ReceiveWindow:
     """Which packages arrived: the newest sequence number and a bit for each of the `WINDOW` before it.
 
-    Bit d - 1 of `bits` stands for the package d before `newest`.
+    Bit d - 1 of `bits` stands for the package d before `newest` (the header's ack field); `seen` holds
+    the same for the `HISTORY` before it.
     """
 
-    __slots__ = ("newest", "bits", "newest_at", "expected")
+    __slots__ = ("newest", "bits", "seen", "unsent", "newest_at", "expected", "late")
 
     def __init__(self) -> None:
         self.newest = Sqn(0)
         self.bits = 0
+        self.seen = 0
+        #: packages that arrived behind more than `WINDOW` newer ones (the ack field does not reach them),
+        #: to be acknowledged apart; the owner takes them
+        self.late: list[int] = []
+        self.unsent = 0  # like `bits`, for the packages no ack field sent so far named (see `sent`)
         self.newest_at = 0.0  # when the newest package arrived (for the ack delay we report)
         self.expected = 0  # packages the other side sent, going by their sequence numbers
 
@@ -71,8 +86,19 @@ class ReceiveWindow:
         if ahead > period // 2:
             ahead -= period
         if ahead > 0:
-            bits = (self.bits << ahead) | (1 << (ahead - 1)) if ahead <= WINDOW else 0
-            self.bits = bits & 0xFFFFFFFF
+            seen = ((self.seen << ahead) | (1 << (ahead - 1))) & _HISTORY_MASK if ahead <= HISTORY else 0
+            self.seen = seen
+            self.bits = seen & 0xFFFFFFFF
+            unsent = self.unsent
+            if unsent:
+                # Packages the ack field leaves before any package named them: acknowledged apart.
+                escaped = unsent << ahead >> WINDOW
+                while escaped and len(self.late) < _LATE_KEPT:
+                    distance = WINDOW + (escaped & -escaped).bit_length()
+                    escaped &= escaped - 1
+                    self.late.append((value - distance - 1) % period + 1)
+                unsent = (unsent << ahead) & 0xFFFFFFFF
+            self.unsent = unsent | 1 << (ahead - 1)
             self.expected += ahead
             self.newest = int.__new__(Sqn, value)
             self.newest_at = now
@@ -80,17 +106,28 @@ class ReceiveWindow:
         distance = -ahead
         if distance == 0:
             raise DuplicateSequenceError(f"package {value} was received before")
-        if distance > WINDOW:
+        if distance > HISTORY:
             raise DuplicateSequenceError(f"package {value} is too old to tell if it is new")
         bit = 1 << (distance - 1)
-        if self.bits & bit:
+        if self.seen & bit:
             raise DuplicateSequenceError(f"package {value} was received before")
-        self.bits |= bit
+        self.seen |= bit
+        if distance <= WINDOW:
+            self.bits |= bit
+            self.unsent |= bit
+        elif len(self.late) < _LATE_KEPT:
+            self.late.append(value)
+
+    def sent(self) -> None:
+        """An ack field went out: it named the packages received so far."""
+        self.unsent = 0
 
     def reset(self) -> None:
         """Start counting afresh (the other side restarted)."""
         self.newest = Sqn(0)
         self.bits = 0
+        self.seen = 0
+        self.late = []
 
 
 class OutgoingEvent:
@@ -100,7 +137,7 @@ class OutgoingEvent:
 
     def __init__(self, event: Event, event_id: int, group: Dispatch, retries: int) -> None:
         self.event = event
-        self.event_id = event_id  # 0: a bulk event, outside the event order
+        self.event_id = event_id
         self.group = group
         self.retries = retries
         self.attempts = 0
@@ -151,7 +188,6 @@ class Reliability:
         self._outputs = outputs
         self._callback_args = callback_args
         self.outbox: collections.deque[OutgoingEvent] = collections.deque()
-        self.bulk: collections.deque[OutgoingEvent] = collections.deque()  # parts of large states
         self.sent: dict[int, SentPackage] = {}
         self.in_flight = 0  # packages in `sent` that carry events
         # Packages with events taken for lost whose ack may still come: a late ack still proves that their
@@ -182,18 +218,8 @@ class Reliability:
             self.outbox.append(record)
         group.remaining = len(group.records)
 
-    def send_bulk(
-        self, event: Event, on_ack: Callable[[], None], on_give_up: Optional[Callable[[], None]] = None
-    ) -> None:
-        """Queue an internal event outside the event order, resent until it arrives (parts of a state)."""
-        group = Dispatch(on_ack, on_give_up, internal=True)
-        record = OutgoingEvent(event, 0, group, retries=UNTIL_DELIVERED)
-        group.records.append(record)
-        group.remaining = 1
-        self.bulk.append(record)
-
     def queued(self) -> bool:
-        return bool(self.outbox or self.bulk)
+        return bool(self.outbox)
 
     def event_floor(self) -> int:
         """The lowest event id still unresolved: the other side need not wait for any event below it."""
@@ -203,18 +229,28 @@ class Reliability:
 
     # ---- sending ---------------------------------------------------------------------------------
 
-    def book(self, sequence: int, now: float, records: list) -> None:
-        """Note package `sequence` as sent at `now` with the events `records`."""
+    def book(self, sequence: int, now: float, records: list, round_trip: float = 0.0) -> None:
+        """Note package `sequence` as sent at `now` with the events `records` (`round_trip`: the current
+        estimate, in seconds)."""
         self._now = now
-        # A package that falls out of the ack window can no longer be acknowledged: it is lost.
-        oldest = (sequence - WINDOW - 2) % _PERIOD + 1
         sent = self.sent
+        # A package with events that `WINDOW` packages sent after it overtook, and whose ack is overdue by
+        # the round trip, is lost (the other side acknowledges each package it takes with the next ones).
+        # Many packages in flight at once (a large state in parts) may overtake it sooner than its ack can
+        # come back: then it waits for the ack that passes it (see `acknowledge`) or for its timeout.
+        behind = (sequence - WINDOW - 2) % _PERIOD + 1
+        package = sent.get(behind)
+        if package is not None and package.records and now - package.time >= round_trip:
+            self.lose(behind)
+        # A package `MEMORY` packages old is lost (acks that reach past it took it for lost long before;
+        # this bounds what is kept while no acks come at all).
+        oldest = (sequence - MEMORY - 2) % _PERIOD + 1
         if oldest in sent:
             self.lose(oldest)
         if self._presumed_lost:
             # An ack of a package taken for lost may still be on its way, sent before the other side had
-            # the newer packages; for one two windows old it is no longer waited.
-            self._presumed_lost.pop((oldest - WINDOW - 1) % _PERIOD + 1, None)
+            # the newer packages; for one twice as old it is no longer waited.
+            self._presumed_lost.pop((oldest - MEMORY - 1) % _PERIOD + 1, None)
         sent[sequence] = SentPackage(now, records)
         if records:
             self.in_flight += 1
@@ -231,6 +267,7 @@ class Reliability:
         newest = self._pop_acknowledged(newest_sequence)
         if newest is not None and newest.records:
             self._delivered(newest)
+        self._lose_unreachable(newest_sequence)
         if not bits or not (sent_packages or presumed_lost):
             return newest
         # Look at whichever is fewer: the packages still waiting for an ack (a handful, or as many as
@@ -253,11 +290,24 @@ class Reliability:
                 sent = presumed_lost.pop(sequence, None)
                 if sent is None:
                     continue
+                self.lost -= 1
             elif sent.records:
                 self.in_flight -= 1
             if sent.records:
                 self._delivered(sent)
         return newest
+
+    def _lose_unreachable(self, newest: int) -> None:
+        """Packages more than `WINDOW` before the newest acknowledged one that this ack did not name can
+        no longer be acknowledged (the other side acks the newest and the `WINDOW` before it): lost."""
+        unreachable = []
+        for sequence in self.sent:  # (in the order sent)
+            distance = (newest - sequence) % _PERIOD
+            if distance <= WINDOW or distance > _PERIOD // 2:
+                break
+            unreachable.append(sequence)
+        for sequence in unreachable:
+            self.lose(sequence)
 
     def _pop_acknowledged(self, sequence: int) -> Optional[SentPackage]:
         """The package `sequence` an ack answers: one awaited, or one taken for lost whose ack came late.
@@ -270,7 +320,17 @@ class Reliability:
         sent = self._pop(sequence)
         if sent is None:
             sent = self._presumed_lost.pop(sequence, None)
+            if sent is not None:
+                self.lost -= 1
         return sent
+
+    def acknowledge_late(self, sequences: list) -> None:
+        """Take acks of packages that arrived too late for the ack field (behind more than `WINDOW` newer
+        ones), which the other side reports apart (see `pygase._transfer`)."""
+        for sequence in sequences:
+            sent = self._pop_acknowledged(sequence)
+            if sent is not None and sent.records:
+                self._delivered(sent)
 
     def resend_deadlines(self, timeout: float) -> Iterator[float]:
         """When each package with events in flight counts as lost, with `timeout` the base wait."""
@@ -309,8 +369,7 @@ class Reliability:
         if sent is None:
             return
         self.lost += 1
-        if sent.records:
-            self._presumed_lost[sequence] = sent  # its ack may still come
+        self._presumed_lost[sequence] = sent  # its ack may still come (then it counts as lost no more)
         for record in sent.records:
             if record.done:
                 continue
@@ -318,7 +377,7 @@ class Reliability:
                 record.retries -= 1
                 record.attempts += 1
                 # Resent events go first, so the receiver's wait for a gap is short.
-                (self.outbox if record.event_id else self.bulk).appendleft(record)
+                self.outbox.appendleft(record)
                 self._log.debug(
                     "resend", self._now, "resending event %.80r to %s", record.event.type, self._peer
                 )
@@ -330,13 +389,12 @@ class Reliability:
         for sent in self.sent.values():
             for record in sent.records:
                 self._give_up(record)
-        for record in [*self.outbox, *self.bulk]:
+        for record in self.outbox:
             self._give_up(record)
         self.sent.clear()
         self._presumed_lost.clear()
         self.in_flight = 0
         self.outbox.clear()
-        self.bulk.clear()
 
     def _pop(self, sequence: int) -> Optional[SentPackage]:
         sent = self.sent.pop(sequence, None)

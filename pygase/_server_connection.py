@@ -2,8 +2,9 @@
 
 Part of the protocol core (no sockets, threads or clocks). Every package to a client carries what it lacks
 since the state it last reported, as a delta or the whole state; an update too large for a package
-travels in parts that are resent until they arrive. `pygase._server_core.ServerCore` keeps one
-`ServerConnection` per client; `pygase.connection.ServerConnection` is the public name.
+travels in parts that are resent until they arrive (`pygase._transfer` decides which part goes when).
+`pygase._server_core.ServerCore` keeps one `ServerConnection` per client;
+`pygase.connection.ServerConnection` is the public name.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pygase._connection import DISCONNECTED, STATE_PART_EVENT, Connection
 from pygase._crypto import AuthenticationError
 from pygase._event_order import PART_SIZE, HeldBudget
 from pygase._packages import ClientPackage, Header, Package, ServerPackage, _server_tail
+from pygase._reliability import WINDOW
+from pygase._transfer import PARTS_HELD_EVENT, PartsSender, parse_report
 from pygase.event import Event
 from pygase.gamestate import GameState
 from pygase.utils import Sqn
@@ -100,7 +103,37 @@ class ServerConnection(Connection):
                 self._initial_state_held = False  # it moved on: a 0 from it means no state again
             if self._pin is not None and package.time_order > self._pin[0]:
                 self._release_pin()
-        return events
+        transfer = self._transfer
+        kept = []
+        for event in events:
+            if event.type != PARTS_HELD_EVENT:
+                kept.append(event)
+                continue
+            report = parse_report(event.handler_args, Sqn._max_sequence)
+            if report is None:
+                continue
+            transfer_id, first, bitmap, late = report
+            if late:
+                self._reliability.acknowledge_late(late)
+            if transfer is not None:
+                if transfer_id == transfer.transfer_id:
+                    transfer.sender.report(first, bitmap, now)
+                if late:
+                    transfer.sender.package_acked(late, now)
+        if transfer is None:
+            return kept
+        header = package.header
+        ack, bits = int(header.ack), header._bits
+        if ack:  # (after the reports, which say more: a client that does not send them is served too)
+            period = Sqn._max_sequence
+            transfer.sender.package_acked(
+                [ack] + [(ack - d - 1) % period + 1 for d in range(1, WINDOW + 1) if bits >> (d - 1) & 1], now
+            )
+        if transfer.sender.remaining == 0 or (
+            int(transfer.time_order) != 0 and package.time_order >= transfer.time_order
+        ):
+            self._transfer_done(transfer)
+        return kept
 
     def _release_pin(self) -> None:
         if self._pin is not None:
@@ -242,7 +275,57 @@ class ServerConnection(Connection):
         return bool(self._outputs)
 
     def settled(self) -> bool:
-        return super().settled() and self._sent_time_order == _store_time_order(self.game_state_store)
+        return (
+            super().settled()
+            and self._transfer is None
+            and self._sent_time_order == _store_time_order(self.game_state_store)
+        )
+
+    # ---- the parts of a large update (see `pygase._transfer`) -----------------------------------------
+
+    def _parts_due(self, now: float) -> bool:
+        transfer = self._transfer
+        if transfer is None or self._join_deadline is not None:
+            return False  # (a client not heard from since it joined may not have the keys to open them)
+        ready = transfer.sender.ready_at()
+        return ready is not None and ready <= now
+
+    def _parts_deadline(self) -> Optional[float]:
+        transfer = self._transfer
+        if transfer is None or self._join_deadline is not None:
+            return None
+        sender = transfer.sender
+        ready = sender.ready_at()
+        lost = sender.deadline(self._recovery.retransmission_timeout())
+        if ready is None or (lost is not None and lost < ready):
+            return lost
+        return ready
+
+    def _parts_timer(self, now: float) -> None:
+        if self._transfer is not None:
+            self._transfer.sender.detect_losses(now, self._recovery.retransmission_timeout())
+
+    def _add_parts(self, package: Package, datagram: bytes, now: float) -> bytes:
+        transfer = self._transfer
+        if transfer is None or self._join_deadline is not None:
+            return datagram
+        sender = transfer.sender
+        sequence = int(package.header.sequence)
+        while True:
+            ready = sender.ready_at()
+            if ready is None or ready > now:
+                return datagram
+            index = sender.next_part()
+            package._add_entry(transfer.part(index), 0)
+            candidate = package.to_datagram()
+            if len(candidate) > self.mtu and len(package._entries) > 1:
+                package._entries.pop()
+                package._datagram = None
+                return package.to_datagram()
+            sender.sent(index, sequence, now)
+            datagram = candidate
+            if len(datagram) + PART_SIZE > self.mtu:
+                return datagram
 
     def _send_due(self, now: float) -> bool:
         if now < self._send_blocked_until:
@@ -301,37 +384,34 @@ class ServerConnection(Connection):
                 if now < self._whole_state_at + self._recovery.retransmission_timeout():
                     return None
                 self._whole_state_at = now
-            self._start_transfer(time_order, update_bytes, full_state)
+            self._start_transfer(time_order, update_bytes, full_state, now)
             return None
         return update_bytes, full_state
 
-    def _start_transfer(self, time_order: Sqn, update_bytes: bytes, full_state: bool) -> None:
+    def _start_transfer(self, time_order: Sqn, update_bytes: bytes, full_state: bool, now: float) -> None:
         self._transfer_id += 1
-        count = (len(update_bytes) + PART_SIZE - 1) // PART_SIZE
         pin = getattr(self.game_state_store, "_pin", None)
         if pin is not None:
             # The next delta builds on this state, however long the transfer takes: keep it cached.
             self._release_pin()
             self._pin = (time_order, pin(time_order))
-        transfer = self._transfer = _Transfer(time_order, count)
+        transfer = self._transfer = _Transfer(self._transfer_id, time_order, update_bytes, full_state, now)
         logger.debug(
-            "sending a state of %d bytes to %s in %d parts", len(update_bytes), self.remote_address, count
+            "sending a state of %d bytes to %s in %d parts",
+            len(update_bytes),
+            self.remote_address,
+            transfer.sender.count,
         )
 
-        def part_arrived() -> None:
-            transfer.remaining -= 1
-            if transfer.remaining == 0 and self._transfer is transfer:
-                self._transfer = None
-                if time_order > self.last_client_time_order:
-                    self.last_client_time_order = time_order
-                elif int(time_order) == 0 and full_state:
-                    self._initial_state_held = True  # (a part arrives whole and is applied at once)
-
-        for index in range(count):
-            chunk = update_bytes[index * PART_SIZE : (index + 1) * PART_SIZE]
-            self._send_bulk(
-                Event(STATE_PART_EVENT, self._transfer_id, index, count, full_state, chunk), part_arrived
-            )
+    def _transfer_done(self, transfer: _Transfer) -> None:
+        """Every part of `transfer` arrived (or the client reports a state at least as new)."""
+        if self._transfer is not transfer:
+            return
+        self._transfer = None
+        if transfer.time_order > self.last_client_time_order:
+            self.last_client_time_order = transfer.time_order
+        elif int(transfer.time_order) == 0 and transfer.full_state and transfer.sender.remaining == 0:
+            self._initial_state_held = True  # (a part arrives whole and is applied at once)
 
 
 _PACKAGE_WORK = 64  # what decoding a package costs beyond its bytes, in bytes
@@ -377,11 +457,21 @@ class TokenBucket:
 class _Transfer:
     """A large update on its way to one client in parts (resent until they arrive)."""
 
-    __slots__ = ("time_order", "remaining")
+    __slots__ = ("transfer_id", "time_order", "update_bytes", "full_state", "sender")
 
-    def __init__(self, time_order: Sqn, parts: int) -> None:
+    def __init__(
+        self, transfer_id: int, time_order: Sqn, update_bytes: bytes, full_state: bool, now: float
+    ) -> None:
+        self.transfer_id = transfer_id
         self.time_order = time_order
-        self.remaining = parts  # parts not yet acknowledged
+        self.update_bytes = update_bytes
+        self.full_state = full_state
+        self.sender = PartsSender((len(update_bytes) + PART_SIZE - 1) // PART_SIZE, now)
+
+    def part(self, index: int) -> Event:
+        """The event that carries part `index`."""
+        chunk = self.update_bytes[index * PART_SIZE : (index + 1) * PART_SIZE]
+        return Event(STATE_PART_EVENT, self.transfer_id, index, self.sender.count, self.full_state, chunk)
 
 
 def _store_state(store: Any) -> GameState:

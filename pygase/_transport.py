@@ -49,6 +49,10 @@ def _read_small_datagrams(transport: asyncio.BaseTransport) -> None:
 #: that arrives while the server is busy (or not scheduled) must not overflow it. The kernel may grant
 #: less (on Linux at most net.core.rmem_max), which is fine.
 SERVER_RECEIVE_BUFFER = 1 << 20
+#: Receive buffer a client asks for: room for the parts of a large state in flight (up to
+#: `pygase._transfer.MAX_WINDOW`, about 550 KB) while the client is busy, over the 208 KB Linux gives by
+#: default (the sender keeps only a little over a round trip's worth in flight once parts queue here).
+CLIENT_RECEIVE_BUFFER = 1 << 20
 
 
 def _enlarge_receive_buffer(transport: asyncio.BaseTransport, size: int) -> None:
@@ -59,7 +63,7 @@ def _enlarge_receive_buffer(transport: asyncio.BaseTransport, size: int) -> None
         if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
     except OSError as error:
-        logger.debug("could not enlarge the server's receive buffer: %s", error)
+        logger.debug("could not enlarge a socket's receive buffer: %s", error)
 
 
 def _describe(function: Callable[..., Any]) -> str:
@@ -211,6 +215,7 @@ class ClientProtocol(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         _read_small_datagrams(transport)
+        _enlarge_receive_buffer(transport, CLIENT_RECEIVE_BUFFER)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         if self._link is not None:

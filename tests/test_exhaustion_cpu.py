@@ -215,9 +215,9 @@ def lie_about_progress(monkeypatch, max_send_rate=None) -> tuple:
     whole_states = []
     start_transfer = connection._start_transfer
 
-    def counting(time_order, update_bytes, full_state):
+    def counting(time_order, update_bytes, full_state, now):
         whole_states.append(full_state)
-        return start_transfer(time_order, update_bytes, full_state)
+        return start_transfer(time_order, update_bytes, full_state, now)
 
     monkeypatch.setattr(connection, "_start_transfer", counting)
     server, sent, now = session.server, 0, session.network.now

@@ -8,6 +8,7 @@ so changing them on a connection takes effect at once.
 
 from __future__ import annotations
 
+import collections
 import logging
 from typing import Any, Optional
 
@@ -20,15 +21,21 @@ _FIRST_TIMEOUT, _MIN_TIMEOUT, _MAX_TIMEOUT = 0.5, 0.05, 2.0
 #: RTT samples a connection takes before its quality is judged: the first one alone says little (when many
 #: clients join at once, their first acks wait behind each other's handshakes) and starts the estimate.
 _WARM_UP_SAMPLES = 4
+#: Quality follows the smallest RTT sample of this many seconds (and at least `_QUALITY_SAMPLES` samples,
+#: at most `_QUALITY_MAX_SAMPLES`): only a latency that lasts is a slow link.
+_QUALITY_WINDOW, _QUALITY_SAMPLES, _QUALITY_MAX_SAMPLES = 1.0, 3, 64
 
 
 class Recovery:
     """The RTT estimate (smoothed, with its variance) and what follows from it for one connection.
 
-    Quality is 'good' or 'bad' (judged from the fourth RTT sample on): 'bad' while the smoothed RTT is
-    above the owner's `latency_threshold`, and until it has stayed below for a recovery time that
-    doubles when the quality flaps (up to 60 s) and halves after 10 s of good quality. While it is 'bad',
-    packages go out at most every `congested_interval` seconds.
+    Quality is 'good' or 'bad' (judged from the fourth RTT sample on): 'bad' while every RTT sample of
+    the last `_QUALITY_WINDOW` seconds (and at least the last `_QUALITY_SAMPLES`) is above the owner's
+    `latency_threshold`, and until the RTT has stayed below for a recovery time that doubles when the
+    quality flaps (up to 60 s) and halves after 10 s of good quality. While it is 'bad', packages go out
+    at most every `congested_interval` seconds. A link that is slow stays above the threshold; a moment
+    in which one side stalls (a busy server, a garbage collection in a client process) gives a few late
+    samples, which would lift the smoothed RTT over the threshold on their own but not the smallest.
     """
 
     __slots__ = (
@@ -41,6 +48,7 @@ class Recovery:
         "_recovery_time",
         "_good_since",
         "_below_since",
+        "_recent",
     )
 
     def __init__(self, owner: Any) -> None:
@@ -53,6 +61,7 @@ class Recovery:
         self._recovery_time = _FIRST_RECOVERY
         self._good_since: Optional[float] = None
         self._below_since: Optional[float] = None
+        self._recent: collections.deque = collections.deque()  # (time, RTT sample) of the quality window
 
     def start(self, now: float) -> None:
         """The connection starts: quality counts as good from now."""
@@ -68,11 +77,17 @@ class Recovery:
             self._variance = 0.75 * self._variance + 0.25 * abs(self.latency - sample)
             self.latency = 0.875 * self.latency + 0.125 * sample
         self._samples += 1
+        recent = self._recent
+        recent.append((now, sample))
+        while len(recent) > _QUALITY_SAMPLES and (
+            now - recent[0][0] > _QUALITY_WINDOW or len(recent) > _QUALITY_MAX_SAMPLES
+        ):
+            recent.popleft()
         if self._samples >= _WARM_UP_SAMPLES:
             self._update_quality(now)
 
     def _update_quality(self, now: float) -> None:
-        high = self.latency > self._owner.latency_threshold
+        high = min(sample for _, sample in self._recent) > self._owner.latency_threshold
         if self.quality == "good":
             good_since = self._good_since if self._good_since is not None else now
             if high:

@@ -440,3 +440,33 @@ def test_one_slow_first_round_trip_does_not_throttle_a_connection_but_lasting_on
     for step in range(20, 40):
         recovery.add_sample(0.6, 0.1 + 0.2 * step)
     assert recovery.quality == "bad"
+
+
+def test_a_moment_in_which_one_side_stalls_does_not_throttle_but_a_slow_link_does():
+    """Issue 14: with 200 clients, a garbage collection or a busy moment in one process delayed a few acks
+    by a second; the smoothed RTT jumped over the threshold and throttled the connections for seconds."""
+    from types import SimpleNamespace
+
+    from pygase._recovery import Recovery
+
+    owner = SimpleNamespace(
+        latency_threshold=0.25, remote_address=("a", 1), ack_delay=0.004, congested_interval=0.1
+    )
+    recovery = Recovery(owner)
+    recovery.start(0.0)
+    now = 0.0
+    for _ in range(10):
+        now += 0.2
+        recovery.add_sample(0.03, now)
+    for late in (1.6, 1.4, 1.2):  # acks that waited out a 1.5 s stall, arriving together
+        now += 0.01
+        recovery.add_sample(late, now)
+    assert recovery.latency > owner.latency_threshold  # (the smoothed RTT shows it)
+    for _ in range(20):
+        now += 0.2
+        recovery.add_sample(0.03, now)
+        assert recovery.quality == "good"
+    for _ in range(6):  # a link that turned slow
+        now += 0.2
+        recovery.add_sample(0.4, now)
+    assert recovery.quality == "bad"

@@ -21,6 +21,9 @@ _FIRST_TIMEOUT, _MIN_TIMEOUT, _MAX_TIMEOUT = 0.5, 0.05, 2.0
 #: RTT samples a connection takes before its quality is judged: the first one alone says little (when many
 #: clients join at once, their first acks wait behind each other's handshakes) and starts the estimate.
 _WARM_UP_SAMPLES = 4
+#: Seconds after the start before quality is judged at all: the round trips of a burst of joins (every
+#: client's handshake keeping the server busy) say nothing about the link.
+_JUDGE_AFTER = 2.0
 #: Quality follows the smallest RTT sample of this many seconds (and at least `_QUALITY_SAMPLES` samples,
 #: at most `_QUALITY_MAX_SAMPLES`): only a latency that lasts is a slow link.
 _QUALITY_WINDOW, _QUALITY_SAMPLES, _QUALITY_MAX_SAMPLES = 1.0, 3, 64
@@ -29,9 +32,9 @@ _QUALITY_WINDOW, _QUALITY_SAMPLES, _QUALITY_MAX_SAMPLES = 1.0, 3, 64
 class Recovery:
     """The RTT estimate (smoothed, with its variance) and what follows from it for one connection.
 
-    Quality is 'good' or 'bad' (judged from the fourth RTT sample on): 'bad' while every RTT sample of
-    the last `_QUALITY_WINDOW` seconds (and at least the last `_QUALITY_SAMPLES`) is above the owner's
-    `latency_threshold`, and until the RTT has stayed below for a recovery time that doubles when the
+    Quality is 'good' or 'bad' (judged from the fourth RTT sample on, and from `_JUDGE_AFTER` seconds
+    after the start): 'bad' while every RTT sample of the last `_QUALITY_WINDOW` seconds (and at least
+    the last `_QUALITY_SAMPLES`) is above the owner's `latency_threshold`, and until the RTT has stayed below for a recovery time that doubles when the
     quality flaps (up to 60 s) and halves after 10 s of good quality. While it is 'bad', packages go out
     at most every `congested_interval` seconds. A link that is slow stays above the threshold; a moment
     in which one side stalls (a busy server, a garbage collection in a client process) gives a few late
@@ -49,6 +52,8 @@ class Recovery:
         "_good_since",
         "_below_since",
         "_recent",
+        "_started_at",
+        "_recovered",
     )
 
     def __init__(self, owner: Any) -> None:
@@ -62,9 +67,12 @@ class Recovery:
         self._good_since: Optional[float] = None
         self._below_since: Optional[float] = None
         self._recent: collections.deque = collections.deque()  # (time, RTT sample) of the quality window
+        self._started_at: Optional[float] = None
+        self._recovered = False  # whether the quality was 'bad' and came back (a flap doubles the wait)
 
     def start(self, now: float) -> None:
         """The connection starts: quality counts as good from now."""
+        self._started_at = now
         self._good_since = now
 
     def add_sample(self, sample: float, now: float) -> None:
@@ -83,7 +91,9 @@ class Recovery:
             now - recent[0][0] > _QUALITY_WINDOW or len(recent) > _QUALITY_MAX_SAMPLES
         ):
             recent.popleft()
-        if self._samples >= _WARM_UP_SAMPLES:
+        if self._samples >= _WARM_UP_SAMPLES and (
+            self._started_at is None or now - self._started_at >= _JUDGE_AFTER
+        ):
             self._update_quality(now)
 
     def _update_quality(self, now: float) -> None:
@@ -93,7 +103,7 @@ class Recovery:
             if high:
                 self.quality = "bad"
                 self._below_since = None
-                if now - good_since < _STABLE:
+                if self._recovered and now - good_since < _STABLE:  # (it flaps)
                     self._recovery_time = min(2 * self._recovery_time, _MAX_RECOVERY)
                 logger.info(
                     "connection to %s: latency %.0f ms, throttling sends",
@@ -110,6 +120,7 @@ class Recovery:
         elif now - self._below_since >= self._recovery_time:
             self.quality = "good"
             self._good_since = now
+            self._recovered = True
             logger.info("connection to %s: latency back to normal", self._owner.remote_address)
 
     def retransmission_timeout(self) -> float:

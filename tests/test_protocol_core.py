@@ -158,7 +158,7 @@ def test_high_latency_throttles_sending_and_recovery_restores_it():
     store = GameStateStore(GameState())
     session = SimulatedSession(store, LinkConditions(latency=0.2))
     client = session.add_client()
-    session.run(3.0, moving_ticks(store))
+    session.run(4.0, moving_ticks(store))  # (quality is judged from 2 s after joining)
     server_side = session.server.connections[session.address_of(client)]
     assert server_side.quality == "bad"
     assert client.quality == "bad"
@@ -470,3 +470,25 @@ def test_a_moment_in_which_one_side_stalls_does_not_throttle_but_a_slow_link_doe
         now += 0.2
         recovery.add_sample(0.4, now)
     assert recovery.quality == "bad"
+
+
+def test_the_round_trips_of_a_burst_of_joins_do_not_throttle_a_connection():
+    """200 clients joining at once keep the server busy with handshakes for about a second: the round trips
+    then say nothing about the link, and throttling for seconds after them cost figure 5 its updates."""
+    from types import SimpleNamespace
+
+    from pygase._recovery import Recovery
+
+    owner = SimpleNamespace(
+        latency_threshold=0.25, remote_address=("a", 1), ack_delay=0.004, congested_interval=0.1
+    )
+    recovery = Recovery(owner)
+    recovery.start(0.0)
+    now = 0.0
+    for _ in range(8):  # 1.6 s of round trips far over the threshold
+        now += 0.2
+        recovery.add_sample(0.8, now)
+    for _ in range(20):
+        now += 0.2
+        recovery.add_sample(0.03, now)
+        assert recovery.quality == "good"

@@ -207,7 +207,7 @@ def test_shutdown_notice_goes_out_to_every_client(case):
         store = GameStateStore(GameState(n=0))
         session = SimulatedSession(store, LinkConditions(latency=0.2))
         session.add_client()
-        session.run(3.0, lambda now: push(store, n=now))
+        session.run(4.0, lambda now: push(store, n=now))  # (quality is judged from 2 s after joining)
         assert next(iter(session.server.connections.values())).quality == "bad"
     else:
         store = GameStateStore(GameState(blob=bytes(200_000)))

@@ -36,15 +36,22 @@ def _check_step(step: float) -> None:
         raise ValueError(f"the step is a positive number (e.g. 0.01 for a hundredth), got {step!r}")
 
 
+def _check_number(value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"only numbers can be quantized, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise ValueError(f"only finite numbers can be quantized, got {value!r}")
+
+
 def quantize(value: float, step: float = 0.01) -> int:
     """`value` in whole steps: `round(value / step)`, an int (`dequantize` turns it back).
 
     Raises:
         ValueError: for a step that is not a positive number, or a value that is not finite
+        TypeError: for a value that is not a number
     """
     _check_step(step)
-    if not math.isfinite(value):
-        raise ValueError(f"only finite numbers can be quantized, got {value!r}")
+    _check_number(value)
     return round(value / step)
 
 
@@ -67,10 +74,10 @@ def quantize_angle(radians: float, bits: int = 16) -> int:
 
     Raises:
         ValueError: for an angle that is not finite, or bits outside 1 to 32
+        TypeError: for an angle that is not a number
     """
     turn = _check_bits(bits)
-    if not math.isfinite(radians):
-        raise ValueError(f"only finite angles can be quantized, got {radians!r}")
+    _check_number(radians)
     return round(radians % _TAU / _TAU * turn) % turn
 
 

@@ -141,6 +141,8 @@ def test_quantized_positions_and_angles_cost_a_third_and_stop_being_sent_when_th
     for bad in (lambda: quantize(1.0, 0), lambda: quantize(float("nan")), lambda: quantize_angle(1.0, 0)):
         with pytest.raises(ValueError):
             bad()
+    with pytest.raises(TypeError, match="only numbers can be quantized, got '3'"):
+        quantize("3")
 
     store = GameStateStore(GameState(ships={i: {"x": 0, "y": 0} for i in range(ENTITIES)}))
     session = SimulatedSession(store)

@@ -166,8 +166,7 @@ class GameStateStore:
         try:
             if private:  # what everyone gets is packed without them; they are packed just to check them
                 _codec.pack({name: sent[name] for name in private})
-                return self._encode(sent)
-            return _codec.pack(_wire(sent), single_float=self.single_precision_floats)
+            return self._encode(sent)
         except TypeError:
             return None
 

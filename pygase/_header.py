@@ -122,11 +122,8 @@ class Header:
         if len(datagram) < size:
             raise DecodeError(f"a PyGaSe datagram has at least {size} bytes, got {len(datagram)}")
         if width == 2:  # (every datagram comes this way: one struct, and Sqns that need no range check)
-            sequence, ack, bits = _FIELDS_2.unpack_from(datagram, len(PROTOCOL_ID))
             header = Header.__new__(Header)
-            header.sequence = int.__new__(Sqn, sequence)
-            header.ack = int.__new__(Sqn, ack)
-            header._bits = bits
+            header.sequence, header.ack, header._bits = _usual_header(datagram)
             return header, bytes(datagram[size:])
         start = len(PROTOCOL_ID)
         sequence = int.from_bytes(datagram[start : start + width], "big")

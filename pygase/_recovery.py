@@ -32,13 +32,14 @@ _QUALITY_WINDOW, _QUALITY_SAMPLES, _QUALITY_MAX_SAMPLES = 1.0, 3, 64
 class Recovery:
     """The RTT estimate (smoothed, with its variance) and what follows from it for one connection.
 
-    Quality is 'good' or 'bad' (judged from the fourth RTT sample on, and from `_JUDGE_AFTER` seconds
-    after the start): 'bad' while every RTT sample of the last `_QUALITY_WINDOW` seconds (and at least
-    the last `_QUALITY_SAMPLES`) is above the owner's `latency_threshold`, and until the RTT has stayed below for a recovery time that doubles when the
-    quality flaps (up to 60 s) and halves after 10 s of good quality. While it is 'bad', packages go out
-    at most every `congested_interval` seconds. A link that is slow stays above the threshold; a moment
-    in which one side stalls (a busy server, a garbage collection in a client process) gives a few late
-    samples, which would lift the smoothed RTT over the threshold on their own but not the smallest.
+    Quality is 'good' or 'bad' (judged from the fourth RTT sample on, and from `_JUDGE_AFTER` seconds after
+    the start): 'bad' while every RTT sample of the last `_QUALITY_WINDOW` seconds (and at least the last
+    `_QUALITY_SAMPLES`) is above the owner's `latency_threshold`, and until the RTT has stayed below for a
+    recovery time that doubles when the quality flaps (up to 60 s) and halves after 10 s of good quality.
+    While it is 'bad', packages go out at most every `congested_interval` seconds. A link that is slow stays
+    above the threshold; a moment in which one side stalls (a busy server, a garbage collection in a client
+    process) gives a few late samples, which would lift the smoothed RTT over the threshold on their own but
+    not the smallest.
     """
 
     __slots__ = (

@@ -95,28 +95,27 @@ def test_the_direct_game_goes_on_while_the_relay_restarts(net: Testbed):
     relay.finish()
 
 
-def test_a_host_and_a_player_on_an_ipv6_only_link_play(net: Testbed):
+@pytest.fixture
+def ipv6_host(net: Testbed) -> tuple[Node, Node, Agent]:
+    """Two hosts on an IPv6-only link, ann hosting a game on [::] without a relay: (ann, bob, host)."""
     reason = ipv6_unavailable()
     if reason:
         pytest.skip(reason)
     ann, bob = net.ipv6_link("ann", "bob")
-    host, _ = host_game_without_relay(ann)
+    host = Agent(ann, HOST, "", "::", GAME_PORT)
+    host.answer()
+    return ann, bob, host
+
+
+def test_a_host_and_a_player_on_an_ipv6_only_link_play(net: Testbed, ipv6_host):
+    ann, bob, host = ipv6_host
     result = play(bob, "address", f"[{net.address_of(ann, family=6)}]", GAME_PORT)
     assert result["server"] == [net.address_of(ann, family=6), GAME_PORT]
     host.finish()
 
 
-def host_game_without_relay(node: Node) -> tuple[Agent, dict]:
-    host = Agent(node, HOST, "", "::", GAME_PORT)
-    return host, host.answer()
-
-
-def test_lan_announcements_over_ipv6_lead_a_player_to_the_host(net: Testbed):
-    reason = ipv6_unavailable()
-    if reason:
-        pytest.skip(reason)
-    ann, bob = net.ipv6_link("ann", "bob")
-    host, _ = host_game_without_relay(ann)
+def test_lan_announcements_over_ipv6_lead_a_player_to_the_host(ipv6_host):
+    ann, bob, host = ipv6_host
     announcer = ann.popen(
         [sys.executable, "-c", ANNOUNCE, str(GAME_PORT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )

@@ -189,10 +189,13 @@ class Merge:
         Refused: from the constructor, if the update holds a key or nesting the receivers refuse
     """
 
-    __slots__ = ("_updates", "_deletions", "sent")
+    __slots__ = ("_targets", "_changes", "_deletions", "sent")
 
     def __init__(self, target: dict, update: dict) -> None:
-        self._updates: list[tuple[dict, dict]] = []  # (state dict, what to set in it)
+        # State dicts and what to set in each, in two lists: a tuple per entity would be an object for the
+        # garbage collector to count and scan, every tick.
+        self._targets: list[dict] = []
+        self._changes: list[dict] = []
         self._deletions: list[tuple[dict, Any]] = []  # (state dict, key to remove)
         #: the update without what the state already holds (a new dict; its values are the update's own)
         self.sent: dict = self._plan(target, update, 0)
@@ -216,7 +219,8 @@ class Merge:
                     _check_keys(value, inner)
                     changed = _changed(current, value)
                     if changed:
-                        self._updates.append((current, changed))  # a leaf, such as one entity's fields
+                        self._targets.append(current)  # a leaf, such as one entity's fields
+                        self._changes.append(changed)
                         sent[key] = changed
                 else:
                     part = self._plan(current, value, inner)
@@ -232,7 +236,8 @@ class Merge:
                 new[key] = freeze(value, inner)
                 sent[key] = value
         if new:
-            self._updates.append((target, new))
+            self._targets.append(target)
+            self._changes.append(new)
         return sent
 
     def _plan_leaves(self, target: dict, update: dict, depth: int) -> Optional[dict]:
@@ -245,7 +250,8 @@ class Merge:
         if depth > MAX_DEPTH or not _ONLY_DICTS.issuperset(map(type, update.values())):
             return None
         sent = {}
-        updates: list[tuple[dict, dict]] = []
+        targets: list[dict] = []
+        changes: list[dict] = []
         new = {}
         scalars, keys, missing = _SCALARS, PLAIN_KEYS, _MISSING
         for key, value in update.items():
@@ -264,18 +270,21 @@ class Merge:
                         return None
                     changed[field] = item
             if changed:
-                updates.append((current, changed))
+                targets.append(current)
+                changes.append(changed)
                 sent[key] = changed
         if new:
-            updates.append((target, {key: _new_dict(value, depth) for key, value in new.items()}))
+            targets.append(target)
+            changes.append({key: _new_dict(value, depth) for key, value in new.items()})
             sent.update(new)
-        self._updates.extend(updates)
+        self._targets += targets
+        self._changes += changes
         return sent
 
     def execute(self) -> None:
         """Carry the merge out (each key of the update is touched once, so the order does not matter)."""
         update, pop = dict.update, dict.pop
-        for target, values in self._updates:
+        for target, values in zip(self._targets, self._changes):
             update(target, values)
         for target, key in self._deletions:
             pop(target, key, None)

@@ -14,11 +14,17 @@ import ipaddress
 import logging
 import socket
 import sys
-from typing import Optional
+from typing import Any, Callable, Optional
 
+from pygase._packages import Package
 from pygase.utils import get_available_ip_addresses
 
 __all__ = [
+    "CLIENT_RECEIVE_BUFFER",
+    "SERVER_RECEIVE_BUFFER",
+    "drain",
+    "enlarge_receive_buffer",
+    "read_small_datagrams",
     "DUAL_STACK_HOSTS",
     "bind_server_socket",
     "dual_stack_socket",
@@ -184,3 +190,65 @@ def send_with_ttl(sock: socket.socket, datagram: bytes, address: tuple, ttl: int
         for (lvl, opt), value in zip(options, saved):
             with contextlib.suppress(OSError):
                 sock.setsockopt(lvl, opt, value)
+
+
+# ---- reading from the sockets ----
+
+#: Bytes read from the socket per datagram. A PyGaSe datagram has at most `Package._max_size` (2048) bytes;
+#: a longer one arrives cut to this length and the parsers refuse it. asyncio's own default, 256 KiB,
+#: allocates 256 KiB per datagram, which glibc serves with an mmap, an mremap and a munmap each time.
+_RECEIVE_SIZE = 2 * Package._max_size
+
+
+#: Datagrams read per wake-up of the loop at most (see `drain`): enough to empty the socket of a burst,
+#: few enough that timers and the other sockets of the loop are not kept waiting.
+_DRAIN_LIMIT = 64
+
+
+def drain(
+    sock: Optional[socket.socket], take: Callable[[bytes, Any], None], error: Callable[[OSError], None]
+) -> None:
+    """Hand `take` the datagrams that are already waiting on `sock`, up to `_DRAIN_LIMIT`.
+
+    asyncio reads one datagram per wake-up of its loop: a select call and a trip through the loop for
+    each. The parts of a large state, or the packages of many clients, arrive in bursts, so a protocol
+    that got one datagram reads on while the socket has more (it is non-blocking: nothing waits).
+    """
+    if sock is None:
+        return
+    for _ in range(_DRAIN_LIMIT):
+        try:
+            data, address = sock.recvfrom(_RECEIVE_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            error(exc)
+            return
+        take(data, address)
+
+
+def read_small_datagrams(transport: asyncio.BaseTransport) -> None:
+    """Make an asyncio datagram transport read at most `_RECEIVE_SIZE` bytes per datagram."""
+    if isinstance(getattr(transport, "max_size", None), int):
+        transport.max_size = _RECEIVE_SIZE  # type: ignore[attr-defined]
+
+
+#: Receive buffer the server asks for: all clients share its one socket, and a burst of their packages
+#: that arrives while the server is busy (or not scheduled) must not overflow it. The kernel may grant
+#: less (on Linux at most net.core.rmem_max), which is fine.
+SERVER_RECEIVE_BUFFER = 1 << 20
+#: Receive buffer a client asks for: room for the parts of a large state in flight (up to
+#: `pygase._transfer.MAX_WINDOW`, about 550 KB) while the client is busy, over the 208 KB Linux gives by
+#: default (the sender keeps only a little over a round trip's worth in flight once parts queue here).
+CLIENT_RECEIVE_BUFFER = 1 << 20
+
+
+def enlarge_receive_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    except OSError as error:
+        logger.debug("could not enlarge a socket's receive buffer: %s", error)

@@ -18,10 +18,17 @@ from pygase._client_core import ClientCore as ClientConnection
 from pygase._connection import DISCONNECTED
 from pygase._link import LinkSimulator
 from pygase._outputs import OutputSink, deliver
-from pygase._packages import DuplicateSequenceError, Package
+from pygase._packages import DuplicateSequenceError
 from pygase._ratelimit import RateLimitedLog
 from pygase._rendezvous import MAGIC as RENDEZVOUS_MAGIC
-from pygase._sockets import client_socket
+from pygase._sockets import (
+    CLIENT_RECEIVE_BUFFER,
+    SERVER_RECEIVE_BUFFER,
+    client_socket,
+    drain,
+    enlarge_receive_buffer,
+    read_small_datagrams,
+)
 from pygase.event import CLIENT_DROPPED, CLIENT_JOINED, CLIENT_LEFT, CLIENT_RETURNED, Event
 from pygase.utils import _address_text
 
@@ -31,39 +38,6 @@ _throttled = RateLimitedLog(logger)
 
 _DISCONNECTED = DISCONNECTED
 _background_tasks: set = set()
-
-
-#: Bytes read from the socket per datagram. A PyGaSe datagram has at most `Package._max_size` (2048) bytes;
-#: a longer one arrives cut to this length and the parsers refuse it. asyncio's own default, 256 KiB,
-#: allocates 256 KiB per datagram, which glibc serves with an mmap, an mremap and a munmap each time.
-_RECEIVE_SIZE = 2 * Package._max_size
-
-
-def _read_small_datagrams(transport: asyncio.BaseTransport) -> None:
-    """Make an asyncio datagram transport read at most `_RECEIVE_SIZE` bytes per datagram."""
-    if isinstance(getattr(transport, "max_size", None), int):
-        transport.max_size = _RECEIVE_SIZE  # type: ignore[attr-defined]
-
-
-#: Receive buffer the server asks for: all clients share its one socket, and a burst of their packages
-#: that arrives while the server is busy (or not scheduled) must not overflow it. The kernel may grant
-#: less (on Linux at most net.core.rmem_max), which is fine.
-SERVER_RECEIVE_BUFFER = 1 << 20
-#: Receive buffer a client asks for: room for the parts of a large state in flight (up to
-#: `pygase._transfer.MAX_WINDOW`, about 550 KB) while the client is busy, over the 208 KB Linux gives by
-#: default (the sender keeps only a little over a round trip's worth in flight once parts queue here).
-CLIENT_RECEIVE_BUFFER = 1 << 20
-
-
-def _enlarge_receive_buffer(transport: asyncio.BaseTransport, size: int) -> None:
-    sock = transport.get_extra_info("socket")
-    if sock is None:
-        return
-    try:
-        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-    except OSError as error:
-        logger.debug("could not enlarge a socket's receive buffer: %s", error)
 
 
 def _describe(function: Callable[..., Any]) -> str:
@@ -203,8 +177,15 @@ class _Timer:
 class ClientProtocol(asyncio.DatagramProtocol):
     """Drive a `ClientConnection` on a connected UDP socket."""
 
-    def __init__(self, connection: ClientConnection, closed: asyncio.Future, simulate: Any = None) -> None:
+    def __init__(
+        self,
+        connection: ClientConnection,
+        closed: asyncio.Future,
+        simulate: Any = None,
+        sock: Optional[socket.socket] = None,
+    ) -> None:
         self.connection = connection
+        self._sock = sock  # the transport's socket: read on from it while datagrams wait (`drain`)
         self.loop = asyncio.get_running_loop()
         self.transport: Optional[asyncio.DatagramTransport] = None
         self._closed = closed
@@ -214,14 +195,22 @@ class ClientProtocol(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        _read_small_datagrams(transport)
-        _enlarge_receive_buffer(transport, CLIENT_RECEIVE_BUFFER)
+        read_small_datagrams(transport)
+        enlarge_receive_buffer(transport, CLIENT_RECEIVE_BUFFER)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         if self._link is not None:
             self._link.pass_on(self._receive, data, addr)
-        else:
-            self._receive(data, addr)
+            return
+        self._take(data, addr)
+        drain(self._sock, self._take, self.error_received)
+        if not self._closed.done() and not self.connection.settled():
+            # (else the timer that is set still holds and nothing is due)
+            self.flush()  # once for all the datagrams read: one ack for the lot
+
+    def _take(self, data: bytes, addr: tuple) -> None:
+        if not self._closed.done():
+            _receive_or_drop(self.connection.receive_datagram, addr, data, self.loop.time())
 
     def _send(self, datagram: bytes) -> None:
         transport = self.transport
@@ -305,7 +294,7 @@ async def run_client_connection(
             raise
     try:
         transport, protocol = await loop.create_datagram_endpoint(
-            lambda: ClientProtocol(connection, closed, simulate), sock=sock
+            lambda: ClientProtocol(connection, closed, simulate, sock), sock=sock
         )
     except BaseException:
         sock.close()
@@ -355,7 +344,8 @@ class ServerProtocol(asyncio.DatagramProtocol):
         self._timer = _Timer(self.loop, self.sweep)
         self._sweep_scheduled = False
         self._link = LinkSimulator(self.loop, simulate) if simulate is not None else None
-        # Sent on directly from other threads; not with a simulated link, whose delays need the loop.
+        # Sent on directly from other threads; not with a simulated link, whose delays need the loop. Also
+        # read on from while datagrams wait (`drain`).
         self._sock = sock if self._link is None else None
         self._core_lock = threading.RLock()
         self._closed = False  # no more sends from other threads (guarded by _core_lock)
@@ -364,8 +354,8 @@ class ServerProtocol(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        _read_small_datagrams(transport)
-        _enlarge_receive_buffer(transport, SERVER_RECEIVE_BUFFER)
+        read_small_datagrams(transport)
+        enlarge_receive_buffer(transport, SERVER_RECEIVE_BUFFER)
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         with self._core_lock:
@@ -376,6 +366,10 @@ class ServerProtocol(asyncio.DatagramProtocol):
         _throttled.debug("socket error", None, "server socket error: %s", exc)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        self._take(data, addr)
+        drain(self._sock, self._take, self.error_received)
+
+    def _take(self, data: bytes, addr: tuple) -> None:
         if data[:4] == RENDEZVOUS_MAGIC:  # the relay, or a player punching through the routers
             if self.rendezvous is not None:
                 self.rendezvous(data, addr)

@@ -40,8 +40,7 @@ from pygase._relay_core import (
     Send,
 )
 from pygase._rendezvous_io import DEFAULT_RELAY_PORT
-from pygase._sockets import bound_socket, dual_stack_socket
-from pygase._transport import _read_small_datagrams
+from pygase._sockets import bound_socket, dual_stack_socket, read_small_datagrams
 
 __all__ = ["Relay", "RelayConfig", "PublicSessions", "DEFAULT_PORT", "main"]
 
@@ -78,7 +77,7 @@ class _Port(asyncio.DatagramProtocol):
         self._port = port
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        _read_small_datagrams(transport)
+        read_small_datagrams(transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self._receive(data, addr, self._port)

@@ -22,7 +22,7 @@ from pygase.utils import get_available_ip_addresses
 __all__ = [
     "CLIENT_RECEIVE_BUFFER",
     "SERVER_RECEIVE_BUFFER",
-    "drain",
+    "Drain",
     "enlarge_receive_buffer",
     "read_small_datagrams",
     "DUAL_STACK_HOSTS",
@@ -200,31 +200,58 @@ def send_with_ttl(sock: socket.socket, datagram: bytes, address: tuple, ttl: int
 _RECEIVE_SIZE = 2 * Package._max_size
 
 
-#: Datagrams read per wake-up of the loop at most (see `drain`): enough to empty the socket of a burst,
+#: Datagrams read per wake-up of the loop at most (see `Drain`): enough to empty the socket of a burst,
 #: few enough that timers and the other sockets of the loop are not kept waiting.
 _DRAIN_LIMIT = 64
+#: A datagram at least this long is a part of a large state, most likely with more parts behind it.
+_PART_LIKE = 900
+#: A datagram that follows the last one within this many seconds is part of a burst.
+_BURST_GAP = 0.002
 
 
-def drain(
-    sock: Optional[socket.socket], take: Callable[[bytes, Any], None], error: Callable[[OSError], None]
-) -> None:
-    """Hand `take` the datagrams that are already waiting on `sock`, up to `_DRAIN_LIMIT`.
+class Drain:
+    """Read on from a socket while datagrams wait, after asyncio handed over one of a burst.
 
     asyncio reads one datagram per wake-up of its loop: a select call and a trip through the loop for
-    each. The parts of a large state, or the packages of many clients, arrive in bursts, so a protocol
-    that got one datagram reads on while the socket has more (it is non-blocking: nothing waits).
+    each. The parts of a large state, and the packages of many clients on a server's socket, come in
+    bursts; reading on while the socket has more saves those trips. After a lone datagram (a client's
+    usual state update) there is nothing more to read, and trying would cost a system call for nothing,
+    so it reads on only after a datagram that looks like a burst: a part of a large state, or one that
+    came within `_BURST_GAP` of the one before.
+
+    Arguments:
+        sock: the transport's socket (non-blocking; None: never read on)
+        take: called with each datagram and its sender's address
+        error: called with an `OSError` the socket reports (as `error_received` is)
     """
-    if sock is None:
-        return
-    for _ in range(_DRAIN_LIMIT):
-        try:
-            data, address = sock.recvfrom(_RECEIVE_SIZE)
-        except (BlockingIOError, InterruptedError):
+
+    __slots__ = ("_sock", "_take", "_error", "_last")
+
+    def __init__(
+        self,
+        sock: Optional[socket.socket],
+        take: Callable[[bytes, Any], None],
+        error: Callable[[OSError], None],
+    ) -> None:
+        self._sock, self._take, self._error = sock, take, error
+        self._last = -1.0
+
+    def after(self, size: int, now: float) -> None:
+        """Asyncio just handed over a datagram of `size` bytes at `now`: read on if it looks like a burst."""
+        burst = size >= _PART_LIKE or now - self._last < _BURST_GAP
+        self._last = now
+        if not burst or self._sock is None:
             return
-        except OSError as exc:
-            error(exc)
-            return
-        take(data, address)
+        recvfrom, take = self._sock.recvfrom, self._take
+        for _ in range(_DRAIN_LIMIT):
+            try:
+                data, address = recvfrom(_RECEIVE_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._error(exc)
+                return
+            take(data, address)
 
 
 def read_small_datagrams(transport: asyncio.BaseTransport) -> None:

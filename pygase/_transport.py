@@ -24,8 +24,8 @@ from pygase._rendezvous import MAGIC as RENDEZVOUS_MAGIC
 from pygase._sockets import (
     CLIENT_RECEIVE_BUFFER,
     SERVER_RECEIVE_BUFFER,
+    Drain,
     client_socket,
-    drain,
     enlarge_receive_buffer,
     read_small_datagrams,
 )
@@ -185,7 +185,7 @@ class ClientProtocol(asyncio.DatagramProtocol):
         sock: Optional[socket.socket] = None,
     ) -> None:
         self.connection = connection
-        self._sock = sock  # the transport's socket: read on from it while datagrams wait (`drain`)
+        self._drain = Drain(sock, self._take, self.error_received)
         self.loop = asyncio.get_running_loop()
         self.transport: Optional[asyncio.DatagramTransport] = None
         self._closed = closed
@@ -203,7 +203,7 @@ class ClientProtocol(asyncio.DatagramProtocol):
             self._link.pass_on(self._receive, data, addr)
             return
         self._take(data, addr)
-        drain(self._sock, self._take, self.error_received)
+        self._drain.after(len(data), self.loop.time())
         if not self._closed.done() and not self.connection.settled():
             # (else the timer that is set still holds and nothing is due)
             self.flush()  # once for all the datagrams read: one ack for the lot
@@ -344,9 +344,9 @@ class ServerProtocol(asyncio.DatagramProtocol):
         self._timer = _Timer(self.loop, self.sweep)
         self._sweep_scheduled = False
         self._link = LinkSimulator(self.loop, simulate) if simulate is not None else None
-        # Sent on directly from other threads; not with a simulated link, whose delays need the loop. Also
-        # read on from while datagrams wait (`drain`).
+        # Sent on directly from other threads; not with a simulated link, whose delays need the loop.
         self._sock = sock if self._link is None else None
+        self._drain = Drain(self._sock, self._take, self.error_received)
         self._core_lock = threading.RLock()
         self._closed = False  # no more sends from other threads (guarded by _core_lock)
         #: Takes the rendezvous datagrams (`pygase._rendezvous`) when the server is registered with a relay.
@@ -367,7 +367,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         self._take(data, addr)
-        drain(self._sock, self._take, self.error_received)
+        self._drain.after(len(data), self.loop.time())
 
     def _take(self, data: bytes, addr: tuple) -> None:
         if data[:4] == RENDEZVOUS_MAGIC:  # the relay, or a player punching through the routers

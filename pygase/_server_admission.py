@@ -211,7 +211,11 @@ class Admission:
         source = _source_of(address)
         if limit is None or source is None or plain_address(str(address[0])) in self.relay_ips:
             return False  # (a relay's channels are players of their own; the relay limits them)
-        if sum(_source_of(other) == source for other in self.connections) < limit:
+        # Players the game has not decided on yet count too: a burst of joins from one address would
+        # otherwise all pass before the first of them is let in.
+        joined = sum(_source_of(other) == source for other in self.connections)
+        waiting = sum(_source_of(other) == source for other in self._seats.pending)
+        if joined + waiting < limit:
             return False
         self._log_comings.info(
             "too many from one IP",

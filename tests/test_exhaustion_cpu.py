@@ -180,6 +180,28 @@ def test_one_ip_address_gets_at_most_max_clients_per_ip_places():
     assert late.status == CONNECTED
 
 
+def test_joins_from_one_ip_address_that_wait_for_the_game_count_toward_its_places(monkeypatch):
+    # A burst of joins all reach the server before the game has let the first of them in (the game
+    # loop decides on CLIENT_JOINED in its own thread): the ones still waiting count as places taken.
+    store = GameStateStore(GameState(x=1))
+    session = SimulatedSession(store)
+    session.server.max_clients = 200
+    limit = session.server.max_clients_per_ip
+    waiting: list[int] = []
+    monkeypatch.setattr(session.server, "accept_join", lambda player_id, now: waiting.append(player_id))
+    squatters = [session.add_client("93.184.216.34") for _ in range(limit + 4)]
+    session.run(0.5)
+    monkeypatch.undo()  # the game decides now: everyone who waits is let in
+    for player_id in waiting:
+        session.server.accept_join(player_id, session.network.now)
+    session.run(1.0)
+    assert len(waiting) == limit
+    assert sum(client.status == CONNECTED for client in squatters) == limit
+    assert {client.refused_reason for client in squatters if client.status != CONNECTED} == {
+        "too many clients from this IP address"
+    }
+
+
 def test_a_client_that_sends_nothing_after_the_handshake_is_dropped_within_the_join_timeout():
     store = GameStateStore(GameState(x=1))
     session = SimulatedSession(store)

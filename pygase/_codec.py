@@ -299,6 +299,28 @@ def _refuse_keys(mapping: dict) -> None:
             raise DecodeError(f"map keys must be str, int or bytes, not {type(key).__name__}")
 
 
+def free_of_lists(value: dict) -> bool:
+    """Whether a decoded map holds no list at any depth: merging it into a state then copies every
+    container it adds (dicts are copied, lists would be shared), so one decoded update can serve several
+    states. Maps of maps of leaves (a state update's entities) are looked at in a few calls at C speed."""
+    pending = [value]
+    while pending:
+        mapping = pending.pop()
+        kinds = set(map(type, mapping.values()))
+        if _LEAVES.issuperset(kinds):
+            continue
+        if kinds == _ONLY_DICT and _LEAVES.issuperset(
+            map(type, chain.from_iterable(map(dict.values, mapping.values())))
+        ):
+            continue
+        for item in mapping.values():
+            if type(item) is list:
+                return False
+            if isinstance(item, dict):
+                pending.append(item)
+    return True
+
+
 def check(value: Any) -> None:
     """Check a value decoded some other way than `unpack` (raises `DecodeError`)."""
     if type(value) in _CONTAINERS or type(value) is msgpack.Timestamp:

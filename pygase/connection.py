@@ -75,6 +75,38 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+class _RecentUpdates:
+    """The state updates the clients of this process decoded last, by their bytes.
+
+    The clients of one process (a swarm of bots, say) receive the same bytes from a server, which
+    encodes an update once for every client that lacks the same: each such update is decoded once for
+    all of them. Only updates without lists are kept (merging one into a state copies every dict it
+    adds, but would share its lists), and never a whole state (it becomes the state itself).
+    """
+
+    _size = 32
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._updates: dict[bytes, GameStateUpdate] = {}
+
+    def decoded(self, encoded: bytes) -> GameStateUpdate:
+        """The update `encoded` holds (raises `ValueError` if it is not one)."""
+        update = self._updates.get(encoded)
+        if update is not None:
+            return update
+        update = GameStateUpdate._from_dict(_codec.unpack(encoded))
+        if _codec.free_of_lists(update.__dict__):
+            with self._lock:
+                self._updates[encoded] = update
+                if len(self._updates) > self._size:
+                    del self._updates[next(iter(self._updates))]
+        return update
+
+
+_recent_updates = _RecentUpdates()
+
+
 class _FreshGameState(LockedRessource):
     """A client's game state: an update that arrived is applied when the state is accessed."""
 
@@ -184,7 +216,10 @@ class ClientConnection(ClientCore):
             return
         _, encoded, full_state = pending
         try:
-            update = GameStateUpdate._from_dict(_codec.unpack(encoded))
+            if full_state:
+                update = GameStateUpdate._from_dict(_codec.unpack(encoded))
+            else:
+                update = _recent_updates.decoded(encoded)
         except ValueError as error:
             logger.debug("dropping a state update that does not decode: %s", error)
             return

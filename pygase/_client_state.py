@@ -22,6 +22,7 @@ class GameStateAccess:
     connection: Optional[ClientConnection]
     _state_changed: threading.Condition
     _state_version: int
+    _state_waiters: int  # threads in `_poll` about to wait or waiting (changed under the condition's lock)
 
     @property
     def connect_error(self) -> Optional[OSError]:  # (the Client's, documented there)
@@ -30,9 +31,12 @@ class GameStateAccess:
     # ---- game state -----------------------------------------------------------------------------------
 
     def _notify_state_change(self) -> None:
-        with self._state_changed:
-            self._state_version += 1
-            self._state_changed.notify_all()
+        # The condition's lock is taken only when a `wait_until` waits: most changes have nobody waiting
+        # (a game reads its state every frame instead), and a swarm of bots has thousands a second.
+        self._state_version += 1
+        if self._state_waiters:
+            with self._state_changed:
+                self._state_changed.notify_all()
 
     def access_game_state(self) -> ContextManager[Any]:
         """Return a context manager to access the shared game state.
@@ -72,8 +76,7 @@ class GameStateAccess:
     def _poll(self, function: Callable[[Any], Any], timeout: float, accept: Callable[[Any], bool]) -> Any:
         deadline = time.monotonic() + timeout
         while True:
-            with self._state_changed:
-                version = self._state_version
+            version = self._state_version
             self._raise_if_connect_failed()
             with self.access_game_state() as game_state:
                 try:
@@ -90,8 +93,12 @@ class GameStateAccess:
             if remaining <= 0:
                 raise TimeoutError(f"not met within {timeout} s{self._still_connecting()}")
             with self._state_changed:
-                if self._state_version == version:
-                    self._state_changed.wait(remaining)
+                self._state_waiters += 1
+                try:
+                    if self._state_version == version:  # (else it changed meanwhile: look again)
+                        self._state_changed.wait(remaining)
+                finally:
+                    self._state_waiters -= 1
 
     def _raise_if_connect_failed(self) -> None:
         error = self.connect_error

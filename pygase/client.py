@@ -73,6 +73,7 @@ class Client(GameStateAccess):
         self._done.set()
         self._state_changed = threading.Condition()
         self._state_version = 0
+        self._state_waiters = 0
         self._disconnect_handlers: list[Callable[[], Any]] = []
         self._state_listeners: list[Callable[[Any], Any]] = []
         self._watches = StateWatches()

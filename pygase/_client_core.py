@@ -182,9 +182,9 @@ class ClientCore(Connection):
 
     # ---- handshake ----------------------------------------------------------------------------------
 
-    def receive_datagram(self, datagram: bytes, now: float) -> None:
+    def receive_datagram(self, datagram: bytes, now: float, read_delay: float = 0.0) -> None:
         """Take a datagram from the server (a handshake message or a sealed package); its new events are
-        reported by `events()`.
+        reported by `events()`. `read_delay`: seconds it waited in the socket (part of the ack delay).
 
         Raises:
             ProtocolError: for anything that is not a well-formed, authentic message of this session
@@ -217,6 +217,7 @@ class ClientCore(Connection):
         if package is None:
             package = ServerPackage._from_datagram_deferred(plaintext)
         self.bytes_received += len(datagram)
+        self.read_delay = read_delay
         self._report_events(self._receive_package(package, now))
 
     def _receive_handshake(self, message: handshake.HandshakeMessage, now: float) -> None:

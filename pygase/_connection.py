@@ -123,6 +123,9 @@ class Connection:
         self.status = CONNECTING
         self._started_at: Optional[float] = None
         self._last_received: Optional[float] = None
+        #: Seconds the datagram being taken waited in the socket's buffer before it was read (the driver
+        #: sets it for each datagram; `receive_datagram`'s `read_delay`)
+        self.read_delay = 0.0
         self._last_sent: Optional[float] = None
         self._ack_due_at: Optional[float] = None
         self._received_since_sent = 0  # packages received since we last sent one (which acks them)
@@ -232,7 +235,11 @@ class Connection:
         if self._started_at is None:
             self._start(now)
         header = package.header
-        self._received.register(header.sequence, now)
+        # When it reached this machine: it may have waited in the socket's buffer while this side was
+        # busy (`read_delay`, set by the driver), which is no part of the round trip nor of the ack delay.
+        arrived = now - self.read_delay
+        self.read_delay = 0.0
+        self._received.register(header.sequence, arrived)
         self.packages_received += 1
         previous, self._last_received = self._last_received, now
         if self.status == CONNECTING:
@@ -240,7 +247,7 @@ class Connection:
         reliability = self._reliability
         newest = reliability.acknowledge(header.ack, header._bits)
         if newest is not None:
-            self._recovery.add_sample(max(0.0, now - newest.time - package.ack_delay / 10000), now)
+            self._recovery.add_sample(max(0.0, arrived - newest.time - package.ack_delay / 10000), now)
         if reliability.in_flight and previous is not None and now - previous >= _SILENCE:
             reliability.resend_after_silence(now, self._recovery.retransmission_timeout())
         self._received_since_sent += 1

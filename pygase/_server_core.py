@@ -140,8 +140,10 @@ class ServerCore(Admission):
         """Pass host rights to the client at `address` (None: to nobody)."""
         self._host = self.connections.get(tuple(address)) if address is not None else None
 
-    def receive_datagram(self, datagram: bytes, address: tuple, now: float) -> None:
-        """Take a datagram from `address`; what follows is reported by `events()`.
+    def receive_datagram(self, datagram: bytes, address: tuple, now: float, read_delay: float = 0.0) -> None:
+        """Take a datagram from `address`; what follows is reported by `events()`. `read_delay`: seconds it
+        waited in the socket's buffer before it was read (the round trips the connection measures leave
+        that out: a busy server is not a slow link).
 
         A handshake message is answered; any other datagram must be sealed with the key of a connection
         (it names the connection by id): it is opened before anything in it is decoded, and a connection
@@ -176,6 +178,7 @@ class ServerCore(Admission):
             return  # over its budget: dropped before anything in it is decoded, as if it were lost
         package = ClientPackage._from_datagram_unchecked(plaintext)
         connection.bytes_received += len(datagram)
+        connection.read_delay = read_delay
         events = connection.receive_package(package, now)
         outputs = self._outputs
         for event in events:

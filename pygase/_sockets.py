@@ -13,8 +13,15 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import struct
 import sys
+import time
 from typing import Any, Callable, Optional
+
+try:
+    import fcntl
+except ImportError:  # (Windows)
+    fcntl = None  # type: ignore[assignment]
 
 from pygase._packages import Package
 from pygase.utils import get_available_ip_addresses
@@ -209,6 +216,14 @@ _PART_LIKE = 900
 _BURST_GAP = 0.002
 
 
+#: Linux's ioctl for the time the kernel received the datagram read last from a socket (a struct timeval).
+_SIOCGSTAMP = 0x8906
+_TIMESTAMPS = fcntl is not None and sys.platform.startswith("linux")
+_TIMEVAL = struct.Struct("@ll")
+_TIMEVAL_BUFFER = bytes(_TIMEVAL.size)
+_MOST_WAITED = 10.0
+
+
 class Drain:
     """Read on from a socket while datagrams wait, after asyncio handed over one of a burst.
 
@@ -225,7 +240,7 @@ class Drain:
         error: called with an `OSError` the socket reports (as `error_received` is)
     """
 
-    __slots__ = ("_sock", "_take", "_error", "_last")
+    __slots__ = ("_sock", "_take", "_error", "_last", "_fd")
 
     def __init__(
         self,
@@ -235,6 +250,23 @@ class Drain:
     ) -> None:
         self._sock, self._take, self._error = sock, take, error
         self._last = -1.0
+        self._fd = sock.fileno() if sock is not None and _TIMESTAMPS else -1
+
+    def waited(self) -> float:
+        """Seconds the datagram read last waited in the socket's receive buffer before it was read (0.0
+        where the system does not say: Linux only).
+
+        A round trip measured from when the program read the datagram would count the time a busy
+        program (a burst of joins, a garbage collection) left it there, as if the network were slow.
+        """
+        if self._fd < 0:
+            return 0.0
+        try:
+            seconds, micros = _TIMEVAL.unpack(fcntl.ioctl(self._fd, _SIOCGSTAMP, _TIMEVAL_BUFFER))
+        except (OSError, ValueError):  # (none yet: the first call switches the timestamps on)
+            return 0.0
+        waited = time.time() - seconds - micros * 1e-6
+        return waited if 0.0 < waited < _MOST_WAITED else 0.0  # (the clock was set meanwhile)
 
     def after(self, size: int, now: float) -> None:
         """Asyncio just handed over a datagram of `size` bytes at `now`: read on if it looks like a burst."""

@@ -210,7 +210,8 @@ class ClientProtocol(asyncio.DatagramProtocol):
 
     def _take(self, data: bytes, addr: tuple) -> None:
         if not self._closed.done():
-            _receive_or_drop(self.connection.receive_datagram, addr, data, self.loop.time())
+            receive, waited = self.connection.receive_datagram, self._drain.waited()
+            _receive_or_drop(receive, addr, data, self.loop.time(), waited)
 
     def _send(self, datagram: bytes) -> None:
         transport = self.transport
@@ -398,7 +399,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
         now = self.loop.time()
         core = self.core
         with self._core_lock:
-            if not _receive_or_drop(core.receive_datagram, addr, data, addr, now):
+            if not _receive_or_drop(core.receive_datagram, addr, data, addr, now, self._drain.waited()):
                 return
             if core.settled(addr):  # nothing to report or send: the timer that is set still holds
                 return

@@ -27,7 +27,8 @@ def _push(store: GameStateStore, **changes) -> None:
 
 def _read(client) -> dict:
     with client.game_state_context() as state:
-        return {key: value for key, value in state.__dict__.items() if key not in ("time_order", "game_status")}
+        attributes = state.__dict__.items()
+        return {key: value for key, value in attributes if key not in ("time_order", "game_status")}
 
 
 def test_an_update_the_clients_of_a_process_get_alike_is_decoded_once(monkeypatch):

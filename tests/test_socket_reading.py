@@ -1,13 +1,18 @@
-"""Reading datagrams in bursts (`pygase._sockets.Drain`) on real loopback sockets."""
+"""Reading datagrams: in bursts (`pygase._sockets.Drain`, on real loopback sockets), and how long each
+waited in the socket, which a round trip leaves out."""
 
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from pygase._sockets import _BURST_GAP, _DRAIN_LIMIT, _PART_LIKE, Drain
+from pygase import GameState, GameStateStore, GameStateUpdate
+from pygase._sockets import _BURST_GAP, _DRAIN_LIMIT, _PART_LIKE, _TIMESTAMPS, Drain
+from pygase.event import Event
+from pygase.testing import SimulatedSession
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -91,3 +96,57 @@ def test_a_socket_error_is_reported_like_error_received():
         assert errors and isinstance(errors[0], ConnectionRefusedError)
     finally:
         receiver.close()
+
+
+# ---- the time a datagram waited in the socket is no part of a round trip ---------------------------------
+
+
+@pytest.mark.skipif(not _TIMESTAMPS, reason="the kernel's receive timestamps are read on Linux only")
+def test_waited_says_how_long_the_datagram_read_last_sat_in_the_socket(pair):
+    receiver, sender = pair
+    drain = Drain(receiver, lambda data, address: None, pytest.fail)
+    assert drain.waited() == 0.0  # nothing read yet (and this switches the timestamps on)
+    sender.send(b"late")
+    time.sleep(0.2)  # a busy program reads it late
+    _wait_readable(receiver)
+    receiver.recv(100)
+    assert 0.15 < drain.waited() < 2.0
+    sender.send(b"at once")
+    _wait_readable(receiver)
+    receiver.recv(100)
+    assert drain.waited() < 0.1
+
+
+def _joined_session() -> tuple:
+    store = GameStateStore(GameState(x=0))
+    session = SimulatedSession(store)
+    client = session.add_client()
+    store.push_update(GameStateUpdate(1, x=1))
+    session.run(1.0)
+    return store, session, client, session.address_of(client)
+
+
+@pytest.mark.parametrize("read_delay", [0.0, 0.5])
+def test_a_package_that_waited_in_the_servers_socket_does_not_lengthen_the_round_trip(read_delay):
+    store, session, client, address = _joined_session()
+    now = session.network.now
+    store.push_update(GameStateUpdate(2, x=2))
+    sent = [datagram for datagram, to in session.server.datagrams_to_send(now) if to == address]
+    for datagram in sent:
+        client.receive_datagram(datagram, now + 0.001)
+    client.dispatch_event(Event("PING"))  # (so that the client answers at once, with its acks)
+    answers = client.datagrams_to_send(now + 0.002)
+    connection = session.server.connections[address]
+    for datagram in answers:  # they reach the server's socket at once; the server reads them late
+        session.server.receive_datagram(datagram, address, now + 0.002 + read_delay, read_delay)
+    assert connection._recovery._recent[-1][1] == pytest.approx(0.001, abs=0.002)
+
+
+def test_a_package_that_waited_in_the_clients_socket_counts_toward_its_ack_delay():
+    store, session, client, address = _joined_session()
+    now = session.network.now
+    store.push_update(GameStateUpdate(2, x=2))
+    for datagram, to in session.server.datagrams_to_send(now):
+        if to == address:
+            client.receive_datagram(datagram, now + 0.3, read_delay=0.3)  # it arrived at `now`
+    assert client._ack_delay(now + 0.3) == pytest.approx(3000, abs=10)  # in 0.1 ms

@@ -34,7 +34,7 @@ from pygase._connection import (
 )
 from pygase._event_order import PART_SIZE, check_event_args
 from pygase._packages import ClientPackage, Package, ServerPackage, _server_tail
-from pygase._sockets import strip_brackets
+from pygase._sockets import not_waited, strip_brackets
 from pygase._transfer import PartsReceived, completed_report
 from pygase.errors import HandshakeError, ProtocolError
 from pygase.event import RESERVED_PREFIX, Event
@@ -182,9 +182,9 @@ class ClientCore(Connection):
 
     # ---- handshake ----------------------------------------------------------------------------------
 
-    def receive_datagram(self, datagram: bytes, now: float, read_delay: float = 0.0) -> None:
+    def receive_datagram(self, datagram: bytes, now: float, waited: Callable[[], float] = not_waited) -> None:
         """Take a datagram from the server (a handshake message or a sealed package); its new events are
-        reported by `events()`. `read_delay`: seconds it waited in the socket (part of the ack delay).
+        reported by `events()`. `waited()`: seconds a package waited in the socket (part of the ack delay).
 
         Raises:
             ProtocolError: for anything that is not a well-formed, authentic message of this session
@@ -217,7 +217,7 @@ class ClientCore(Connection):
         if package is None:
             package = ServerPackage._from_datagram_deferred(plaintext)
         self.bytes_received += len(datagram)
-        self.read_delay = read_delay
+        self.read_delay = waited()
         self._report_events(self._receive_package(package, now))
 
     def _receive_handshake(self, message: handshake.HandshakeMessage, now: float) -> None:

@@ -14,11 +14,7 @@ from typing import Any, Callable, Optional
 
 from pygase import _crypto as crypto
 from pygase import _handshake as handshake
-from pygase._connection import (
-    DISCONNECT_EVENT,
-    DISCONNECTED,
-    SHUTDOWN_EVENT,
-)
+from pygase._connection import DISCONNECT_EVENT, DISCONNECTED, SHUTDOWN_EVENT
 from pygase._endpoints import plain_address
 from pygase._event_order import TOTAL_HELD_BYTES, HeldBudget
 from pygase._outputs import (
@@ -34,6 +30,7 @@ from pygase._seats import Seats
 from pygase._server_admission import MAX_CLIENTS_PER_IP, Admission
 from pygase._server_connection import ServerConnection
 from pygase._server_gate import Gate
+from pygase._sockets import not_waited
 from pygase.errors import DecodeError, UnknownSenderError
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.utils import Sqn, _address_text
@@ -140,10 +137,12 @@ class ServerCore(Admission):
         """Pass host rights to the client at `address` (None: to nobody)."""
         self._host = self.connections.get(tuple(address)) if address is not None else None
 
-    def receive_datagram(self, datagram: bytes, address: tuple, now: float, read_delay: float = 0.0) -> None:
-        """Take a datagram from `address`; what follows is reported by `events()`. `read_delay`: seconds it
-        waited in the socket's buffer before it was read (the round trips the connection measures leave
-        that out: a busy server is not a slow link).
+    def receive_datagram(
+        self, datagram: bytes, address: tuple, now: float, waited: Callable[[], float] = not_waited
+    ) -> None:
+        """Take a datagram from `address`; what follows is reported by `events()`. `waited()` says how many
+        seconds it waited in the socket's buffer before it was read; it is asked for a connection's
+        package only (its round trips leave that out: a busy server is not a slow link).
 
         A handshake message is answered; any other datagram must be sealed with the key of a connection
         (it names the connection by id): it is opened before anything in it is decoded, and a connection
@@ -178,7 +177,7 @@ class ServerCore(Admission):
             return  # over its budget: dropped before anything in it is decoded, as if it were lost
         package = ClientPackage._from_datagram_unchecked(plaintext)
         connection.bytes_received += len(datagram)
-        connection.read_delay = read_delay
+        connection.read_delay = waited()
         events = connection.receive_package(package, now)
         outputs = self._outputs
         for event in events:

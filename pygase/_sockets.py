@@ -30,6 +30,7 @@ __all__ = [
     "CLIENT_RECEIVE_BUFFER",
     "SERVER_RECEIVE_BUFFER",
     "Drain",
+    "not_waited",
     "enlarge_receive_buffer",
     "read_small_datagrams",
     "DUAL_STACK_HOSTS",
@@ -222,6 +223,12 @@ _TIMESTAMPS = fcntl is not None and sys.platform.startswith("linux")
 _TIMEVAL = struct.Struct("@ll")
 _TIMEVAL_BUFFER = bytes(_TIMEVAL.size)
 _MOST_WAITED = 10.0
+
+
+def not_waited() -> float:
+    """How long a datagram waited to be read, where nobody knows (the default of the protocol cores'
+    `waited`, for drivers without a socket such as the network simulator): not at all."""
+    return 0.0
 
 
 class Drain:

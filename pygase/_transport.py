@@ -210,8 +210,9 @@ class ClientProtocol(asyncio.DatagramProtocol):
 
     def _take(self, data: bytes, addr: tuple) -> None:
         if not self._closed.done():
-            receive, waited = self.connection.receive_datagram, self._drain.waited()
-            _receive_or_drop(receive, addr, data, self.loop.time(), waited)
+            _receive_or_drop(
+                self.connection.receive_datagram, addr, data, self.loop.time(), self._drain.waited
+            )
 
     def _send(self, datagram: bytes) -> None:
         transport = self.transport
@@ -399,7 +400,7 @@ class ServerProtocol(asyncio.DatagramProtocol):
         now = self.loop.time()
         core = self.core
         with self._core_lock:
-            if not _receive_or_drop(core.receive_datagram, addr, data, addr, now, self._drain.waited()):
+            if not _receive_or_drop(core.receive_datagram, addr, data, addr, now, self._drain.waited):
                 return
             if core.settled(addr):  # nothing to report or send: the timer that is set still holds
                 return

@@ -138,7 +138,7 @@ def test_a_package_that_waited_in_the_servers_socket_does_not_lengthen_the_round
     answers = client.datagrams_to_send(now + 0.002)
     connection = session.server.connections[address]
     for datagram in answers:  # they reach the server's socket at once; the server reads them late
-        session.server.receive_datagram(datagram, address, now + 0.002 + read_delay, read_delay)
+        session.server.receive_datagram(datagram, address, now + 0.002 + read_delay, lambda: read_delay)
     assert connection._recovery._recent[-1][1] == pytest.approx(0.001, abs=0.002)
 
 
@@ -148,5 +148,5 @@ def test_a_package_that_waited_in_the_clients_socket_counts_toward_its_ack_delay
     store.push_update(GameStateUpdate(2, x=2))
     for datagram, to in session.server.datagrams_to_send(now):
         if to == address:
-            client.receive_datagram(datagram, now + 0.3, read_delay=0.3)  # it arrived at `now`
+            client.receive_datagram(datagram, now + 0.3, waited=lambda: 0.3)  # it arrived at `now`
     assert client._ack_delay(now + 0.3) == pytest.approx(3000, abs=10)  # in 0.1 ms

@@ -184,7 +184,7 @@ class ClientCore(Connection):
 
     def receive_datagram(self, datagram: bytes, now: float, waited: Callable[[], float] = not_waited) -> None:
         """Take a datagram from the server (a handshake message or a sealed package); its new events are
-        reported by `events()`. `waited()`: seconds a package waited in the socket (part of the ack delay).
+        reported by `events()`. `waited()`: seconds since the datagram read last reached the socket.
 
         Raises:
             ProtocolError: for anything that is not a well-formed, authentic message of this session
@@ -217,7 +217,7 @@ class ClientCore(Connection):
         if package is None:
             package = ServerPackage._from_datagram_deferred(plaintext)
         self.bytes_received += len(datagram)
-        self.read_delay = waited()
+        self._ack_waited = waited
         self._report_events(self._receive_package(package, now))
 
     def _receive_handshake(self, message: handshake.HandshakeMessage, now: float) -> None:

@@ -26,6 +26,7 @@ from pygase._outputs import EventReceived, Output
 from pygase._packages import _NO_EVENTS, Header, Package, _body_start, _header_bytes
 from pygase._recovery import Recovery
 from pygase._reliability import WINDOW, OutgoingEvent, ReceiveWindow, Reliability
+from pygase._sockets import not_waited
 from pygase.event import RESERVED_PREFIX, Event
 from pygase.utils import NamedEnum, Sqn
 
@@ -123,9 +124,12 @@ class Connection:
         self.status = CONNECTING
         self._started_at: Optional[float] = None
         self._last_received: Optional[float] = None
-        #: Seconds the datagram being taken waited in the socket's buffer before it was read (the driver
-        #: sets it for each datagram; `receive_datagram`'s `read_delay`)
+        #: Seconds the datagram being taken waited in the socket's buffer before it was read (the server
+        #: core sets it for each package, from the driver's `waited`)
         self.read_delay = 0.0
+        #: How long ago the newest datagram reached the socket, asked when an ack goes out (a client sets
+        #: it to its driver's `waited`: one question per ack instead of one per datagram)
+        self._ack_waited = not_waited
         self._last_sent: Optional[float] = None
         self._ack_due_at: Optional[float] = None
         self._received_since_sent = 0  # packages received since we last sent one (which acks them)
@@ -435,7 +439,7 @@ class Connection:
         """How long, in 0.1 ms, the newest package from the other side has waited for this package's ack."""
         if self._last_received is None:
             return 0
-        return min(int((now - self._received.newest_at) * 10000), 2**31)
+        return min(int(max(now - self._received.newest_at, self._ack_waited()) * 10000), 2**31)
 
     def _next_datagram(self, now: float) -> bytes:
         reliability = self._reliability

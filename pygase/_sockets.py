@@ -260,8 +260,8 @@ class Drain:
         self._fd = sock.fileno() if sock is not None and _TIMESTAMPS else -1
 
     def waited(self) -> float:
-        """Seconds the datagram read last waited in the socket's receive buffer before it was read (0.0
-        where the system does not say: Linux only).
+        """Seconds since the datagram read last reached the socket: asked right after reading it, how long
+        it waited in the socket's receive buffer (0.0 where the system does not say: Linux only).
 
         A round trip measured from when the program read the datagram would count the time a busy
         program (a burst of joins, a garbage collection) left it there, as if the network were slow.

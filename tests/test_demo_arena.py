@@ -192,8 +192,20 @@ def test_players_join_with_distinct_colours_and_leave():
 
 
 @pytest.mark.timeout(25)
-def test_a_headless_game_with_three_bots_makes_progress(tmp_path):
+def test_a_headless_game_with_three_bots_makes_progress(tmp_path, monkeypatch):
     screenshot = tmp_path / "arena.png"
+    moving = []  # ships seen moving in the updates the game pushed (at the end all may be at rest)
+    push_update = GameStateStore.push_update
+
+    def watch(store, update):
+        ships = getattr(update, "ships", None)
+        if isinstance(ships, dict):
+            moving.extend(
+                1 for ship in ships.values() if isinstance(ship, dict) and (ship.get("vx") or ship.get("vy"))
+            )
+        return push_update(store, update)
+
+    monkeypatch.setattr(GameStateStore, "push_update", watch)
     run = run_demo(
         DEMO, ["local", "--bots", "3", "--headless", "--seconds", "4", "--screenshot", str(screenshot)]
     )
@@ -205,7 +217,7 @@ def test_a_headless_game_with_three_bots_makes_progress(tmp_path):
     assert state.next_bullet > 6  # bullets were fired
     damage = sum(rules.MAX_HP - ship["hp"] + rules.MAX_HP * ship["deaths"] for ship in state.ships.values())
     assert damage > 0  # and hit
-    assert any(ship["alive"] and (ship["vx"] or ship["vy"]) for ship in state.ships.values())  # ships move
+    assert len(moving) > 10  # ships move (the state's last look may find every living ship coasting to a stop)
     image = pygame.image.load(str(screenshot))
     width, height = image.get_size()
     colours = {tuple(image.get_at((x, y)))[:3] for x in range(0, width, 7) for y in range(0, height, 7)}

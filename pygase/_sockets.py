@@ -258,6 +258,9 @@ class Drain:
         self._sock, self._take, self._error = sock, take, error
         self._last = -1.0
         self._fd = sock.fileno() if sock is not None and _TIMESTAMPS else -1
+        # The first question switches the kernel's receive timestamps on (a little later: datagrams that
+        # arrive before have none), so ask it now, ahead of the game's datagrams.
+        self.waited()
 
     def waited(self) -> float:
         """Seconds since the datagram read last reached the socket: asked right after reading it, how long

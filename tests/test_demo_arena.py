@@ -217,7 +217,9 @@ def test_a_headless_game_with_three_bots_makes_progress(tmp_path, monkeypatch):
     assert state.next_bullet > 6  # bullets were fired
     damage = sum(rules.MAX_HP - ship["hp"] + rules.MAX_HP * ship["deaths"] for ship in state.ships.values())
     assert damage > 0  # and hit
-    assert len(moving) > 10  # ships move (the state's last look may find every living ship coasting to a stop)
+    assert (
+        len(moving) > 10
+    )  # ships move (the state's last look may find every living ship coasting to a stop)
     image = pygame.image.load(str(screenshot))
     width, height = image.get_size()
     colours = {tuple(image.get_at((x, y)))[:3] for x in range(0, width, 7) for y in range(0, height, 7)}

@@ -104,8 +104,9 @@ def test_a_socket_error_is_reported_like_error_received():
 @pytest.mark.skipif(not _TIMESTAMPS, reason="the kernel's receive timestamps are read on Linux only")
 def test_waited_says_how_long_the_datagram_read_last_sat_in_the_socket(pair):
     receiver, sender = pair
-    drain = Drain(receiver, lambda data, address: None, pytest.fail)
-    assert drain.waited() == 0.0  # nothing read yet (and this switches the timestamps on)
+    drain = Drain(receiver, lambda data, address: None, pytest.fail)  # (switches the timestamps on)
+    assert drain.waited() == 0.0  # nothing read yet
+    time.sleep(0.1)  # (the kernel switches them on a moment later, for all sockets, the first time)
     sender.send(b"late")
     time.sleep(0.2)  # a busy program reads it late
     _wait_readable(receiver)

@@ -42,6 +42,17 @@ MAX_BACKOFF = 2.0
 _PERIOD = Sqn._max_sequence
 
 
+def sequences_named(newest: int, bits: int) -> list:
+    """The sequence numbers an ack bit field names: bit d - 1 of `bits` stands for the package d before
+    `newest` (wrapping past 1), lowest bit first."""
+    named = []
+    while bits:
+        distance = (bits & -bits).bit_length()  # lowest set bit
+        bits &= bits - 1
+        named.append((newest - distance - 1) % _PERIOD + 1)
+    return named
+
+
 class ReceiveWindow:
     """Which packages arrived: the newest sequence number and a bit for each of the `WINDOW` before it.
 
@@ -92,11 +103,8 @@ class ReceiveWindow:
             unsent = self.unsent
             if unsent:
                 # Packages the ack field leaves before any package named them: acknowledged apart.
-                escaped = unsent << ahead >> WINDOW
-                while escaped and len(self.late) < _LATE_KEPT:
-                    distance = WINDOW + (escaped & -escaped).bit_length()
-                    escaped &= escaped - 1
-                    self.late.append((value - distance - 1) % period + 1)
+                escaped = sequences_named(value - WINDOW, unsent << ahead >> WINDOW)
+                self.late += escaped[: max(0, _LATE_KEPT - len(self.late))]
                 unsent = (unsent << ahead) & 0xFFFFFFFF
             self.unsent = unsent | 1 << (ahead - 1)
             self.expected += ahead
@@ -280,10 +288,7 @@ class Reliability:
                 if 0 < distance <= WINDOW and bits >> (distance - 1) & 1:
                     delivered.append(sequence)
         else:
-            while bits:
-                distance = (bits & -bits).bit_length()  # lowest set bit
-                bits &= bits - 1
-                delivered.append((newest_sequence - distance - 1) % _PERIOD + 1)  # wraps past 1
+            delivered = sequences_named(newest_sequence, bits)
         for sequence in delivered:
             sent = sent_packages.pop(sequence, None)
             if sent is None:

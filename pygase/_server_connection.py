@@ -18,7 +18,7 @@ from pygase._connection import DISCONNECTED, STATE_PART_EVENT, Connection
 from pygase._crypto import AuthenticationError
 from pygase._event_order import PART_SIZE, HeldBudget
 from pygase._packages import ClientPackage, Header, Package, ServerPackage, _server_tail
-from pygase._reliability import WINDOW
+from pygase._reliability import sequences_named
 from pygase._transfer import PARTS_HELD_EVENT, PartsSender, parse_report
 from pygase.event import Event
 from pygase.gamestate import GameState
@@ -125,10 +125,7 @@ class ServerConnection(Connection):
         header = package.header
         ack, bits = int(header.ack), header._bits
         if ack:  # (after the reports, which say more: a client that does not send them is served too)
-            period = Sqn._max_sequence
-            transfer.sender.package_acked(
-                [ack] + [(ack - d - 1) % period + 1 for d in range(1, WINDOW + 1) if bits >> (d - 1) & 1], now
-            )
+            transfer.sender.package_acked([ack, *sequences_named(ack, bits)], now)
         if transfer.sender.remaining == 0 or (
             int(transfer.time_order) != 0 and package.time_order >= transfer.time_order
         ):

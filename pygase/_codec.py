@@ -250,8 +250,9 @@ def _problem(value: Any, depth: int) -> Any:
     return [], f"{type(value).__name__} cannot be sent: {_VALUES_HELP}"
 
 
-def _check(value: Any) -> None:
-    """Reject values nested too deeply, odd map keys and msgpack's built-in Timestamp extension.
+def _check(value: Any) -> bool:
+    """Reject values nested too deeply, odd map keys and msgpack's built-in Timestamp extension; return
+    whether the value holds a list at any depth (or is one).
 
     Iterative (no recursion) and lean: it runs on every datagram a client or server receives. A container
     of leaves, and a map of maps of leaves (the entities of a state update), is checked at C speed in a
@@ -259,12 +260,14 @@ def _check(value: Any) -> None:
     """
     if type(value) is msgpack.Timestamp:
         raise DecodeError("timestamps are not PyGaSe values")
+    holds_list = False
     pending = [(value, 0)]
     while pending:
         container, depth = pending.pop()
         if depth > MAX_DEPTH:
             raise DecodeError(f"value is nested deeper than {MAX_DEPTH} levels")
         if type(container) is list:
+            holds_list = True
             items: Any = container
         else:
             if not PLAIN_KEYS.issuperset(map(type, container)):
@@ -281,6 +284,7 @@ def _check(value: Any) -> None:
                 pending.append((item, depth + 1))
             elif kind is msgpack.Timestamp:
                 raise DecodeError("timestamps are not PyGaSe values")
+    return holds_list
 
 
 _ONLY_DICT = {dict}
@@ -299,28 +303,6 @@ def _refuse_keys(mapping: dict) -> None:
             raise DecodeError(f"map keys must be str, int or bytes, not {type(key).__name__}")
 
 
-def free_of_lists(value: dict) -> bool:
-    """Whether a decoded map holds no list at any depth: merging it into a state then copies every
-    container it adds (dicts are copied, lists would be shared), so one decoded update can serve several
-    states. Maps of maps of leaves (a state update's entities) are looked at in a few calls at C speed."""
-    pending = [value]
-    while pending:
-        mapping = pending.pop()
-        kinds = set(map(type, mapping.values()))
-        if _LEAVES.issuperset(kinds):
-            continue
-        if kinds == _ONLY_DICT and _LEAVES.issuperset(
-            map(type, chain.from_iterable(map(dict.values, mapping.values())))
-        ):
-            continue
-        for item in mapping.values():
-            if type(item) is list:
-                return False
-            if isinstance(item, dict):
-                pending.append(item)
-    return True
-
-
 def check(value: Any) -> None:
     """Check a value decoded some other way than `unpack` (raises `DecodeError`)."""
     if type(value) in _CONTAINERS or type(value) is msgpack.Timestamp:
@@ -329,6 +311,13 @@ def check(value: Any) -> None:
 
 def unpack(data: bytes) -> Any:
     """Deserialize one value, raising `DecodeError` for anything that is not a valid value."""
+    return unpack_noting_lists(data)[0]
+
+
+def unpack_noting_lists(data: bytes) -> tuple[Any, bool]:
+    """`unpack`, and whether the value holds a list at any depth (its checks walk it anyway). Merging a
+    value without lists into a state copies every container it adds, so one decoded state update can serve
+    several states (see `pygase.connection._RecentUpdates`)."""
     try:
         value = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_ext_hook, use_list=True)
     except DecodeError:
@@ -336,8 +325,8 @@ def unpack(data: bytes) -> Any:
     except Exception as error:  # msgpack raises a variety of exceptions for malformed input
         raise DecodeError(f"malformed msgpack data: {error}") from None
     if type(value) in _CONTAINERS or type(value) is msgpack.Timestamp:
-        _check(value)
-    return value
+        return value, _check(value)
+    return value, False
 
 
 def unpack_trusted(data: bytes) -> Any:

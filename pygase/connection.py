@@ -94,8 +94,9 @@ class _RecentUpdates:
         update = self._updates.get(encoded)
         if update is not None:
             return update
-        update = GameStateUpdate._from_dict(_codec.unpack(encoded))
-        if _codec.free_of_lists(update.__dict__):
+        value, holds_list = _codec.unpack_noting_lists(encoded)
+        update = GameStateUpdate._from_dict(value)
+        if not holds_list:
             with self._lock:
                 self._updates[encoded] = update
                 if len(self._updates) > self._size:

@@ -185,7 +185,8 @@ class ClientProtocol(asyncio.DatagramProtocol):
         sock: Optional[socket.socket] = None,
     ) -> None:
         self.connection = connection
-        self._drain = Drain(sock, self._take, self.error_received)
+        # (not with a simulated link: its datagrams arrive late on purpose, long after they were read)
+        self._drain = Drain(sock if simulate is None else None, self._take, self.error_received)
         self.loop = asyncio.get_running_loop()
         self.transport: Optional[asyncio.DatagramTransport] = None
         self._closed = closed

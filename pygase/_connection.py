@@ -471,7 +471,7 @@ class Connection:
         with `rest`, without the protocol id they start with (for `Cipher.seal_rest`)."""
         sequence = self.local_sequence = _next_sequence(self.local_sequence)
         received = self._received
-        received.unsent = 0  # (what `received.sent()` does)
+        received.sent()
         return (
             (_header_fields if rest else _header_bytes)(sequence, received.newest, received.bits)
             + _body_start(
